@@ -1,0 +1,210 @@
+//! Turns serde's first-error-only deserialization into a report of every problem in a file.
+//! Each failing key is recorded with its path and then taken out of the way: an unknown key is
+//! removed, a missing or mistyped one gets a placeholder value (of each type in turn until one
+//! fits), and deserialization runs again. Errors inside a placeholder are not reported.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_path_to_error::Segment;
+use toml::{Table, Value};
+
+use super::Config;
+
+/// One thing wrong with a config file, at a key path such as `lanes[0].scanner`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML: {0}")]
+    Syntax(String),
+    #[error("config has {} problem(s):\n{}", .0.len(), list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(problems) => problems,
+            _ => &[],
+        }
+    }
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Bounds the passes; every pass removes a key or tries a placeholder, so this is a guard.
+const MAX_PASSES: usize = 1000;
+
+/// Values tried, in turn, in place of a missing or mistyped key.
+fn placeholder(attempt: usize) -> Option<Value> {
+    Some(match attempt {
+        0 => Value::String(String::new()),
+        1 => Value::Integer(0),
+        2 => Value::Float(0.0),
+        3 => Value::Boolean(false),
+        4 => Value::Array(Vec::new()),
+        5 => Value::Table(Table::new()),
+        _ => return None,
+    })
+}
+
+pub(super) fn deserialize_reporting_all(text: &str) -> Result<Config, ConfigError> {
+    let table: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    let mut document = Value::Table(table);
+    let mut problems: Vec<Problem> = Vec::new();
+    // Keys that hold a placeholder, with the attempt that put it there.
+    let mut filled: Vec<(Vec<Key>, usize)> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let error = match serde_path_to_error::deserialize::<_, Config>(document.clone()) {
+            Ok(config) if problems.is_empty() => return Ok(config),
+            Ok(_) => return Err(ConfigError::Invalid(problems)),
+            Err(error) => error,
+        };
+        let mut path: Vec<Key> = error.path().iter().filter_map(Key::from_segment).collect();
+        let message = error.into_inner().message().trim().to_owned();
+        let (reason, unknown) = if let Some(name) = quoted(&message, "missing field `") {
+            path.push(Key::Field(name));
+            ("missing required key".to_owned(), false)
+        } else if let Some(name) = quoted(&message, "unknown field `") {
+            // The path already ends at the unknown key.
+            if path.last() != Some(&Key::Field(name.clone())) {
+                path.push(Key::Field(name));
+            }
+            (format!("unknown key ({message})"), true)
+        } else {
+            (message, false)
+        };
+        if let Some(slot) = filled.iter_mut().find(|(f, _)| *f == path) {
+            slot.1 += 1;
+            let Some(next) = placeholder(slot.1) else {
+                break;
+            };
+            set(&mut document, &path, next);
+            continue;
+        }
+        if !filled.iter().any(|(f, _)| path.starts_with(f)) {
+            problems.push(Problem {
+                path: render(&path),
+                reason,
+            });
+        }
+        if unknown {
+            if !remove(&mut document, &path) {
+                break;
+            }
+        } else if path.is_empty() {
+            break;
+        } else {
+            set(
+                &mut document,
+                &path,
+                placeholder(0).unwrap_or(Value::Boolean(false)),
+            );
+            filled.push((path, 0));
+        }
+    }
+    if problems.is_empty() {
+        problems.push(Problem {
+            path: String::new(),
+            reason: "the file could not be checked completely".to_owned(),
+        });
+    }
+    Err(ConfigError::Invalid(problems))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Field(String),
+    Index(usize),
+}
+
+impl Key {
+    fn from_segment(segment: &Segment) -> Option<Key> {
+        match segment {
+            Segment::Map { key } => Some(Key::Field(key.clone())),
+            Segment::Seq { index } => Some(Key::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        }
+    }
+}
+
+fn render(path: &[Key]) -> String {
+    let mut text = String::new();
+    for key in path {
+        match key {
+            Key::Field(name) if text.is_empty() => text.push_str(name),
+            Key::Field(name) => {
+                text.push('.');
+                text.push_str(name);
+            }
+            Key::Index(index) => text.push_str(&format!("[{index}]")),
+        }
+    }
+    text
+}
+
+fn quoted(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+fn value_at<'a>(document: &'a mut Value, path: &[Key]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(document, |value, key| match (value, key) {
+            (Value::Table(table), Key::Field(name)) => table.get_mut(name),
+            (Value::Array(array), Key::Index(index)) => array.get_mut(*index),
+            _ => None,
+        })
+}
+
+fn set(document: &mut Value, path: &[Key], new: Value) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    match (value_at(document, parent), last) {
+        (Some(Value::Table(table)), Key::Field(name)) => {
+            table.insert(name.clone(), new);
+        }
+        (Some(Value::Array(array)), Key::Index(index)) if *index < array.len() => {
+            array[*index] = new;
+        }
+        _ => {}
+    }
+}
+
+/// Removes the key at `path`; false when there was no such key.
+fn remove(document: &mut Value, path: &[Key]) -> bool {
+    let Some((Key::Field(name), parent)) = path.split_last() else {
+        return false;
+    };
+    match value_at(document, parent) {
+        Some(Value::Table(table)) => table.remove(name).is_some(),
+        _ => false,
+    }
+}

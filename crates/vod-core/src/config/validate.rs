@@ -1,0 +1,162 @@
+//! Checks that a well-typed config also makes sense: names unique, references resolve,
+//! ranges ordered, ports distinct.
+
+use std::collections::HashSet;
+
+use super::{Config, Problem};
+
+pub(super) fn check(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut problem = |path: String, reason: &str| {
+        problems.push(Problem {
+            path,
+            reason: reason.to_owned(),
+        })
+    };
+
+    if config.site.id.trim().is_empty() {
+        problem("site.id".into(), "must not be empty");
+    }
+    if config.web.listen == config.metrics.listen {
+        problem(
+            "metrics.listen".into(),
+            "must differ from web.listen: metrics have a port of their own",
+        );
+    }
+    let supervisor = &config.supervisor;
+    if supervisor.window_s == 0 {
+        problem("supervisor.window_s".into(), "must be at least 1");
+    }
+    if supervisor.backoff_initial_ms == 0 {
+        problem("supervisor.backoff_initial_ms".into(), "must be at least 1");
+    }
+    if supervisor.backoff_max_ms < supervisor.backoff_initial_ms {
+        problem(
+            "supervisor.backoff_max_ms".into(),
+            "must not be less than backoff_initial_ms",
+        );
+    }
+    if let Some(bus) = &config.bus {
+        if !bus.nats_url.starts_with("nats://") {
+            problem("bus.nats_url".into(), "must start with nats://");
+        }
+        if bus.subject_prefix.is_empty()
+            || bus
+                .subject_prefix
+                .contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>'))
+        {
+            problem(
+                "bus.subject_prefix".into(),
+                "must be one subject token: not empty, no spaces, dots, * or >",
+            );
+        }
+    }
+    let detector = &config.detector;
+    for (key, value) in [
+        ("background_scans", detector.background_scans),
+        ("foreground_threshold_mm", detector.foreground_threshold_mm),
+        ("min_object_beams", detector.min_object_beams),
+        ("enter_scans", detector.enter_scans),
+        ("leave_scans", detector.leave_scans),
+    ] {
+        if value == 0 {
+            problem(format!("detector.{key}"), "must be at least 1");
+        }
+    }
+
+    let scanner_names = unique_names(
+        config.scanners.iter().map(|s| s.name.as_str()),
+        "scanners",
+        &mut problem,
+    );
+    if config.scanners.is_empty() {
+        problem("scanners".into(), "at least one scanner is needed");
+    }
+    for (i, scanner) in config.scanners.iter().enumerate() {
+        if !is_host_port(&scanner.address) {
+            problem(
+                format!("scanners[{i}].address"),
+                "must be host:port, such as 192.168.0.1:2112",
+            );
+        }
+        if scanner.mount_height_mm == 0 {
+            problem(format!("scanners[{i}].mount_height_mm"), "must be above 0");
+        }
+        if scanner.connect_timeout_ms == 0 {
+            problem(
+                format!("scanners[{i}].connect_timeout_ms"),
+                "must be at least 1",
+            );
+        }
+    }
+
+    let lane_names = unique_names(
+        config.lanes.iter().map(|l| l.name.as_str()),
+        "lanes",
+        &mut problem,
+    );
+    if config.lanes.is_empty() {
+        problem("lanes".into(), "at least one lane is needed");
+    }
+    for (i, lane) in config.lanes.iter().enumerate() {
+        if !scanner_names.contains(lane.scanner.as_str()) {
+            problem(
+                format!("lanes[{i}].scanner"),
+                "names no scanner in [[scanners]]",
+            );
+        }
+        if lane.lateral_from_mm >= lane.lateral_to_mm {
+            problem(
+                format!("lanes[{i}].lateral_to_mm"),
+                "must be greater than lateral_from_mm",
+            );
+        }
+    }
+
+    unique_names(
+        config.cameras.iter().map(|c| c.name.as_str()),
+        "cameras",
+        &mut problem,
+    );
+    for (i, camera) in config.cameras.iter().enumerate() {
+        if !lane_names.contains(camera.lane.as_str()) {
+            problem(format!("cameras[{i}].lane"), "names no lane in [[lanes]]");
+        }
+        if camera.width == 0 || camera.height == 0 || camera.width > 16384 || camera.height > 16384
+        {
+            problem(
+                format!("cameras[{i}].width"),
+                "width and height must be within 1..=16384",
+            );
+        }
+        if camera.burst_frames == 0 {
+            problem(format!("cameras[{i}].burst_frames"), "must be at least 1");
+        }
+    }
+    problems
+}
+
+fn unique_names<'a>(
+    names: impl Iterator<Item = &'a str>,
+    section: &str,
+    problem: &mut impl FnMut(String, &str),
+) -> HashSet<&'a str> {
+    let mut seen = HashSet::new();
+    for (i, name) in names.enumerate() {
+        if name.trim().is_empty() {
+            problem(format!("{section}[{i}].name"), "must not be empty");
+        } else if !seen.insert(name) {
+            problem(
+                format!("{section}[{i}].name"),
+                "is used twice; names must be unique",
+            );
+        }
+    }
+    seen
+}
+
+fn is_host_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}

@@ -1,0 +1,46 @@
+//! A frame as a camera delivered it: raw pixels, held in memory only.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::vehicle::VehicleId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    Mono8,
+    /// Three bytes per pixel, blue first (OpenCV's order).
+    Bgr8,
+}
+
+impl PixelFormat {
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Mono8 => 1,
+            PixelFormat::Bgr8 => 3,
+        }
+    }
+}
+
+/// Raw pixels of one exposure. Shared through `Arc` between stages, never copied.
+#[derive(Debug)]
+pub struct Frame {
+    pub camera: Arc<str>,
+    pub vehicle_id: VehicleId,
+    pub lane: Arc<str>,
+    /// Position within the trigger's burst, from 0.
+    pub burst_index: u32,
+    pub captured_utc: DateTime<Utc>,
+    pub width: u32,
+    pub height: u32,
+    pub pixel_format: PixelFormat,
+    /// Rows top to bottom, no padding.
+    pub pixels: Vec<u8>,
+}
+
+impl Frame {
+    /// The byte count that `width`, `height` and `pixel_format` call for.
+    pub fn expected_len(&self) -> usize {
+        self.width as usize * self.height as usize * self.pixel_format.bytes_per_pixel()
+    }
+}

@@ -1,0 +1,86 @@
+//! The event hub: every stage publishes what happened; the web page, the bus and the logs
+//! subscribe. A slow subscriber misses events (and learns how many) rather than slowing a stage.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::vehicle::VehicleId;
+
+/// Something a technician or a remote engineer may want to see live.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    ScannerConnected {
+        scanner: Arc<str>,
+        address: String,
+    },
+    ScannerDisconnected {
+        scanner: Arc<str>,
+        reason: String,
+    },
+    VehicleEntered {
+        vehicle_id: VehicleId,
+        lane: Arc<str>,
+        at: DateTime<Utc>,
+    },
+    VehicleLeft {
+        vehicle_id: VehicleId,
+        lane: Arc<str>,
+        at: DateTime<Utc>,
+        occupancy_ms: u64,
+        max_height_mm: u32,
+    },
+    CaptureStored {
+        capture_id: i64,
+        vehicle_id: VehicleId,
+        lane: Arc<str>,
+        camera: Arc<str>,
+        images: usize,
+        at: DateTime<Utc>,
+    },
+    ComponentRestarted {
+        component: String,
+        cause: String,
+        restarts: u32,
+    },
+}
+
+impl Event {
+    /// A short name for the event, used as the last part of its bus subject.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::ScannerConnected { .. } => "scanner_connected",
+            Event::ScannerDisconnected { .. } => "scanner_disconnected",
+            Event::VehicleEntered { .. } => "vehicle_entered",
+            Event::VehicleLeft { .. } => "vehicle_left",
+            Event::CaptureStored { .. } => "capture_stored",
+            Event::ComponentRestarted { .. } => "component_restarted",
+        }
+    }
+}
+
+/// A broadcast channel of events, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl Hub {
+    pub fn new(capacity: usize) -> Self {
+        Hub {
+            sender: broadcast::channel(capacity).0,
+        }
+    }
+
+    /// Publishes to whoever listens now; with no listener the event is simply not seen.
+    pub fn publish(&self, event: Event) {
+        let _no_listener_is_fine = self.sender.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+}
