@@ -1,0 +1,80 @@
+//! The acquisition task of one camera: waits for each trigger's time, takes its burst of
+//! frames and hands the burst on. A trigger whose exposures all fail still yields a burst,
+//! an empty one, so that the vehicle is stored as "no image" instead of vanishing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+use vod_core::{Frame, TaskError, TriggerCommand};
+
+use crate::{Camera, CameraMetrics};
+
+/// The frames one trigger produced, in burst order; empty when the camera delivered none.
+#[derive(Debug)]
+pub struct Burst {
+    pub trigger: TriggerCommand,
+    pub frames: Vec<Arc<Frame>>,
+}
+
+/// Runs until shutdown. `camera` and `triggers` outlive restarts of the task, so they come
+/// shared; the camera runs on a blocking thread because real exposures block.
+pub async fn run_camera(
+    camera: Arc<std::sync::Mutex<Box<dyn Camera>>>,
+    triggers: Arc<Mutex<mpsc::Receiver<TriggerCommand>>>,
+    bursts: mpsc::Sender<Burst>,
+    metrics: CameraMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), TaskError> {
+    let mut triggers = triggers.lock().await;
+    loop {
+        let trigger = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            trigger = triggers.recv() => match trigger {
+                Some(trigger) => trigger,
+                None => return Err("trigger channel closed".into()),
+            },
+        };
+        let name = trigger.camera.to_string();
+        let mut frames = Vec::with_capacity(trigger.frames as usize);
+        for burst_index in 0..trigger.frames {
+            let due = trigger.fire_at
+                + Duration::from_millis(u64::from(trigger.interval_ms) * u64::from(burst_index));
+            tokio::time::sleep_until(due.into()).await;
+            let camera = camera.clone();
+            let exposure = trigger.clone();
+            let grabbed = tokio::task::spawn_blocking(move || {
+                let mut camera = camera.lock().map_err(|_| "camera lock poisoned")?;
+                camera
+                    .grab(&exposure, burst_index)
+                    .map_err(|e| -> TaskError { e.into() })
+            })
+            .await?;
+            match grabbed {
+                Ok(frame) if frame.pixels.len() == frame.expected_len() => {
+                    metrics.frames_total.with_label_values(&[&name]).inc();
+                    frames.push(Arc::new(frame));
+                }
+                Ok(frame) => {
+                    metrics.grab_errors_total.with_label_values(&[&name]).inc();
+                    tracing::warn!(camera = %name, got = frame.pixels.len(), expected = frame.expected_len(), "Frame has the wrong size; dropped.");
+                }
+                Err(error) => {
+                    metrics.grab_errors_total.with_label_values(&[&name]).inc();
+                    tracing::warn!(camera = %name, %error, "Exposure failed.");
+                }
+            }
+        }
+        if frames.is_empty() {
+            metrics.no_image_total.with_label_values(&[&name]).inc();
+            tracing::warn!(camera = %name, vehicle = %trigger.vehicle_id, "Trigger produced no image.");
+        }
+        let burst = Burst { trigger, frames };
+        // Waiting here (rather than dropping) keeps every capture; the trigger channel in
+        // front of this task is where overload is shed, with a counter.
+        if bursts.send(burst).await.is_err() {
+            return Err("vision stage is gone".into());
+        }
+    }
+}
