@@ -1,0 +1,161 @@
+//! The NATS side of the box. Every hub event goes out as JSON on
+//! `<prefix>.<site>.events.<kind>` (subjects in docs/bus.md). The box works on without a
+//! bus: while NATS is unreachable, events are counted as failed and not queued.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use vod_core::config::BusConfig;
+use vod_core::{Event, Hub, TaskError};
+
+#[derive(Debug, Clone)]
+pub struct BusMetrics {
+    pub published_total: IntCounterVec,
+    pub publish_errors_total: IntCounter,
+    pub events_missed_total: IntCounter,
+}
+
+impl BusMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let published_total = IntCounterVec::new(
+            Opts::new("vod_bus_published_total", "Events published on NATS."),
+            &["kind"],
+        )?;
+        let publish_errors_total = IntCounter::with_opts(Opts::new(
+            "vod_bus_publish_errors_total",
+            "Events that could not be handed to NATS.",
+        ))?;
+        let events_missed_total = IntCounter::with_opts(Opts::new(
+            "vod_bus_events_missed_total",
+            "Events the bus publisher fell too far behind to see.",
+        ))?;
+        registry.register(Box::new(published_total.clone()))?;
+        registry.register(Box::new(publish_errors_total.clone()))?;
+        registry.register(Box::new(events_missed_total.clone()))?;
+        Ok(BusMetrics {
+            published_total,
+            publish_errors_total,
+            events_missed_total,
+        })
+    }
+}
+
+/// The subject an event goes out on.
+pub fn event_subject(config: &BusConfig, site: &str, event: &Event) -> String {
+    format!("{}.{site}.events.{}", config.subject_prefix, event.kind())
+}
+
+/// Connects (retrying in the background while NATS is down) and publishes hub events
+/// until shutdown.
+pub async fn run_publisher(
+    config: BusConfig,
+    site: Arc<str>,
+    hub: Hub,
+    metrics: BusMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), TaskError> {
+    let mut events = hub.subscribe();
+    let client = async_nats::ConnectOptions::new()
+        .name(format!("vod {site}"))
+        .retry_on_initial_connect()
+        .event_callback(|event| async move {
+            tracing::info!(%event, "NATS connection changed.");
+        })
+        .connect(config.nats_url.as_str())
+        .await?;
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => break,
+            event = events.recv() => event,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(RecvError::Lagged(missed)) => {
+                metrics.events_missed_total.inc_by(missed);
+                tracing::warn!(missed, "Bus publisher fell behind; events skipped.");
+                continue;
+            }
+            Err(RecvError::Closed) => return Err("event hub closed".into()),
+        };
+        let subject = event_subject(&config, &site, &event);
+        let payload = Bytes::from(serde_json::to_vec(&*event)?);
+        match client.publish(subject, payload).await {
+            Ok(()) => metrics
+                .published_total
+                .with_label_values(&[event.kind()])
+                .inc(),
+            Err(error) => {
+                metrics.publish_errors_total.inc();
+                tracing::debug!(%error, "Event not published on NATS.");
+            }
+        }
+    }
+    let _flush_best_effort = client.flush().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use futures::StreamExt;
+    use vod_core::VehicleId;
+    use vod_testkit::NatsServer;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn hub_events_reach_a_real_nats_server() {
+        let server = NatsServer::start();
+        let config = BusConfig {
+            nats_url: server.url(),
+            subject_prefix: "vod".into(),
+        };
+        let observer = async_nats::connect(server.url()).await.unwrap();
+        let mut seen = observer.subscribe("vod.bench.events.>").await.unwrap();
+        observer.flush().await.unwrap();
+
+        let hub = Hub::new(16);
+        let metrics = BusMetrics::register(&Registry::new()).unwrap();
+        let shutdown = CancellationToken::new();
+        let publisher = tokio::spawn(run_publisher(
+            config,
+            Arc::from("bench"),
+            hub.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        let vehicle_id = VehicleId::new(Utc::now(), 3, 1);
+        // Publish until the publisher has subscribed and connected.
+        let message = loop {
+            hub.publish(Event::VehicleEntered {
+                vehicle_id,
+                lane: Arc::from("lane-1"),
+                at: Utc::now(),
+            });
+            if let Ok(Some(message)) =
+                tokio::time::timeout(Duration::from_millis(200), seen.next()).await
+            {
+                break message;
+            }
+        };
+        assert_eq!(message.subject.as_str(), "vod.bench.events.vehicle_entered");
+        let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(body["type"], "vehicle_entered");
+        assert_eq!(body["lane"], "lane-1");
+        assert_eq!(body["vehicle_id"], vehicle_id.to_string());
+        shutdown.cancel();
+        publisher.await.unwrap().unwrap();
+        assert!(
+            metrics
+                .published_total
+                .with_label_values(&["vehicle_entered"])
+                .get()
+                >= 1
+        );
+    }
+}
