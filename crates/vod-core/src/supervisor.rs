@@ -39,7 +39,7 @@ pub enum SupervisorError {
         "component {component} restarted {restarts} times within {window_s} s, past its restart intensity; last cause: {cause}"
     )]
     IntensityExceeded {
-        component: &'static str,
+        component: String,
         restarts: u32,
         window_s: u64,
         cause: String,
@@ -76,13 +76,14 @@ impl Supervisor {
     /// Starts `component`; `start` is called again for each restart. A component that
     /// returns `Ok` before shutdown was asked for counts as a failure: components are meant
     /// to run until shutdown.
-    pub fn spawn<F, Fut>(&mut self, component: &'static str, mut start: F)
+    pub fn spawn<F, Fut>(&mut self, component: impl Into<String>, mut start: F)
     where
         F: FnMut(CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
     {
+        let component = component.into();
         let policy = self.policy;
-        let restarts_total = self.restarts_total.with_label_values(&[component]);
+        let restarts_total = self.restarts_total.with_label_values(&[&component]);
         let hub = self.hub.clone();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
@@ -112,7 +113,7 @@ impl Supervisor {
                 }
                 let restarts = recent_restarts.len() as u32;
                 if restarts > policy.max_restarts {
-                    tracing::error!(component, %cause, restarts, "Component failed past its restart intensity; stopping.");
+                    tracing::error!(%component, %cause, restarts, "Component failed past its restart intensity; stopping.");
                     return Err(SupervisorError::IntensityExceeded {
                         component,
                         restarts,
@@ -127,9 +128,9 @@ impl Supervisor {
                 };
                 let delay = policy.backoff(quick_failures);
                 restarts_total.inc();
-                tracing::warn!(component, %cause, delay_ms = delay.as_millis() as u64, "Component failed; restarting.");
+                tracing::warn!(%component, %cause, delay_ms = delay.as_millis() as u64, "Component failed; restarting.");
                 hub.publish(Event::ComponentRestarted {
-                    component: component.to_owned(),
+                    component: component.clone(),
                     cause,
                     restarts,
                 });
@@ -225,11 +226,7 @@ mod tests {
         let error = supervisor.wait().await.unwrap_err();
         assert!(matches!(
             error,
-            SupervisorError::IntensityExceeded {
-                component: "flaky",
-                restarts: 4,
-                ..
-            }
+            SupervisorError::IntensityExceeded { ref component, restarts: 4, .. } if component == "flaky"
         ));
         assert_eq!(starts.load(Ordering::SeqCst), 4);
         assert_eq!(restarts.with_label_values(&["flaky"]).get(), 3);

@@ -1,0 +1,67 @@
+//! The store task: commits each capture the vision stage hands over, then tells the hub.
+//! A capture that cannot be committed is retried (with backoff) rather than dropped: it is
+//! not acknowledged until it is in the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+use vod_core::{Capture, Event, Hub, TaskError};
+
+use crate::Store;
+
+const RETRY_INITIAL: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Runs until shutdown; on shutdown it still commits the captures already queued to it.
+pub async fn run_writer(
+    store: Store,
+    captures: Arc<Mutex<mpsc::Receiver<Capture>>>,
+    hub: Hub,
+    shutdown: CancellationToken,
+) -> Result<(), TaskError> {
+    let mut captures = captures.lock().await;
+    loop {
+        let capture = tokio::select! {
+            biased;
+            capture = captures.recv() => capture.ok_or("capture channel closed")?,
+            () = shutdown.cancelled() => break,
+        };
+        commit(&store, &capture, &hub, &shutdown).await;
+    }
+    while let Ok(capture) = captures.try_recv() {
+        commit(&store, &capture, &hub, &CancellationToken::new()).await;
+    }
+    Ok(())
+}
+
+async fn commit(store: &Store, capture: &Capture, hub: &Hub, shutdown: &CancellationToken) {
+    let mut delay = RETRY_INITIAL;
+    loop {
+        match store.insert_capture(capture).await {
+            Ok(capture_id) => {
+                hub.publish(Event::CaptureStored {
+                    capture_id: capture_id.0,
+                    vehicle_id: capture.vehicle_id,
+                    lane: capture.lane.clone(),
+                    camera: capture.camera.clone(),
+                    images: capture.images.len(),
+                    at: capture.detected_utc,
+                });
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, vehicle = %capture.vehicle_id, retry_ms = delay.as_millis() as u64, "Capture not stored; retrying.");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => {
+                tracing::error!(vehicle = %capture.vehicle_id, "Capture lost: the store failed until shutdown.");
+                return;
+            }
+        }
+        delay = (delay * 2).min(RETRY_MAX);
+    }
+}

@@ -1,0 +1,161 @@
+//! Storing and listing captures against a real SQLite file and image directory.
+
+mod common;
+
+use common::{capture, image_rows, jpeg_bytes, open, raw_db, sample, sha256_hex};
+use vod_store::{CaptureStatus, CaptureSummary};
+
+#[tokio::test]
+async fn inserted_captures_come_back_newest_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, registry) = open(dir.path()).await;
+
+    let first = store.insert_capture(&capture(1, 3)).await.expect("insert");
+    let second = store.insert_capture(&capture(2, 1)).await.expect("insert");
+
+    let recent = store.recent_captures(10).await.expect("recent");
+    let expected_second = CaptureSummary {
+        id: second,
+        vehicle_id: common::vehicle_id(2),
+        lane: "hov-1".to_owned(),
+        camera: "cam-north".to_owned(),
+        detected_utc: common::detected_utc(2),
+        status: CaptureStatus::Ok,
+        image_count: 1,
+        first_image: recent[0].first_image.clone(),
+    };
+    assert_eq!(recent.len(), 2);
+    assert_eq!(recent[0], expected_second);
+    assert_eq!(recent[1].id, first);
+    assert_eq!(recent[1].image_count, 3);
+    let first_image = recent[1].first_image.as_deref().expect("an image");
+    assert!(
+        first_image.starts_with("2026/11/18/") && first_image.ends_with("_0.jpg"),
+        "{first_image}"
+    );
+
+    assert_eq!(store.recent_captures(1).await.expect("recent").len(), 1);
+    assert_eq!(store.capture_count().await.expect("count"), 2);
+    store.ping().await.expect("ping");
+    assert_eq!(sample(&registry, "vod_store_captures_total"), 2.0);
+    assert_eq!(sample(&registry, "vod_store_write_errors_total"), 0.0);
+    assert_eq!(sample(&registry, "vod_store_commit_seconds_count"), 2.0);
+}
+
+#[tokio::test]
+async fn a_capture_without_images_is_stored_as_no_image() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = open(dir.path()).await;
+
+    let id = store.insert_capture(&capture(5, 0)).await.expect("insert");
+
+    let recent = store.recent_captures(10).await.expect("recent");
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].id, id);
+    assert_eq!(recent[0].status, CaptureStatus::NoImage);
+    assert_eq!(recent[0].image_count, 0);
+    assert_eq!(recent[0].first_image, None);
+    assert!(common::files_under(&dir.path().join("images")).is_empty());
+}
+
+#[tokio::test]
+async fn image_files_hold_the_bytes_their_rows_describe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = open(dir.path()).await;
+    let original = capture(9, 3);
+
+    let id = store.insert_capture(&original).await.expect("insert");
+
+    let rows = image_rows(&raw_db(dir.path()).await, id.0).await;
+    assert_eq!(rows.len(), 3);
+    for (row, image) in rows.iter().zip(&original.images) {
+        assert_eq!(row.burst_index, image.burst_index);
+        assert_eq!(row.captured_at_ms, image.captured_utc.timestamp_millis());
+        assert_eq!((row.width, row.height), (640, 480));
+        let path = store.image_path(&row.relative_path).expect("inside images");
+        let on_disk = std::fs::read(&path).expect("image file");
+        assert_eq!(on_disk, jpeg_bytes(9, image.burst_index));
+        assert_eq!(row.byte_len, on_disk.len() as u64);
+        assert_eq!(row.sha256, sha256_hex(&on_disk));
+    }
+    let mut expected_files: Vec<String> = rows.into_iter().map(|row| row.relative_path).collect();
+    expected_files.sort();
+    assert_eq!(
+        common::files_under(&dir.path().join("images")),
+        expected_files
+    );
+}
+
+#[tokio::test]
+async fn image_paths_cannot_leave_the_images_dir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = open(dir.path()).await;
+    let images_dir = dir.path().join("images");
+
+    assert_eq!(
+        store.image_path("2026/11/18/x_0.jpg"),
+        Some(images_dir.join("2026/11/18/x_0.jpg"))
+    );
+    for escaping in [
+        "../vod.db",
+        "2026/../../vod.db",
+        "/etc/passwd",
+        "..",
+        "",
+        "./x_0.jpg",
+    ] {
+        assert_eq!(store.image_path(escaping), None, "{escaping:?}");
+    }
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_data_and_migrates_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = open(dir.path()).await;
+    let id = store.insert_capture(&capture(3, 2)).await.expect("insert");
+    drop(store);
+
+    for _ in 0..2 {
+        let (store, _registry) = open(dir.path()).await;
+        assert_eq!(store.capture_count().await.expect("count"), 1);
+        assert_eq!(store.recent_captures(10).await.expect("recent")[0].id, id);
+    }
+
+    let db = raw_db(dir.path()).await;
+    let migrations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&db)
+        .await
+        .expect("migrations table");
+    assert_eq!(migrations, 1);
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&db)
+        .await
+        .expect("journal mode");
+    assert_eq!(journal_mode, "wal");
+}
+
+#[tokio::test]
+async fn a_failed_transaction_keeps_no_files_and_counts_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, registry) = open(dir.path()).await;
+    // Break the schema behind the store's back so that the transaction fails after the image
+    // files are written.
+    sqlx::query("DROP TABLE capture_images")
+        .execute(&raw_db(dir.path()).await)
+        .await
+        .expect("drop table");
+
+    let error = store
+        .insert_capture(&capture(4, 2))
+        .await
+        .expect_err("the insert fails");
+
+    assert!(
+        error.to_string().contains("inserting a capture image"),
+        "{error}"
+    );
+    assert_eq!(store.capture_count().await.expect("count"), 0);
+    assert!(common::files_under(&dir.path().join("images")).is_empty());
+    assert_eq!(sample(&registry, "vod_store_captures_total"), 0.0);
+    assert_eq!(sample(&registry, "vod_store_write_errors_total"), 1.0);
+}

@@ -1,0 +1,118 @@
+//! The web application through its router (tower oneshot), over a real SQLite store.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use http_body_util::BodyExt;
+use prometheus::{IntCounter, Registry};
+use tower::ServiceExt;
+use vod_core::config::StorageConfig;
+use vod_core::{Capture, CaptureImage, Hub, VehicleId};
+use vod_store::{Store, StoreMetrics};
+use vod_web::{AppState, app, metrics_app};
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    let config = StorageConfig {
+        data_dir: dir.path().to_owned(),
+    };
+    Store::open(&config, StoreMetrics::register(&Registry::new()).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn get(router: axum::Router, uri: &str) -> (StatusCode, Vec<u8>) {
+    let response = router
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
+#[tokio::test]
+async fn the_first_page_lists_captures_and_serves_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3];
+    let vehicle_id = VehicleId::new(Utc::now(), 1, 1);
+    store
+        .insert_capture(&Capture {
+            vehicle_id,
+            lane: Arc::from("lane-<1>"),
+            camera: Arc::from("cam-1"),
+            detected_utc: Utc::now(),
+            images: vec![CaptureImage {
+                burst_index: 0,
+                captured_utc: Utc::now(),
+                width: 4,
+                height: 4,
+                jpeg: jpeg.clone(),
+            }],
+        })
+        .await
+        .unwrap();
+    let router = app(AppState {
+        site_id: Arc::from("bench"),
+        store: store.clone(),
+        hub: Hub::new(4),
+    });
+
+    let (status, body) = get(router.clone(), "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("(1 stored)"), "{page}");
+    assert!(page.contains(&vehicle_id.to_string()));
+    assert!(
+        page.contains("lane-&#60;1&#62;") || page.contains("lane-&lt;1&gt;"),
+        "lane name must be escaped: {page}"
+    );
+    let src = page
+        .split("<img src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an image link");
+
+    let (status, body) = get(router.clone(), src).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, jpeg);
+
+    let (status, _) = get(router.clone(), "/images/../vod.db").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(router.clone(), "/images/2000/01/01/none.jpg").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(router.clone(), "/static/live.js").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = app(AppState {
+        site_id: Arc::from("bench"),
+        store: store(&dir).await,
+        hub: Hub::new(4),
+    });
+    assert_eq!(get(router.clone(), "/healthz").await.0, StatusCode::OK);
+    assert_eq!(
+        get(router.clone(), "/readyz").await,
+        (StatusCode::OK, b"ready\n".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_in_prometheus_text_format() {
+    let registry = Registry::new();
+    let counter = IntCounter::new("vod_test_things_total", "Things.").unwrap();
+    registry.register(Box::new(counter.clone())).unwrap();
+    counter.inc_by(3);
+    let (status, body) = get(metrics_app(registry), "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("vod_test_things_total 3")
+    );
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the bench rig on this machine: a local nats-server, the SICK scanner emulator and the
+# appliance (deploy/bench/vod.toml), until Ctrl-C or SIGTERM; then stops all three.
+#   scripts/bench.sh PATH_TO_VOD_BINARY
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vod=${1:?usage: scripts/bench.sh PATH_TO_VOD_BINARY}
+config=deploy/bench/vod.toml
+mkdir -p data
+
+children=()
+stop() {
+  trap - INT TERM EXIT
+  [ -n "${appliance:-}" ] && kill -TERM "$appliance" 2>/dev/null && wait "$appliance" 2>/dev/null
+  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  echo "bench: using the nats-server already on 127.0.0.1:4222"
+else
+  nats-server -a 127.0.0.1 -p 4222 -js -sd data/nats >data/nats-server.log 2>&1 &
+  children+=($!)
+fi
+"$vod" sim lidar --listen 127.0.0.1:2112 &
+children+=($!)
+
+"$vod" config check "$config"
+echo "bench: web page http://127.0.0.1:8080  metrics http://127.0.0.1:9100/metrics  data ./data"
+"$vod" run --config "$config" &
+appliance=$!
+set +e
+wait "$appliance"
+status=$?
+appliance=
+exit "$status"

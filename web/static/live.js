@@ -1,0 +1,16 @@
+// Shows the box's live events (server-sent events from /events) at the top of the page.
+(function () {
+  const list = document.getElementById("events");
+  if (!list || !window.EventSource) return;
+  const kinds = ["scanner_connected", "scanner_disconnected", "vehicle_entered", "vehicle_left",
+    "capture_stored", "component_restarted", "missed"];
+  const source = new EventSource(list.dataset.source);
+  for (const kind of kinds) {
+    source.addEventListener(kind, (message) => {
+      const item = document.createElement("li");
+      item.textContent = new Date().toLocaleTimeString() + " " + kind + " " + message.data;
+      list.prepend(item);
+      while (list.children.length > 50) list.lastChild.remove();
+    });
+  }
+})();
