@@ -30,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! command -v cargo >/dev/null; then
-  echo "setup: cargo not found; install Rust 1.90 or newer with rustup (https://rustup.rs)" >&2
+  echo "setup: cargo not found; install Rust 1.94 or newer with rustup (https://rustup.rs)" >&2
   exit 1
 fi
 

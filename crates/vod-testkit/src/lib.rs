@@ -66,3 +66,50 @@ impl Drop for NatsServer {
         let _reaped = self.child.wait();
     }
 }
+
+/// A plain HTTP/1.0 GET; returns the status code and the body. Errors as text, for polling.
+pub fn http_get(address: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("read {address}{path}: {e}"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {response:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
+}
+
+/// The sum of every sample of metric `name` (all label sets) in a Prometheus text body.
+pub fn metric_sum(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_a_metric_over_its_labels_and_not_its_namesakes() {
+        let body = "# HELP x\nvod_a_total{lane=\"1\"} 2\nvod_a_total{lane=\"2\"} 3\nvod_a_total_other 7\nvod_a 1\n";
+        assert_eq!(metric_sum(body, "vod_a_total"), 5.0);
+        assert_eq!(metric_sum(body, "vod_a"), 1.0);
+    }
+}
