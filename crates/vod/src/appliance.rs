@@ -1,0 +1,239 @@
+//! `vod run`: builds telemetry, metrics and every task from the validated config, runs them
+//! under the supervisor, and stops cleanly on Ctrl-C or SIGTERM.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus::{IntCounterVec, Opts, Registry};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+use vod_camera::{Camera, CameraMetrics, SimCamera};
+use vod_core::config::{CameraSource, Config};
+use vod_core::supervisor::Supervisor;
+use vod_core::{Hub, TriggerCommand};
+use vod_lidar::{LidarMetrics, ScannerSetup, TriggerPlanner};
+use vod_store::{Store, StoreMetrics};
+use vod_vision::VisionMetrics;
+
+use crate::{EX_SOFTWARE, EX_USAGE, signals, telemetry};
+
+/// Bounds of the channels between stages (see docs/ARCHITECTURE.md for their policies).
+const TRIGGER_QUEUE: usize = 16;
+const BURST_QUEUE: usize = 8;
+const CAPTURE_QUEUE: usize = 8;
+const HUB_CAPACITY: usize = 1024;
+/// How long components get to finish after a stop is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+pub fn main(config: Config) -> ExitCode {
+    if let Err(error) = telemetry::init(&config.log) {
+        eprintln!("log.filter: {error:#}");
+        return ExitCode::from(EX_USAGE);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "Cannot start the async runtime.");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(Outcome::Stopped) => {
+            tracing::info!("Stopped.");
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::GaveUp) => ExitCode::from(EX_SOFTWARE),
+        Err(error) => {
+            tracing::error!("Cannot start: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Outcome {
+    Stopped,
+    GaveUp,
+}
+
+async fn run(config: Config) -> anyhow::Result<Outcome> {
+    let registry = Registry::new();
+    let restarts_total = IntCounterVec::new(
+        Opts::new(
+            "vod_supervisor_restarts_total",
+            "Restarts of a component after it failed or panicked.",
+        ),
+        &["component"],
+    )?;
+    registry.register(Box::new(restarts_total.clone()))?;
+    let lidar_metrics = LidarMetrics::register(&registry)?;
+    let camera_metrics = CameraMetrics::register(&registry)?;
+    let vision_metrics = VisionMetrics::register(&registry)?;
+    let store_metrics = StoreMetrics::register(&registry)?;
+    let bus_metrics = vod_bus::BusMetrics::register(&registry)?;
+
+    let web_listener = bind(config.web.listen).context("web.listen")?;
+    let metrics_listener = bind(config.metrics.listen).context("metrics.listen")?;
+    let store = Store::open(&config.storage, store_metrics)
+        .await
+        .context("opening the store")?;
+
+    let hub = Hub::new(HUB_CAPACITY);
+    let shutdown = CancellationToken::new();
+    let mut supervisor = Supervisor::new(
+        config.supervisor.restart_policy(),
+        restarts_total,
+        hub.clone(),
+        shutdown.clone(),
+    );
+    let site_id: Arc<str> = Arc::from(config.site.id.as_str());
+
+    // Stages from the back: store <- vision <- cameras <- lidar.
+    let (capture_tx, capture_rx) = mpsc::channel(CAPTURE_QUEUE);
+    let capture_rx = Arc::new(Mutex::new(capture_rx));
+    {
+        let (store, hub) = (store.clone(), hub.clone());
+        supervisor.spawn("store", move |stop| {
+            vod_store::run_writer(store.clone(), capture_rx.clone(), hub.clone(), stop)
+        });
+    }
+    let (burst_tx, burst_rx) = mpsc::channel(BURST_QUEUE);
+    let burst_rx = Arc::new(Mutex::new(burst_rx));
+    {
+        let metrics = vision_metrics.clone();
+        supervisor.spawn("vision", move |stop| {
+            vod_vision::run_vision(burst_rx.clone(), capture_tx.clone(), metrics.clone(), stop)
+        });
+    }
+    let mut triggers: HashMap<String, mpsc::Sender<TriggerCommand>> = HashMap::new();
+    for camera_config in &config.cameras {
+        let name: Arc<str> = Arc::from(camera_config.name.as_str());
+        let camera: Box<dyn Camera> = match camera_config.source {
+            CameraSource::Sim => Box::new(SimCamera::new(
+                name.clone(),
+                camera_config.width,
+                camera_config.height,
+            )),
+        };
+        let camera = Arc::new(std::sync::Mutex::new(camera));
+        let (trigger_tx, trigger_rx) = mpsc::channel(TRIGGER_QUEUE);
+        triggers.insert(camera_config.name.clone(), trigger_tx);
+        let trigger_rx = Arc::new(Mutex::new(trigger_rx));
+        let (bursts, metrics) = (burst_tx.clone(), camera_metrics.clone());
+        supervisor.spawn(format!("camera:{name}"), move |stop| {
+            vod_camera::run_camera(
+                camera.clone(),
+                trigger_rx.clone(),
+                bursts.clone(),
+                metrics.clone(),
+                stop,
+            )
+        });
+    }
+    drop(burst_tx);
+    let planner = TriggerPlanner::new(&config.cameras);
+    for scanner in &config.scanners {
+        let setup = ScannerSetup {
+            scanner: scanner.clone(),
+            lanes: config.lanes.clone(),
+            detector: config.detector.clone(),
+            planner: planner.clone(),
+            cameras: triggers.clone(),
+            metrics: lidar_metrics.clone(),
+            hub: hub.clone(),
+        };
+        supervisor.spawn(format!("lidar:{}", scanner.name), move |stop| {
+            vod_lidar::run_scanner(setup.clone(), stop)
+        });
+    }
+    if let Some(bus) = config.bus.clone() {
+        let (site_id, hub) = (site_id.clone(), hub.clone());
+        supervisor.spawn("bus", move |stop| {
+            vod_bus::run_publisher(
+                bus.clone(),
+                site_id.clone(),
+                hub.clone(),
+                bus_metrics.clone(),
+                stop,
+            )
+        });
+    }
+    let web = vod_web::app(vod_web::AppState {
+        site_id: site_id.clone(),
+        store: store.clone(),
+        hub: hub.clone(),
+    });
+    serve(&mut supervisor, "web", web_listener, web);
+    serve(
+        &mut supervisor,
+        "metrics",
+        metrics_listener,
+        vod_web::metrics_app(registry),
+    );
+
+    tracing::info!(
+        site = %site_id,
+        web = %config.web.listen,
+        metrics = %config.metrics.listen,
+        data_dir = %config.storage.data_dir.display(),
+        "Appliance started."
+    );
+    let stopping = shutdown.clone();
+    let signals = tokio::spawn(async move {
+        match signals::stop_signal().await {
+            Ok(signal) => tracing::info!(signal, "Stopping."),
+            Err(error) => tracing::error!(%error, "Cannot listen for stop signals; stopping."),
+        }
+        stopping.cancel();
+    });
+    let result = supervisor.wait();
+    tokio::pin!(result);
+    let outcome = tokio::select! {
+        result = &mut result => result,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "Components still busy after the grace period; stopping anyway.");
+            Ok(())
+        }
+    };
+    signals.abort();
+    store.close().await;
+    Ok(match outcome {
+        Ok(()) => Outcome::Stopped,
+        Err(error) => {
+            tracing::error!(%error, "Giving up.");
+            Outcome::GaveUp
+        }
+    })
+}
+
+/// Serves `router` on a socket bound before start-up; each restart serves a duplicate of
+/// that socket, so the port is never released while the process lives.
+fn serve(
+    supervisor: &mut Supervisor,
+    component: &str,
+    listener: std::net::TcpListener,
+    router: vod_web::Router,
+) {
+    supervisor.spawn(component, move |stop| {
+        let socket = listener.try_clone();
+        let router = router.clone();
+        async move {
+            let socket = TcpListener::from_std(socket?)?;
+            vod_web::serve(socket, router, stop).await?;
+            Ok(())
+        }
+    });
+}
+
+fn bind(address: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}

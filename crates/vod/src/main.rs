@@ -1,0 +1,74 @@
+//! The `vod` command: parses arguments and hands over to the subcommand.
+
+mod appliance;
+mod signals;
+mod sim;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vod_core::config::{Config, ConfigError};
+
+/// Exit code for a bad command line or config file (sysexits EX_USAGE).
+const EX_USAGE: u8 = 64;
+/// Exit code when the appliance gives up on a failing component (sysexits EX_SOFTWARE).
+const EX_SOFTWARE: u8 = 70;
+
+#[derive(Debug, Parser)]
+#[command(name = "vod", version, about = "Vehicle occupancy detection appliance")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the appliance.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Simulators for the bench rig.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Checks a config file completely and lists every problem; exits 64 if there is one.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => {
+            let config = match load(&config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            appliance::main(config)
+        }
+        Command::Config(ConfigCommand::Check { file }) => match load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Sim(command) => sim::main(command),
+    }
+}
+
+/// Loads and validates a config, printing every problem to stderr on failure.
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|error: ConfigError| {
+        eprintln!("{}: {error}", path.display());
+        ExitCode::from(EX_USAGE)
+    })
+}
