@@ -11,7 +11,7 @@ run:
 test:
 	scripts/setup.sh test
 	cargo test --workspace --locked
-	deploy/check.sh
+	VOD=target/debug/vod deploy/check.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -1,5 +1,6 @@
 //! End to end: the real `vod` binary against the real scanner emulator (another `vod`
 //! process), a real nats-server and a real SQLite file.
+#![allow(clippy::unwrap_used)] // a failing test may panic
 
 use std::net::SocketAddr;
 use std::path::Path;
