@@ -1,0 +1,93 @@
+//! The empty road as each beam sees it, learned from the first scans.
+
+use vod_core::Scan;
+
+use super::DetectorError;
+
+/// The angular layout of a scan; the background only fits scans of the same layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Geometry {
+    pub(super) beams: usize,
+    pub(super) start_angle_deg: f64,
+    pub(super) step_deg: f64,
+}
+
+impl Geometry {
+    fn of(scan: &Scan) -> Self {
+        Geometry {
+            beams: scan.ranges_mm.len(),
+            start_angle_deg: scan.start_angle_deg,
+            step_deg: scan.step_deg,
+        }
+    }
+}
+
+/// Each beam's background range is the median of its echoes over the learning scans, or 0
+/// (unknown: the beam is ignored) when it echoed in no more than half of them. The median
+/// shrugs off a vehicle that passes during less than half of the learning time.
+#[derive(Debug)]
+pub(super) struct Background {
+    scans_needed: usize,
+    geometry: Option<Geometry>,
+    samples: Vec<Vec<f32>>,
+    ranges_mm: Option<Vec<f32>>,
+}
+
+impl Background {
+    pub(super) fn new(scans_needed: u32) -> Self {
+        Background {
+            scans_needed: scans_needed.max(1) as usize,
+            geometry: None,
+            samples: Vec::new(),
+            ranges_mm: None,
+        }
+    }
+
+    /// The learned ranges, or `None` while `scan` went into learning. A scan of another
+    /// geometry than the learned one restarts learning with it and is an error.
+    pub(super) fn observe(&mut self, scan: &Scan) -> Result<Option<&[f32]>, DetectorError> {
+        let geometry = Geometry::of(scan);
+        if let Some(known) = self.geometry.filter(|known| *known != geometry) {
+            self.geometry = Some(geometry);
+            self.samples = vec![scan.ranges_mm.clone()];
+            self.ranges_mm = None;
+            return Err(DetectorError::GeometryChanged {
+                known_beams: known.beams,
+                known_start_deg: known.start_angle_deg,
+                known_step_deg: known.step_deg,
+                beams: geometry.beams,
+                start_deg: geometry.start_angle_deg,
+                step_deg: geometry.step_deg,
+            });
+        }
+        self.geometry = Some(geometry);
+        if self.ranges_mm.is_none() {
+            self.samples.push(scan.ranges_mm.clone());
+            if self.samples.len() >= self.scans_needed {
+                self.ranges_mm = Some(self.learn());
+                self.samples = Vec::new();
+            }
+            return Ok(None);
+        }
+        Ok(self.ranges_mm.as_deref())
+    }
+
+    fn learn(&self) -> Vec<f32> {
+        let beams = self.samples.first().map_or(0, Vec::len);
+        (0..beams)
+            .map(|beam| {
+                let mut echoes: Vec<f32> = self
+                    .samples
+                    .iter()
+                    .map(|ranges| ranges[beam])
+                    .filter(|&range| range > 0.0)
+                    .collect();
+                if echoes.len() * 2 <= self.samples.len() {
+                    return 0.0;
+                }
+                echoes.sort_by(f32::total_cmp);
+                echoes[echoes.len() / 2]
+            })
+            .collect()
+    }
+}

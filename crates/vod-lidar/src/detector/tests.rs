@@ -1,0 +1,282 @@
+//! Detector tests over generated scans: an LMS511 6 m above two lanes, vehicles as boxes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use vod_core::VehicleEventKind;
+
+use super::*;
+use crate::emulator::geometry::{Section, cast};
+
+const MOUNT_MM: f64 = 6000.0;
+
+fn detector() -> VehicleDetector {
+    let scanner = ScannerConfig {
+        name: "gantry".into(),
+        address: "127.0.0.1:2112".into(),
+        mount_height_mm: 6000,
+        connect_timeout_ms: 1000,
+    };
+    let lane = |name: &str, scanner: &str, from, to| LaneConfig {
+        name: name.into(),
+        scanner: scanner.into(),
+        lateral_from_mm: from,
+        lateral_to_mm: to,
+    };
+    let lanes = [
+        lane("lane-1", "gantry", -3700, 0),
+        lane("lane-2", "gantry", 0, 3700),
+        lane("elsewhere", "other-scanner", -3700, 3700),
+    ];
+    let config = DetectorConfig {
+        background_scans: 5,
+        foreground_threshold_mm: 300,
+        min_object_beams: 4,
+        enter_scans: 2,
+        leave_scans: 3,
+    };
+    VehicleDetector::new(&scanner, &lanes, &config)
+}
+
+/// Scan number `index` (25 Hz) of the road with `sections` on it; `dropouts` beams get no echo.
+fn scan(index: u32, sections: &[Section], dropouts: &[usize]) -> Scan {
+    let (start_angle_deg, step_deg) = (-5.0, 0.1667);
+    let ranges_mm = (0..1141)
+        .map(|beam| {
+            let angle_deg = start_angle_deg + step_deg * f64::from(beam);
+            match cast(MOUNT_MM, angle_deg, sections, 65_000.0) {
+                Some((range, _)) if !dropouts.contains(&(beam as usize)) => range as f32,
+                _ => 0.0,
+            }
+        })
+        .collect();
+    Scan {
+        scanner: Arc::from("gantry"),
+        scan_counter: index,
+        time_since_power_up_us: index * 40_000,
+        scan_frequency_hz: 25.0,
+        start_angle_deg,
+        step_deg,
+        ranges_mm,
+        received_at: Instant::now(),
+        received_utc: DateTime::<Utc>::from_timestamp_millis(1_700_000_000_000).unwrap_or_default()
+            + Duration::from_millis(u64::from(index) * 40),
+    }
+}
+
+const CAR_1: Section = Section {
+    lateral_from_mm: -3000.0,
+    lateral_to_mm: -1200.0,
+    height_mm: 1500.0,
+};
+const VAN_2: Section = Section {
+    lateral_from_mm: 800.0,
+    lateral_to_mm: 2800.0,
+    height_mm: 2500.0,
+};
+
+/// What happened in a scan: the lane and, for `Left`, occupancy, height and width.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Entered(&'static str),
+    Left(&'static str, u64, u32, u32),
+}
+
+/// The vehicles on the road in a scan, and the beams without echo.
+type Frame = (Vec<Section>, Vec<usize>);
+
+/// A scan's index and what happened in it.
+type Event = (u32, Seen);
+
+/// Runs `frames` (after 5 learning scans of the empty road) and reports events by scan index.
+fn run(frames: &[Frame]) -> Vec<(u32, Seen)> {
+    let mut detector = detector();
+    let mut seen = Vec::new();
+    let learning = std::iter::repeat_n((vec![], vec![]), 5);
+    for (index, (sections, dropouts)) in learning.chain(frames.iter().cloned()).enumerate() {
+        let index = index as u32;
+        for event in detector
+            .process(&scan(index, &sections, &dropouts))
+            .unwrap()
+        {
+            let lane: &'static str = if &*event.lane == "lane-1" {
+                "lane-1"
+            } else {
+                "lane-2"
+            };
+            seen.push((
+                index,
+                match event.kind {
+                    VehicleEventKind::Entered => Seen::Entered(lane),
+                    VehicleEventKind::Left {
+                        occupancy_ms,
+                        max_height_mm,
+                        max_width_mm,
+                    } => Seen::Left(lane, occupancy_ms, max_height_mm, max_width_mm),
+                },
+            ));
+        }
+    }
+    seen
+}
+
+fn frames(parts: &[(usize, &[Section], &[usize])]) -> Vec<Frame> {
+    parts
+        .iter()
+        .flat_map(|(count, sections, dropouts)| {
+            std::iter::repeat_n((sections.to_vec(), dropouts.to_vec()), *count)
+        })
+        .collect()
+}
+
+/// Rounds heights and widths to 50 mm, so that beam spacing does not matter.
+fn coarse(seen: Vec<(u32, Seen)>) -> Vec<(u32, Seen)> {
+    seen.into_iter()
+        .map(|(index, seen)| match seen {
+            Seen::Left(lane, ms, h, w) => (
+                index,
+                Seen::Left(lane, ms, (h + 25) / 50 * 50, (w + 25) / 50 * 50),
+            ),
+            other => (index, other),
+        })
+        .collect()
+}
+
+#[test]
+fn detects_vehicles_as_they_pass() {
+    let road_dropouts: Vec<usize> = (700..760).collect();
+    // VAN_2's roof spans beams 338 to 492.
+    let windshield: Vec<usize> = (380..440).filter(|b| b % 2 == 0).collect();
+    let cases: Vec<(&str, Vec<Frame>, Vec<Event>)> = vec![
+        ("empty road", frames(&[(20, &[], &[])]), vec![]),
+        (
+            "one car",
+            frames(&[(2, &[], &[]), (10, &[CAR_1], &[]), (5, &[], &[])]),
+            vec![
+                (8, Seen::Entered("lane-1")),
+                (19, Seen::Left("lane-1", 400, 1500, 1800)),
+            ],
+        ),
+        (
+            "a blip is no vehicle",
+            frames(&[(2, &[], &[]), (1, &[CAR_1], &[]), (5, &[], &[])]),
+            vec![],
+        ),
+        (
+            "a flicker does not split a vehicle",
+            frames(&[
+                (5, &[CAR_1], &[]),
+                (2, &[], &[]),
+                (5, &[CAR_1], &[]),
+                (3, &[], &[]),
+            ]),
+            vec![
+                (6, Seen::Entered("lane-1")),
+                (19, Seen::Left("lane-1", 480, 1500, 1800)),
+            ],
+        ),
+        (
+            "two lanes at once",
+            frames(&[(6, &[CAR_1, VAN_2], &[]), (3, &[], &[])]),
+            vec![
+                (6, Seen::Entered("lane-1")),
+                (6, Seen::Entered("lane-2")),
+                (13, Seen::Left("lane-1", 240, 1500, 1800)),
+                (13, Seen::Left("lane-2", 240, 2500, 2000)),
+            ],
+        ),
+        (
+            "no echo over the empty road is no vehicle",
+            frames(&[(10, &[], &road_dropouts)]),
+            vec![],
+        ),
+        (
+            "no echo from a windshield keeps the vehicle whole",
+            frames(&[(4, &[VAN_2], &windshield), (3, &[], &[])]),
+            vec![
+                (6, Seen::Entered("lane-2")),
+                (11, Seen::Left("lane-2", 160, 2500, 2000)),
+            ],
+        ),
+    ];
+    for (name, frames, expected) in cases {
+        assert_eq!(coarse(run(&frames)), expected, "{name}");
+    }
+}
+
+#[test]
+fn vehicle_ids_are_unique_and_name_the_scanner() {
+    let mut detector = detector();
+    let mut ids = Vec::new();
+    let pattern = frames(&[(5, &[], &[]), (3, &[CAR_1, VAN_2], &[]), (3, &[], &[])]);
+    for (index, (sections, _)) in pattern.iter().chain(&pattern[5..]).enumerate() {
+        for event in detector
+            .process(&scan(index as u32, sections, &[]))
+            .unwrap()
+        {
+            if event.kind == VehicleEventKind::Entered {
+                ids.push(event.vehicle_id);
+            }
+        }
+    }
+    assert_eq!(ids.len(), 4);
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(unique, ids);
+    // UUIDv7 bytes 6..10 hold the sequence number (under the version and variant bits),
+    // bytes 10..14 the source tag.
+    assert_eq!(ids[0].0.as_bytes()[9], 1);
+    assert_eq!(ids[3].0.as_bytes()[9], 4);
+    assert_eq!(
+        ids[0].0.as_bytes()[10..14],
+        fnv1a(b"gantry").to_be_bytes()[..]
+    );
+}
+
+#[test]
+fn a_geometry_change_is_reported_and_the_road_learned_again() {
+    let mut detector = detector();
+    for index in 0..5 {
+        assert_eq!(detector.process(&scan(index, &[], &[])).unwrap().len(), 0);
+    }
+    let mut shorter = scan(5, &[CAR_1], &[]);
+    shorter.ranges_mm.truncate(541);
+    let error = detector.process(&shorter).unwrap_err();
+    assert!(matches!(
+        error,
+        DetectorError::GeometryChanged {
+            known_beams: 1141,
+            beams: 541,
+            ..
+        }
+    ));
+    assert!(error.to_string().contains("learning the road again"));
+    // Back to the old geometry: another change, then 5 learning scans, then detection.
+    assert!(detector.process(&scan(6, &[], &[])).is_err());
+    let mut entered = None;
+    for index in 7..20 {
+        let sections = if index >= 11 { vec![CAR_1] } else { vec![] };
+        if !detector
+            .process(&scan(index, &sections, &[]))
+            .unwrap()
+            .is_empty()
+        {
+            entered.get_or_insert(index);
+        }
+    }
+    assert_eq!(entered, Some(12));
+}
+
+#[test]
+fn dropouts_between_object_beams_count_as_object_points() {
+    let road = scan(0, &[], &[]).ranges_mm;
+    let count = |dropouts: &[usize]| {
+        object_points(&scan(1, &[VAN_2], dropouts), &road, 300.0, MOUNT_MM).len()
+    };
+    let whole = count(&[]);
+    let every_other: Vec<usize> = (340..490).filter(|b| b % 2 == 0).collect();
+    assert_eq!(count(&every_other), whole);
+    let two_in_a_row: Vec<usize> = (400..402).collect();
+    assert_eq!(count(&two_in_a_row), whole - 2);
+}

@@ -1,0 +1,163 @@
+//! The scanner emulator: a TCP server that speaks CoLa-B like a SICK LMS511 (our session or
+//! sick_scan_xd can talk to it) and streams scans of synthetic traffic: the scanner over the
+//! road looking down, vehicles as boxes driving through the scan plane.
+
+pub(crate) mod geometry;
+pub(crate) mod scanner;
+mod server;
+mod traffic;
+
+use serde::Serialize;
+
+pub use server::serve;
+pub use traffic::{VehicleClass, VehiclePass, ground_truth};
+
+/// A lane's zone across the road, in millimetres from the point below the scanner, positive
+/// towards the scanner's 0 deg side (as in `vod_core::config::LaneConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmulatedLane {
+    pub lateral_from_mm: i32,
+    pub lateral_to_mm: i32,
+}
+
+/// What the emulator emulates. Every client gets its own stream, starting at its
+/// `sEN LMDscandata 1`, with the same traffic for the same seed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmulatorConfig {
+    /// Height of the scanner's optical centre above the road; should clear the tallest
+    /// vehicle (trucks reach 4000 mm). The bench rig uses 6000.
+    pub mount_height_mm: u32,
+    /// The lanes vehicles drive in; at least one.
+    pub lanes: Vec<EmulatedLane>,
+    /// Scans per second, above 0 and at most 1000 (an LMS511 runs at 25 to 100 Hz).
+    pub scan_frequency_hz: f64,
+    /// Mean vehicle arrivals per hour in each lane (a Poisson process); 0 for an empty road.
+    pub flow_per_hour: f64,
+    /// Vehicle speeds are drawn uniformly from `speed_min_kmh..=speed_max_kmh`.
+    pub speed_min_kmh: f64,
+    pub speed_max_kmh: f64,
+    /// Shortest time from one vehicle's rear leaving the scan plane to the next one's front
+    /// arriving in the same lane (the detector needs a few empty scans to tell them apart).
+    pub min_gap_ms: u32,
+    /// No vehicle arrives during the first `warmup_ms` of a stream, so that a detector can
+    /// learn the empty road.
+    pub warmup_ms: u32,
+    /// No vehicle arrives after this time into a stream; `None` for endless traffic.
+    pub traffic_duration_ms: Option<u64>,
+    /// Each range is off by up to this much, uniformly, either way.
+    pub range_noise_mm: u32,
+    /// Seeds the traffic and the noise.
+    pub seed: u64,
+}
+
+/// Why an [`EmulatorConfig`] cannot be emulated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("emulator config: {field} {reason}")]
+pub struct EmulatorConfigError {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl EmulatorConfig {
+    pub fn validate(&self) -> Result<(), EmulatorConfigError> {
+        let problem = |field, reason| Err(EmulatorConfigError { field, reason });
+        if self.mount_height_mm == 0 {
+            return problem("mount_height_mm", "must be above 0");
+        }
+        if self.lanes.is_empty() {
+            return problem("lanes", "must name at least one lane");
+        }
+        if self
+            .lanes
+            .iter()
+            .any(|lane| lane.lateral_from_mm >= lane.lateral_to_mm)
+        {
+            return problem("lanes", "must each have lateral_from_mm < lateral_to_mm");
+        }
+        if !(self.scan_frequency_hz > 0.0 && self.scan_frequency_hz <= 1000.0) {
+            return problem("scan_frequency_hz", "must be above 0 and at most 1000");
+        }
+        if !(self.flow_per_hour >= 0.0 && self.flow_per_hour.is_finite()) {
+            return problem("flow_per_hour", "must be 0 or more");
+        }
+        if !(self.speed_min_kmh > 0.0
+            && self.speed_min_kmh <= self.speed_max_kmh
+            && self.speed_max_kmh.is_finite())
+        {
+            return problem("speed_min_kmh", "must be above 0 and at most speed_max_kmh");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The bench rig: an LMS511 6 m over two 3.7 m lanes.
+    pub(crate) fn config() -> EmulatorConfig {
+        EmulatorConfig {
+            mount_height_mm: 6000,
+            lanes: vec![
+                EmulatedLane {
+                    lateral_from_mm: -3700,
+                    lateral_to_mm: 0,
+                },
+                EmulatedLane {
+                    lateral_from_mm: 0,
+                    lateral_to_mm: 3700,
+                },
+            ],
+            scan_frequency_hz: 25.0,
+            flow_per_hour: 600.0,
+            speed_min_kmh: 60.0,
+            speed_max_kmh: 100.0,
+            min_gap_ms: 500,
+            warmup_ms: 2000,
+            traffic_duration_ms: None,
+            range_noise_mm: 10,
+            seed: 7,
+        }
+    }
+
+    /// A test case: name, the change to the bench rig, the field it makes invalid.
+    type Case = (&'static str, fn(&mut EmulatorConfig), Option<&'static str>);
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let cases: [Case; 7] = [
+            ("bench rig", |_| {}, None),
+            (
+                "no height",
+                |c| c.mount_height_mm = 0,
+                Some("mount_height_mm"),
+            ),
+            ("no lanes", |c| c.lanes.clear(), Some("lanes")),
+            (
+                "inverted lane",
+                |c| c.lanes[0].lateral_to_mm = -4000,
+                Some("lanes"),
+            ),
+            (
+                "zero frequency",
+                |c| c.scan_frequency_hz = 0.0,
+                Some("scan_frequency_hz"),
+            ),
+            (
+                "NaN flow",
+                |c| c.flow_per_hour = f64::NAN,
+                Some("flow_per_hour"),
+            ),
+            (
+                "speeds inverted",
+                |c| c.speed_min_kmh = 120.0,
+                Some("speed_min_kmh"),
+            ),
+        ];
+        for (name, change, expected) in cases {
+            let mut config = config();
+            change(&mut config);
+            assert_eq!(config.validate().err().map(|e| e.field), expected, "{name}");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The emulator's TCP server: answers a client's commands like an LMS511 and, once it has
+//! subscribed, streams its scans in real time. Each client has its own stream; a client that
+//! goes away ends only its own.
+
+use std::io;
+use std::net::SocketAddr;
+
+use chrono::Utc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Duration, interval};
+use tokio_util::sync::CancellationToken;
+
+use super::EmulatorConfig;
+use super::scanner::ScanSource;
+use crate::cola::{
+    ColaError, DeviceState, Framer, Framing, Request, Response, SICK_CLIENT_PASSWORD_HASH,
+    encode_cola_b,
+};
+
+/// SOPAS error codes the emulator answers with (`sFA`).
+const ERROR_METHOD_UNKNOWN: u16 = 2;
+const ERROR_VARIABLE_UNKNOWN: u16 = 3;
+/// How long to wait before accepting again after `accept` failed (out of descriptors...).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Serves emulated scanners on `listener` until `shutdown`, which also ends every client's
+/// stream. Fails only for an invalid `config`.
+pub async fn serve(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    tracing::info!(address = ?listener.local_addr().ok(), "Scanner emulator listening.");
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let config = config.clone();
+                    let shutdown = shutdown.child_token();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            result = serve_client(stream, &config) => match result {
+                                Ok(()) => tracing::debug!(%peer, "Emulator client left."),
+                                Err(error) => tracing::debug!(%peer, %error, "Emulator client dropped."),
+                            },
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Scanner emulator failed to accept; retrying.");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve_client(mut stream: TcpStream, config: &EmulatorConfig) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
+    let mut framer = Framer::new(Framing::ColaB);
+    let mut scans = ScanSource::new(config);
+    let mut ticks = interval(scans.period());
+    let mut streaming = false;
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buffer) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                framer.push(&buffer[..n]);
+                while let Some(frame) = framer.next_frame() {
+                    let request = frame.and_then(|frame| Request::decode(&frame.payload));
+                    let Some(response) = answer(request, peer) else { continue };
+                    if let Response::ScanDataSubscription { enabled } = response {
+                        if enabled && !streaming {
+                            ticks.reset_immediately();
+                        }
+                        streaming = enabled;
+                    }
+                    send(&mut stream, &response).await?;
+                }
+            }
+            _ = ticks.tick(), if streaming => {
+                send(&mut stream, &Response::ScanData(Box::new(scans.next_scan()))).await?;
+            }
+        }
+    }
+}
+
+fn answer(request: Result<Request, ColaError>, peer: SocketAddr) -> Option<Response> {
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::warn!(%peer, %error, "Emulator got a bad telegram; ignoring it.");
+            return None;
+        }
+    };
+    Some(match request {
+        Request::SetAccessMode {
+            user_level,
+            password_hash,
+        } => Response::AccessMode {
+            granted: user_level == 3 && password_hash == SICK_CLIENT_PASSWORD_HASH,
+        },
+        Request::StartMeasurement => Response::StartMeasurement { error_code: 0 },
+        Request::Run => Response::Run { success: true },
+        Request::SubscribeScanData { enabled } => Response::ScanDataSubscription { enabled },
+        Request::ReadDeviceState => {
+            let now = Utc::now();
+            Response::DeviceState(DeviceState {
+                status_code: DeviceState::READY_FOR_MEASUREMENT,
+                temperature_ok: true,
+                time: now.format("%H:%M:%S").to_string(),
+                date: now.format("%d.%m.%Y").to_string(),
+                leds: [0, 0, 0],
+            })
+        }
+        Request::Other { command, .. } => {
+            tracing::debug!(%peer, command, "Emulator does not know this command.");
+            let code = if command.starts_with("sRN") || command.starts_with("sWN") {
+                ERROR_VARIABLE_UNKNOWN
+            } else {
+                ERROR_METHOD_UNKNOWN
+            };
+            Response::Error { code }
+        }
+    })
+}
+
+async fn send(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
+    let telegram = response
+        .encode()
+        .and_then(|payload| encode_cola_b(&payload))
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+    stream.write_all(&telegram).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::tests::config;
+
+    async fn request(stream: &mut TcpStream, framer: &mut Framer, request: Request) -> Response {
+        let telegram = encode_cola_b(&request.encode()).unwrap();
+        stream.write_all(&telegram).await.unwrap();
+        next_response(stream, framer).await
+    }
+
+    async fn next_response(stream: &mut TcpStream, framer: &mut Framer) -> Response {
+        let mut buffer = [0u8; 4096];
+        loop {
+            if let Some(frame) = framer.next_frame() {
+                return Response::decode(&frame.unwrap().payload).unwrap();
+            }
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the emulator closed the connection");
+            framer.push(&buffer[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_commands_and_streams_scans_per_client() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let mut config = config();
+        config.scan_frequency_hz = 100.0;
+        let server = tokio::spawn(serve(listener, config, shutdown.clone()));
+
+        let mut first = TcpStream::connect(address).await.unwrap();
+        let mut framer = Framer::new(Framing::ColaB);
+        let cases = [
+            (
+                Request::SetAccessMode {
+                    user_level: 3,
+                    password_hash: 1,
+                },
+                Response::AccessMode { granted: false },
+            ),
+            (
+                Request::SetAccessMode {
+                    user_level: 3,
+                    password_hash: SICK_CLIENT_PASSWORD_HASH,
+                },
+                Response::AccessMode { granted: true },
+            ),
+            (
+                Request::StartMeasurement,
+                Response::StartMeasurement { error_code: 0 },
+            ),
+            (Request::Run, Response::Run { success: true }),
+            (
+                Request::Other {
+                    command: "sRN FirmwareVersion".into(),
+                    args: vec![],
+                },
+                Response::Error { code: 3 },
+            ),
+        ];
+        for (sent, expected) in cases {
+            assert_eq!(request(&mut first, &mut framer, sent).await, expected);
+        }
+        let Response::DeviceState(state) =
+            request(&mut first, &mut framer, Request::ReadDeviceState).await
+        else {
+            panic!("STlms must answer with the device state");
+        };
+        assert_eq!(state.status_code, 7);
+
+        let subscribe = Request::SubscribeScanData { enabled: true };
+        assert_eq!(
+            request(&mut first, &mut framer, subscribe.clone()).await,
+            Response::ScanDataSubscription { enabled: true }
+        );
+        for expected_counter in 0..3 {
+            let Response::ScanData(scan) = next_response(&mut first, &mut framer).await else {
+                panic!("expected a scan");
+            };
+            assert_eq!(scan.scan_counter, expected_counter);
+        }
+
+        // A second client gets its own stream from the start; the first one leaving ends
+        // only the first stream.
+        let mut second = TcpStream::connect(address).await.unwrap();
+        let mut second_framer = Framer::new(Framing::ColaB);
+        request(&mut second, &mut second_framer, subscribe).await;
+        drop(first);
+        for expected_counter in 0..3 {
+            let Response::ScanData(scan) = next_response(&mut second, &mut second_framer).await
+            else {
+                panic!("expected a scan");
+            };
+            assert_eq!(scan.scan_counter, expected_counter);
+        }
+
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut rest));
+        assert!(
+            closed.await.is_ok(),
+            "shutdown must end every client's stream"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_an_invalid_config() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = config();
+        config.lanes.clear();
+        let error = serve(listener, config, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,17 @@
+//! The LIDAR side of the appliance: the SICK CoLa codec, the scanner session over TCP, the
+//! recordings reader, the vehicle detector, the trigger planner, the scanner emulator, and the
+//! async pipeline that runs one scanner from socket to camera triggers.
+
+pub mod cola;
+pub mod detector;
+pub mod emulator;
+pub mod metrics;
+pub mod pipeline;
+pub mod recording;
+pub mod session;
+pub mod trigger;
+
+pub use detector::{DetectorError, VehicleDetector};
+pub use metrics::LidarMetrics;
+pub use pipeline::{ScannerSetup, run_scanner};
+pub use trigger::TriggerPlanner;

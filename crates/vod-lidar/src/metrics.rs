@@ -1,0 +1,115 @@
+//! Every metric of the LIDAR side, registered in one place.
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// The LIDAR metrics; cheap to clone (each handle shares its series).
+#[derive(Debug, Clone)]
+pub struct LidarMetrics {
+    /// `vod_lidar_connected{scanner}`: 1 while the scanner's stream is up, else 0.
+    pub connected: IntGaugeVec,
+    /// `vod_lidar_reconnects_total{scanner}`: connection attempts after a failure.
+    pub reconnects_total: IntCounterVec,
+    /// `vod_lidar_decode_errors_total{scanner}`: telegrams that could not be framed or decoded.
+    pub decode_errors_total: IntCounterVec,
+    /// `vod_lidar_scans_total{scanner}`: scans handed to the detector.
+    pub scans_total: IntCounterVec,
+    /// `vod_lidar_scans_rejected_total{scanner}`: scans the detector could not use.
+    pub scans_rejected_total: IntCounterVec,
+    /// `vod_lidar_vehicles_total{lane}`: vehicles that entered.
+    pub vehicles_total: IntCounterVec,
+    /// `vod_lidar_triggers_dropped_total{camera}`: trigger commands lost to a full channel.
+    pub triggers_dropped_total: IntCounterVec,
+}
+
+impl LidarMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let counter = |name: &str, help: &str, label: &str| -> Result<_, prometheus::Error> {
+            let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
+            registry.register(Box::new(counter.clone()))?;
+            Ok(counter)
+        };
+        let connected = IntGaugeVec::new(
+            Opts::new(
+                "vod_lidar_connected",
+                "1 while the scanner's scan stream is up, else 0.",
+            ),
+            &["scanner"],
+        )?;
+        registry.register(Box::new(connected.clone()))?;
+        Ok(LidarMetrics {
+            connected,
+            reconnects_total: counter(
+                "vod_lidar_reconnects_total",
+                "Connection attempts to a scanner after a failure.",
+                "scanner",
+            )?,
+            decode_errors_total: counter(
+                "vod_lidar_decode_errors_total",
+                "Telegrams from a scanner that could not be framed or decoded.",
+                "scanner",
+            )?,
+            scans_total: counter(
+                "vod_lidar_scans_total",
+                "Scans handed to the vehicle detector.",
+                "scanner",
+            )?,
+            scans_rejected_total: counter(
+                "vod_lidar_scans_rejected_total",
+                "Scans the vehicle detector could not use (their geometry changed).",
+                "scanner",
+            )?,
+            vehicles_total: counter(
+                "vod_lidar_vehicles_total",
+                "Vehicles that entered a lane.",
+                "lane",
+            )?,
+            triggers_dropped_total: counter(
+                "vod_lidar_triggers_dropped_total",
+                "Camera trigger commands dropped because the camera's channel was full.",
+                "camera",
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_every_metric_once() {
+        let registry = Registry::new();
+        let metrics = LidarMetrics::register(&registry).unwrap();
+        metrics.connected.with_label_values(&["gantry"]).set(1);
+        for counter in [
+            &metrics.reconnects_total,
+            &metrics.decode_errors_total,
+            &metrics.scans_total,
+            &metrics.scans_rejected_total,
+            &metrics.vehicles_total,
+            &metrics.triggers_dropped_total,
+        ] {
+            counter.with_label_values(&["x"]).inc();
+        }
+        let mut names: Vec<_> = registry
+            .gather()
+            .iter()
+            .map(|family| family.name().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "vod_lidar_connected",
+                "vod_lidar_decode_errors_total",
+                "vod_lidar_reconnects_total",
+                "vod_lidar_scans_rejected_total",
+                "vod_lidar_scans_total",
+                "vod_lidar_triggers_dropped_total",
+                "vod_lidar_vehicles_total",
+            ]
+        );
+        assert!(LidarMetrics::register(&registry).is_err());
+    }
+}

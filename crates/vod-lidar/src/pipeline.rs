@@ -1,0 +1,239 @@
+//! The async shell around one scanner: session, detector and trigger planner run inline in
+//! one task, so a scan turns into camera triggers without a hop between tasks.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio_util::sync::CancellationToken;
+use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::{Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
+
+use crate::detector::VehicleDetector;
+use crate::metrics::LidarMetrics;
+use crate::session::ScannerSession;
+use crate::trigger::TriggerPlanner;
+
+/// Everything [`run_scanner`] needs; clone it for each (re)start under the supervisor.
+#[derive(Debug, Clone)]
+pub struct ScannerSetup {
+    pub scanner: ScannerConfig,
+    /// All lanes of the site; the scanner's own are picked by name.
+    pub lanes: Vec<LaneConfig>,
+    pub detector: DetectorConfig,
+    pub planner: TriggerPlanner,
+    /// Each camera's trigger channel, by camera name; every camera of the scanner's lanes
+    /// needs one.
+    pub cameras: HashMap<String, mpsc::Sender<TriggerCommand>>,
+    pub metrics: LidarMetrics,
+    pub hub: Hub,
+}
+
+/// Failures that a restart may cure only if the wiring around the task changes.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("camera {camera} watches lane {lane} of scanner {scanner} but has no trigger channel")]
+    MissingCamera {
+        camera: String,
+        lane: String,
+        scanner: String,
+    },
+    #[error("the trigger channel of camera {camera} is closed: its task is gone")]
+    CameraGone { camera: String },
+}
+
+/// Runs one scanner until `shutdown`: scans in, vehicle events to the hub, trigger commands
+/// to the cameras. A scanner that goes away is the session's business and never ends the
+/// task; it returns an error only for a wiring bug (a camera without a live channel).
+pub async fn run_scanner(
+    setup: ScannerSetup,
+    shutdown: CancellationToken,
+) -> Result<(), TaskError> {
+    let ScannerSetup {
+        scanner,
+        lanes,
+        detector,
+        planner,
+        cameras,
+        metrics,
+        hub,
+    } = setup;
+    for lane in lanes.iter().filter(|lane| lane.scanner == scanner.name) {
+        if let Some(camera) = planner
+            .cameras_of(&lane.name)
+            .find(|camera| !cameras.contains_key(*camera))
+        {
+            return Err(PipelineError::MissingCamera {
+                camera: camera.to_owned(),
+                lane: lane.name.clone(),
+                scanner: scanner.name.clone(),
+            }
+            .into());
+        }
+    }
+    let label = [scanner.name.as_str()];
+    let scans_total = metrics.scans_total.with_label_values(&label);
+    let scans_rejected_total = metrics.scans_rejected_total.with_label_values(&label);
+    let mut detector = VehicleDetector::new(&scanner, &lanes, &detector);
+    let mut session = ScannerSession::new(&scanner, &metrics, hub.clone());
+    loop {
+        let scan = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            scan = session.next_scan() => scan,
+        };
+        scans_total.inc();
+        let events = match detector.process(&scan) {
+            Ok(events) => events,
+            Err(error) => {
+                scans_rejected_total.inc();
+                tracing::warn!(scanner = %scanner.name, %error, "The detector rejected a scan.");
+                continue;
+            }
+        };
+        for event in events {
+            if event.kind == VehicleEventKind::Entered {
+                metrics
+                    .vehicles_total
+                    .with_label_values(&[&*event.lane])
+                    .inc();
+                for command in planner.plan(&event) {
+                    send_trigger(&cameras, command, &metrics)?;
+                }
+            }
+            tracing::debug!(lane = %event.lane, vehicle_id = %event.vehicle_id, kind = ?event.kind, "Vehicle event.");
+            hub.publish(hub_event(event));
+        }
+    }
+}
+
+fn send_trigger(
+    cameras: &HashMap<String, mpsc::Sender<TriggerCommand>>,
+    command: TriggerCommand,
+    metrics: &LidarMetrics,
+) -> Result<(), PipelineError> {
+    let camera = command.camera.clone();
+    let gone = || PipelineError::CameraGone {
+        camera: camera.to_string(),
+    };
+    let sender = cameras.get(&*camera).ok_or_else(gone)?;
+    match sender.try_send(command) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(command)) => {
+            metrics
+                .triggers_dropped_total
+                .with_label_values(&[&*camera])
+                .inc();
+            tracing::warn!(%camera, lane = %command.lane, vehicle_id = %command.vehicle_id, "Camera trigger channel full; dropped the trigger.");
+            Ok(())
+        }
+        Err(TrySendError::Closed(_)) => Err(gone()),
+    }
+}
+
+fn hub_event(event: VehicleEvent) -> Event {
+    match event.kind {
+        VehicleEventKind::Entered => Event::VehicleEntered {
+            vehicle_id: event.vehicle_id,
+            lane: event.lane,
+            at: event.at_utc,
+        },
+        VehicleEventKind::Left {
+            occupancy_ms,
+            max_height_mm,
+            ..
+        } => Event::VehicleLeft {
+            vehicle_id: event.vehicle_id,
+            lane: event.lane,
+            at: event.at_utc,
+            occupancy_ms,
+            max_height_mm,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use chrono::Utc;
+    use prometheus::Registry;
+    use vod_core::VehicleId;
+    use vod_core::config::{CameraConfig, CameraSource};
+
+    use super::*;
+
+    fn command(camera: &str) -> TriggerCommand {
+        TriggerCommand {
+            camera: camera.into(),
+            vehicle_id: VehicleId::new(Utc::now(), 1, 0),
+            lane: "lane-1".into(),
+            fire_at: Instant::now(),
+            frames: 1,
+            interval_ms: 0,
+            detected_at: Instant::now(),
+            detected_utc: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_full_channel_drops_and_counts_a_closed_one_is_an_error() {
+        let metrics = LidarMetrics::register(&Registry::new()).unwrap();
+        let (full, _kept) = mpsc::channel(1);
+        let (closed, receiver) = mpsc::channel(1);
+        drop(receiver);
+        let cameras = HashMap::from([("cam-1".to_owned(), full), ("cam-2".to_owned(), closed)]);
+        send_trigger(&cameras, command("cam-1"), &metrics).unwrap();
+        send_trigger(&cameras, command("cam-1"), &metrics).unwrap();
+        let dropped = metrics.triggers_dropped_total.with_label_values(&["cam-1"]);
+        assert_eq!(dropped.get(), 1);
+        assert!(matches!(
+            send_trigger(&cameras, command("cam-2"), &metrics),
+            Err(PipelineError::CameraGone { camera }) if camera == "cam-2"
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_camera_without_a_channel_is_a_wiring_bug() {
+        let camera = CameraConfig {
+            name: "cam-1".into(),
+            lane: "lane-1".into(),
+            source: CameraSource::Sim,
+            width: 640,
+            height: 480,
+            trigger_delay_ms: 20,
+            burst_frames: 1,
+            burst_interval_ms: 0,
+        };
+        let setup = ScannerSetup {
+            scanner: ScannerConfig {
+                name: "gantry".into(),
+                address: "127.0.0.1:1".into(),
+                mount_height_mm: 6000,
+                connect_timeout_ms: 100,
+            },
+            lanes: vec![LaneConfig {
+                name: "lane-1".into(),
+                scanner: "gantry".into(),
+                lateral_from_mm: 0,
+                lateral_to_mm: 3700,
+            }],
+            detector: DetectorConfig {
+                background_scans: 1,
+                foreground_threshold_mm: 300,
+                min_object_beams: 1,
+                enter_scans: 1,
+                leave_scans: 1,
+            },
+            planner: TriggerPlanner::new(&[camera]),
+            cameras: HashMap::new(),
+            metrics: LidarMetrics::register(&Registry::new()).unwrap(),
+            hub: Hub::new(4),
+        };
+        let error = run_scanner(setup, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "camera cam-1 watches lane lane-1 of scanner gantry but has no trigger channel"
+        );
+    }
+}

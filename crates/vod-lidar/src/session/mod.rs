@@ -1,0 +1,166 @@
+//! The scanner session: one TCP connection to a SICK scanner at a time, logged in and
+//! subscribed to the scan stream, its telegrams turned into [`Scan`]s. The session keeps
+//! itself alive: a scanner that goes away, stalls or refuses is retried with capped
+//! exponential backoff, each retry logged and counted, so the process never dies of it.
+
+mod connection;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntGauge};
+use vod_core::config::ScannerConfig;
+use vod_core::{Event, Hub, Scan};
+
+use crate::metrics::LidarMetrics;
+use connection::Connection;
+
+const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why a connection ended or could not be made.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("connect timed out after {0} ms")]
+    ConnectTimeout(u64),
+    #[error("connect failed: {0}")]
+    Connect(std::io::Error),
+    #[error("read failed: {0}")]
+    Io(std::io::Error),
+    #[error("the scanner closed the connection")]
+    Closed,
+    #[error("no scan for {0} ms")]
+    Stalled(u128),
+    #[error("no answer to {command} within {timeout_ms} ms")]
+    NoAnswer {
+        command: &'static str,
+        timeout_ms: u64,
+    },
+    #[error("the scanner refused {command}: {detail}")]
+    Refused {
+        command: &'static str,
+        detail: String,
+    },
+}
+
+/// The per-scanner series of the session's metrics.
+#[derive(Debug)]
+struct SessionMetrics {
+    connected: IntGauge,
+    reconnects_total: IntCounter,
+    decode_errors_total: IntCounter,
+}
+
+/// A scanner client that hands out scans and reconnects by itself.
+#[derive(Debug)]
+pub struct ScannerSession {
+    scanner: Arc<str>,
+    address: String,
+    connect_timeout_ms: u64,
+    metrics: SessionMetrics,
+    hub: Hub,
+    connection: Option<Connection>,
+    scans: VecDeque<Scan>,
+    /// Connection attempts that failed in a row, for the backoff.
+    failures: u32,
+}
+
+impl ScannerSession {
+    /// A session for `scanner`; it connects on the first [`ScannerSession::next_scan`].
+    pub fn new(scanner: &ScannerConfig, metrics: &LidarMetrics, hub: Hub) -> Self {
+        let label = [scanner.name.as_str()];
+        ScannerSession {
+            scanner: scanner.name.as_str().into(),
+            address: scanner.address.clone(),
+            connect_timeout_ms: scanner.connect_timeout_ms,
+            metrics: SessionMetrics {
+                connected: metrics.connected.with_label_values(&label),
+                reconnects_total: metrics.reconnects_total.with_label_values(&label),
+                decode_errors_total: metrics.decode_errors_total.with_label_values(&label),
+            },
+            hub,
+            connection: None,
+            scans: VecDeque::new(),
+            failures: 0,
+        }
+    }
+
+    /// The next scan, stamped when the socket read that completed it returned. Waits (and
+    /// reconnects) as long as it takes. Cancel-safe: dropping the future loses no scan that
+    /// was already read.
+    pub async fn next_scan(&mut self) -> Scan {
+        loop {
+            if let Some(scan) = self.scans.pop_front() {
+                return scan;
+            }
+            let Some(connection) = &mut self.connection else {
+                self.connect().await;
+                continue;
+            };
+            let read = connection
+                .read_scans(&mut self.scans, &self.metrics.decode_errors_total)
+                .await;
+            if let Err(cause) = read {
+                let delivered = connection.delivered_scans();
+                self.connection = None;
+                self.metrics.connected.set(0);
+                // A connection that worked earns a quick first retry.
+                self.failures = if delivered { 1 } else { self.failures + 1 };
+                tracing::warn!(scanner = %self.scanner, %cause, "Scanner connection lost; reconnecting.");
+                self.hub.publish(Event::ScannerDisconnected {
+                    scanner: self.scanner.clone(),
+                    reason: cause.to_string(),
+                });
+            }
+        }
+    }
+
+    async fn connect(&mut self) {
+        loop {
+            if self.failures > 0 {
+                tokio::time::sleep(backoff(self.failures)).await;
+                self.metrics.reconnects_total.inc();
+            }
+            let opened = Connection::open(
+                &self.scanner,
+                &self.address,
+                self.connect_timeout_ms,
+                &self.metrics.decode_errors_total,
+            )
+            .await;
+            match opened {
+                Ok(connection) => {
+                    tracing::info!(scanner = %self.scanner, address = %self.address, "Scanner connected.");
+                    self.metrics.connected.set(1);
+                    self.hub.publish(Event::ScannerConnected {
+                        scanner: self.scanner.clone(),
+                        address: self.address.clone(),
+                    });
+                    self.connection = Some(connection);
+                    return;
+                }
+                Err(cause) => {
+                    self.failures += 1;
+                    let delay_ms = backoff(self.failures).as_millis() as u64;
+                    tracing::warn!(scanner = %self.scanner, address = %self.address, %cause, delay_ms, "Cannot reach the scanner; retrying.");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ScannerSession {
+    fn drop(&mut self) {
+        self.metrics.connected.set(0);
+    }
+}
+
+/// The wait before connection attempt number `failures + 1`.
+fn backoff(failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
+    BACKOFF_INITIAL.saturating_mul(factor).min(BACKOFF_MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+//! End to end on loopback: the scanner emulator streams seeded traffic, `run_scanner` detects
+//! it, and what comes out (hub events, trigger commands, metrics) must match the emulator's
+//! ground truth; also across the emulator going away and coming back.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use vod_core::config::{CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::{Event, Hub, TriggerCommand};
+use vod_lidar::emulator::{self, EmulatedLane, EmulatorConfig, VehiclePass, ground_truth};
+use vod_lidar::{LidarMetrics, ScannerSetup, TriggerPlanner, run_scanner};
+
+/// Generous: the machine may be busy; nothing here measures speed.
+const PATIENCE: Duration = Duration::from_secs(60);
+const LANES: [&str; 2] = ["lane-1", "lane-2"];
+
+fn emulator_config() -> EmulatorConfig {
+    EmulatorConfig {
+        mount_height_mm: 6000,
+        lanes: vec![
+            EmulatedLane {
+                lateral_from_mm: -3700,
+                lateral_to_mm: 0,
+            },
+            EmulatedLane {
+                lateral_from_mm: 0,
+                lateral_to_mm: 3700,
+            },
+        ],
+        scan_frequency_hz: 50.0,
+        flow_per_hour: 3600.0,
+        speed_min_kmh: 60.0,
+        speed_max_kmh: 110.0,
+        min_gap_ms: 400,
+        warmup_ms: 1000,
+        traffic_duration_ms: Some(5000),
+        range_noise_mm: 10,
+        seed: 42,
+    }
+}
+
+struct Rig {
+    metrics: LidarMetrics,
+    events: broadcast::Receiver<std::sync::Arc<Event>>,
+    triggers: HashMap<&'static str, mpsc::Receiver<TriggerCommand>>,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), vod_core::TaskError>>,
+}
+
+fn start_pipeline(address: SocketAddr) -> Rig {
+    let scanner = ScannerConfig {
+        name: "gantry".into(),
+        address: address.to_string(),
+        mount_height_mm: 6000,
+        connect_timeout_ms: 2000,
+    };
+    let lanes: Vec<LaneConfig> = LANES
+        .iter()
+        .zip([(-3700, 0), (0, 3700)])
+        .map(|(name, (from, to))| LaneConfig {
+            name: (*name).into(),
+            scanner: "gantry".into(),
+            lateral_from_mm: from,
+            lateral_to_mm: to,
+        })
+        .collect();
+    let cameras: Vec<CameraConfig> = LANES
+        .iter()
+        .zip(["cam-1", "cam-2"])
+        .map(|(lane, name)| CameraConfig {
+            name: name.into(),
+            lane: (*lane).into(),
+            source: CameraSource::Sim,
+            width: 640,
+            height: 480,
+            trigger_delay_ms: 20,
+            burst_frames: 2,
+            burst_interval_ms: 40,
+        })
+        .collect();
+    let mut senders = HashMap::new();
+    let mut triggers = HashMap::new();
+    for name in ["cam-1", "cam-2"] {
+        let (sender, receiver) = mpsc::channel(64);
+        senders.insert(name.to_owned(), sender);
+        triggers.insert(name, receiver);
+    }
+    let metrics = LidarMetrics::register(&Registry::new()).expect("fresh registry");
+    let hub = Hub::new(1024);
+    let events = hub.subscribe();
+    let shutdown = CancellationToken::new();
+    let setup = ScannerSetup {
+        scanner,
+        lanes,
+        detector: DetectorConfig {
+            background_scans: 25,
+            foreground_threshold_mm: 300,
+            min_object_beams: 4,
+            enter_scans: 2,
+            leave_scans: 3,
+        },
+        planner: TriggerPlanner::new(&cameras),
+        cameras: senders,
+        metrics: metrics.clone(),
+        hub,
+    };
+    let task = tokio::spawn(run_scanner(setup, shutdown.clone()));
+    Rig {
+        metrics,
+        events,
+        triggers,
+        shutdown,
+        task,
+    }
+}
+
+fn start_emulator(listener: TcpListener) -> (CancellationToken, JoinHandle<std::io::Result<()>>) {
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(emulator::serve(
+        listener,
+        emulator_config(),
+        shutdown.clone(),
+    ));
+    (shutdown, server)
+}
+
+/// Vehicles per lane and, per lane in order, their heights.
+fn truth() -> (usize, HashMap<&'static str, Vec<f64>>) {
+    let passes: Vec<VehiclePass> = ground_truth(&emulator_config(), Duration::MAX);
+    let mut heights: HashMap<&'static str, Vec<f64>> = HashMap::new();
+    for pass in &passes {
+        heights
+            .entry(LANES[pass.lane])
+            .or_default()
+            .push(pass.height_mm);
+    }
+    assert!(
+        LANES
+            .iter()
+            .all(|lane| heights.get(lane).is_some_and(|h| h.len() >= 2)),
+        "the seeded traffic should put a few vehicles in each lane: {heights:?}"
+    );
+    (passes.len(), heights)
+}
+
+/// Collects hub events until `left` vehicles have left, then a little longer for strays.
+async fn vehicles_left(rig: &mut Rig, left: usize) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let mut left_so_far = 0;
+    let collect = async {
+        while left_so_far < left {
+            let event = rig.events.recv().await.expect("the hub keeps up");
+            left_so_far += usize::from(matches!(*event, Event::VehicleLeft { .. }));
+            seen.push((*event).clone());
+        }
+    };
+    timeout(PATIENCE, collect)
+        .await
+        .unwrap_or_else(|_| panic!("only {left_so_far} of {left} vehicles left in time"));
+    while let Ok(Ok(event)) = timeout(Duration::from_millis(500), rig.events.recv()).await {
+        seen.push((*event).clone());
+    }
+    seen
+}
+
+/// Per lane: vehicles entered, and the heights of those that left, in order.
+fn per_lane(events: &[Event]) -> HashMap<String, (usize, Vec<u32>)> {
+    let mut lanes: HashMap<String, (usize, Vec<u32>)> = HashMap::new();
+    for event in events {
+        match event {
+            Event::VehicleEntered { lane, .. } => lanes.entry(lane.to_string()).or_default().0 += 1,
+            Event::VehicleLeft {
+                lane,
+                max_height_mm,
+                ..
+            } => lanes
+                .entry(lane.to_string())
+                .or_default()
+                .1
+                .push(*max_height_mm),
+            _ => {}
+        }
+    }
+    lanes
+}
+
+fn assert_matches_truth(events: &[Event], heights: &HashMap<&str, Vec<f64>>, rounds: usize) {
+    let lanes = per_lane(events);
+    for lane in LANES {
+        let expected: Vec<f64> = heights[lane].repeat(rounds);
+        let (entered, measured) = &lanes[lane];
+        assert_eq!(*entered, expected.len(), "{lane}: vehicles entered");
+        assert_eq!(measured.len(), expected.len(), "{lane}: vehicles left");
+        for (measured, truth) in measured.iter().zip(&expected) {
+            assert!(
+                (f64::from(*measured) - truth).abs() < 100.0,
+                "{lane}: measured {measured} mm for a vehicle {truth} mm high"
+            );
+        }
+    }
+}
+
+fn assert_counted(rig: &mut Rig, heights: &HashMap<&str, Vec<f64>>, rounds: usize) {
+    for (lane, camera) in LANES.iter().zip(["cam-1", "cam-2"]) {
+        let expected = heights[lane].len() * rounds;
+        let vehicles = rig.metrics.vehicles_total.with_label_values(&[*lane]).get();
+        assert_eq!(vehicles, expected as u64, "{lane}: vehicles_total");
+        let receiver = rig.triggers.get_mut(camera).expect("a channel per camera");
+        let mut commands = Vec::new();
+        while let Ok(command) = receiver.try_recv() {
+            commands.push(command);
+        }
+        assert_eq!(commands.len(), expected, "{camera}: trigger commands");
+        for command in commands {
+            assert_eq!(&*command.lane, *lane);
+            assert_eq!(
+                command.fire_at - command.detected_at,
+                Duration::from_millis(20)
+            );
+            assert_eq!((command.frames, command.interval_ms), (2, 40));
+        }
+        let dropped = rig
+            .metrics
+            .triggers_dropped_total
+            .with_label_values(&[camera])
+            .get();
+        assert_eq!(dropped, 0);
+    }
+    let label = ["gantry"];
+    assert_eq!(
+        rig.metrics
+            .decode_errors_total
+            .with_label_values(&label)
+            .get(),
+        0
+    );
+    assert_eq!(
+        rig.metrics
+            .scans_rejected_total
+            .with_label_values(&label)
+            .get(),
+        0
+    );
+    assert!(rig.metrics.scans_total.with_label_values(&label).get() > 200);
+}
+
+async fn stop(rig: Rig) {
+    rig.shutdown.cancel();
+    let result = timeout(PATIENCE, rig.task)
+        .await
+        .expect("run_scanner stops on shutdown")
+        .expect("run_scanner does not panic");
+    assert!(result.is_ok(), "run_scanner ends cleanly on shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_the_emulated_vehicles() {
+    let (vehicles, heights) = truth();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (emulator_shutdown, _server) = start_emulator(listener);
+    let mut rig = start_pipeline(address);
+
+    let events = vehicles_left(&mut rig, vehicles).await;
+    assert_matches_truth(&events, &heights, 1);
+    assert_counted(&mut rig, &heights, 1);
+    assert!(matches!(
+        events.first(),
+        Some(Event::ScannerConnected { .. })
+    ));
+    let connected = rig.metrics.connected.with_label_values(&["gantry"]);
+    assert_eq!(connected.get(), 1);
+    let reconnects = rig.metrics.reconnects_total.with_label_values(&["gantry"]);
+    assert_eq!(reconnects.get(), 0);
+
+    stop(rig).await;
+    assert_eq!(connected.get(), 0);
+    emulator_shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_when_the_scanner_comes_back() {
+    let (vehicles, heights) = truth();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (first_shutdown, first_server) = start_emulator(listener);
+    let mut rig = start_pipeline(address);
+    let mut events = vehicles_left(&mut rig, vehicles).await;
+
+    // Kill the emulator mid-stream (scans of the empty road are still flowing)...
+    first_shutdown.cancel();
+    first_server.await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...and bring up a new one on the same port.
+    let listener = timeout(PATIENCE, async {
+        loop {
+            match TcpListener::bind(address).await {
+                Ok(listener) => return listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (second_shutdown, _server) = start_emulator(listener);
+    events.extend(vehicles_left(&mut rig, vehicles).await);
+
+    assert_matches_truth(&events, &heights, 2);
+    assert_counted(&mut rig, &heights, 2);
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(Event::kind)
+        .filter(|kind| kind.starts_with("scanner"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "scanner_connected",
+            "scanner_disconnected",
+            "scanner_connected"
+        ]
+    );
+    let reconnects = rig.metrics.reconnects_total.with_label_values(&["gantry"]);
+    assert!(reconnects.get() > 0);
+    stop(rig).await;
+    second_shutdown.cancel();
+}
