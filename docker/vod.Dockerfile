@@ -48,6 +48,7 @@ RUN apt-get update \
 # exactly, which is why it comes from the pinned wheel and not from a distribution package.
 COPY --from=builder /src/.tools/onnxruntime/libonnxruntime.so.1.31.1 /usr/local/lib/onnxruntime/
 COPY --from=builder /out/vod /usr/local/bin/vod
+COPY --from=builder /src/models /usr/local/share/vod/models
 ENV ORT_DYLIB_PATH=/usr/local/lib/onnxruntime/libonnxruntime.so.1.31.1
 
 # vod.db and the image files ([storage].data_dir in the config).

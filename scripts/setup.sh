@@ -3,6 +3,7 @@
 # Idempotent: every step checks first, so a second run takes about a second.
 #   scripts/setup.sh run    what `make run` needs
 #   scripts/setup.sh test   that, plus the servers and tools the tests start
+#   scripts/setup.sh bench  that, plus the Python onnxruntime `vod bench vision` compares with
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +14,11 @@ ort_lib=$ort_dir/libonnxruntime.so.$ort_version
 
 packages=(build-essential pkg-config clang libclang-dev libopencv-dev libaravis-dev
   libusb-1.0-0-dev nats-server python3 python3-pip sqlite3 curl)
-if [ "$purpose" = test ]; then
+if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   packages+=(aravis-tools prometheus docker-compose)
+fi
+if [ "$purpose" = bench ]; then
+  packages+=(python3-venv)
 fi
 
 missing=()
@@ -51,4 +55,12 @@ with zipfile.ZipFile(wheel) as archive, open(os.path.join(target, f"libonnxrunti
 os.replace(os.path.join(target, f"libonnxruntime.so.{version}.tmp"), os.path.join(target, f"libonnxruntime.so.{version}"))
 PY
   rm -rf "$wheels"
+fi
+
+# The reference of `vod bench vision`: the same ONNX Runtime release, from Python.
+bench_venv=.tools/bench-venv
+if [ "$purpose" = bench ] && [ ! -x "$bench_venv/bin/python" ]; then
+  echo "setup: creating $bench_venv with onnxruntime==$ort_version and numpy"
+  python3 -m venv "$bench_venv"
+  "$bench_venv/bin/pip" install --quiet "onnxruntime==$ort_version" numpy
 fi

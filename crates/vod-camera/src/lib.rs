@@ -2,8 +2,14 @@
 //! trigger commands into bursts of frames.
 
 pub mod acquisition;
+#[cfg(feature = "gige")]
+pub mod gige;
+pub mod imageops;
 pub mod metrics;
+pub mod ring;
 pub mod sim;
+#[cfg(feature = "usb")]
+pub mod usb;
 
 use vod_core::{Frame, TriggerCommand};
 
@@ -17,6 +23,19 @@ pub enum CameraError {
     Render {
         camera: String,
         source: opencv::Error,
+    },
+    #[error("camera {camera}: {what} failed: {detail}")]
+    Device {
+        camera: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error("camera {camera} delivered a bad buffer: {detail}")]
+    BadBuffer { camera: String, detail: String },
+    #[error("camera {camera}: {source}")]
+    Image {
+        camera: String,
+        source: imageops::ImageError,
     },
 }
 

@@ -8,6 +8,10 @@ pub struct CameraMetrics {
     pub grab_errors_total: IntCounterVec,
     pub no_image_total: IntCounterVec,
     pub bursts_dropped_total: IntCounterVec,
+    pub stream_completed_total: IntCounterVec,
+    pub stream_failures_total: IntCounterVec,
+    pub stream_underruns_total: IntCounterVec,
+    pub reconnects_total: IntCounterVec,
 }
 
 impl CameraMetrics {
@@ -30,6 +34,22 @@ impl CameraMetrics {
             bursts_dropped_total: counter(
                 "vod_camera_bursts_dropped_total",
                 "Bursts dropped because the vision stage was full.",
+            )?,
+            stream_completed_total: counter(
+                "vod_camera_stream_completed_total",
+                "Buffers the camera stream completed (Aravis stream statistics).",
+            )?,
+            stream_failures_total: counter(
+                "vod_camera_stream_failures_total",
+                "Buffers the camera stream failed to fill (missing packets, timeouts).",
+            )?,
+            stream_underruns_total: counter(
+                "vod_camera_stream_underruns_total",
+                "Frames lost because no empty buffer was queued.",
+            )?,
+            reconnects_total: counter(
+                "vod_camera_reconnects_total",
+                "Times a camera was opened again after dropping out.",
             )?,
         })
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::occupancy::Occupancy;
 use crate::vehicle::VehicleId;
 
 /// An encoded image ready to be stored.
@@ -25,4 +26,6 @@ pub struct Capture {
     pub detected_utc: DateTime<Utc>,
     /// Empty when the camera delivered nothing for the trigger ("no image").
     pub images: Vec<CaptureImage>,
+    /// What the vision stage counted; `None` when no frame could be analysed.
+    pub occupancy: Option<Occupancy>,
 }

@@ -19,6 +19,7 @@ use crate::supervisor::RestartPolicy;
 pub struct Config {
     pub site: SiteConfig,
     pub storage: StorageConfig,
+    pub retention: RetentionConfig,
     pub web: WebConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
@@ -29,6 +30,7 @@ pub struct Config {
     pub scanners: Vec<ScannerConfig>,
     pub lanes: Vec<LaneConfig>,
     pub cameras: Vec<CameraConfig>,
+    pub vision: VisionConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,22 @@ pub struct SiteConfig {
 pub struct StorageConfig {
     /// Holds the SQLite database (`vod.db`) and the image files.
     pub data_dir: PathBuf,
+}
+
+/// How long stored data is kept, and how much disk the images may take. A retention sweep
+/// runs every `sweep_every_s` as a job of the `retention` queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Captures (rows and images) older than this are removed, unless a job (an upload) still
+    /// waits for them.
+    pub captures_max_age_days: u32,
+    /// Ended jobs (completed, discarded, cancelled) are kept this long for inspection.
+    pub job_history_days: u32,
+    /// The image files may take this much; past it the oldest captures go first, those still
+    /// waiting for an upload last.
+    pub image_quota_bytes: u64,
+    pub sweep_every_s: u64,
 }
 
 impl StorageConfig {
@@ -160,11 +178,113 @@ pub struct CameraConfig {
     pub burst_interval_ms: u32,
 }
 
+/// Where the seat rows appear in one camera's side view, as `[from, to]` ranges of the image
+/// width (0..1); a person belongs to the row whose zone holds the centre of their box.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatRowsConfig {
+    pub camera: String,
+    pub front: Option<[f32; 2]>,
+    pub rear: Option<[f32; 2]>,
+    pub third: Option<[f32; 2]>,
+}
+
+/// The vision stage: the models, anonymization and counting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionConfig {
+    /// The folder of model manifests (`*.toml`) and their ONNX files.
+    pub models_dir: PathBuf,
+    /// Manifest file names in `models_dir`.
+    pub person_model: String,
+    pub face_model: String,
+    /// ONNX Runtime intra-op threads of each model.
+    pub threads: u32,
+    pub anonymize: AnonymizeTarget,
+    /// Evidence mode: frames are stored raw, faces NOT anonymized; every capture says so.
+    pub evidence_raw: bool,
+    /// Captures whose countability (0..1) is below this are flagged for human review.
+    pub review_below: f32,
+    /// Cameras without an entry have their people detected and anonymized, not counted.
+    pub seat_rows: Vec<SeatRowsConfig>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnonymizeTarget {
+    Faces,
+    /// Every detected person as a whole, as well as faces.
+    FacesAndPeople,
+}
+
+/// `source = "sim"`, or a table `[cameras.source.gige]` or `[cameras.source.usb]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraSource {
     /// Renders the passing vehicle; for the bench rig and tests.
     Sim,
+    /// A GigE Vision (GenICam) camera through Aravis.
+    Gige(GigeSourceConfig),
+    /// A free-running USB (UVC) camera; each trigger takes the frame nearest its moment.
+    Usb(UsbSourceConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsbSourceConfig {
+    /// A V4L2 device path (`/dev/video0`) or index.
+    pub device: String,
+    /// Frames kept in the ring the triggers pick from.
+    pub ring_frames: u32,
+    /// How far from the trigger's moment a frame may lie and still be taken.
+    pub tolerance_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GigeSourceConfig {
+    /// An Aravis device id (`Vendor-Serial`, as `vod camera list` prints it) or an IP address.
+    pub device_id: String,
+    pub pixel_format: GigePixelFormat,
+    pub exposure_micros: f64,
+    pub gain_db: f64,
+    /// Caps the camera's frame rate; the camera's own setting when absent.
+    pub frame_rate_hz: Option<f64>,
+    /// `Software`, or the camera input wired to the trigger (for example `Line1`).
+    pub trigger_source: String,
+    /// The sensor region to read out; the full sensor when absent.
+    pub roi: Option<RoiConfig>,
+    /// Stream buffers kept queued at the camera.
+    pub buffer_count: u32,
+    pub frame_timeout_ms: u32,
+    /// Contrast enhancement (CLAHE) against windshield glare; off when absent.
+    pub clahe_clip_limit: Option<f64>,
+}
+
+/// Sensor pixel formats, spelled as GenICam spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GigePixelFormat {
+    Mono8,
+    Mono16,
+    #[serde(rename = "BayerRG8")]
+    BayerRg8,
+    #[serde(rename = "BayerGR8")]
+    BayerGr8,
+    #[serde(rename = "BayerGB8")]
+    BayerGb8,
+    #[serde(rename = "BayerBG8")]
+    BayerBg8,
+    #[serde(rename = "RGB8")]
+    Rgb8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoiConfig {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl Config {

@@ -46,6 +46,17 @@ pub enum Event {
         cause: String,
         restarts: u32,
     },
+    /// The image quota forced out captures that were still waiting for their upload.
+    CapturesEvicted {
+        captures: u64,
+        pending_upload: u64,
+        bytes: u64,
+    },
+    /// Image files can no longer be written (disk full or failing): captures are stored
+    /// without their images until space returns.
+    StorageDegraded { reason: String },
+    /// Image files are written again.
+    StorageRecovered,
 }
 
 impl Event {
@@ -58,6 +69,9 @@ impl Event {
             Event::VehicleLeft { .. } => "vehicle_left",
             Event::CaptureStored { .. } => "capture_stored",
             Event::ComponentRestarted { .. } => "component_restarted",
+            Event::CapturesEvicted { .. } => "captures_evicted",
+            Event::StorageDegraded { .. } => "storage_degraded",
+            Event::StorageRecovered => "storage_recovered",
         }
     }
 }

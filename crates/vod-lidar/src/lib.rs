@@ -2,6 +2,8 @@
 //! recordings reader, the vehicle detector, the trigger planner, the scanner emulator, and the
 //! async pipeline that runs one scanner from socket to camera triggers.
 
+pub mod accuracy;
+pub mod class;
 pub mod cola;
 pub mod detector;
 pub mod emulator;
@@ -11,6 +13,7 @@ pub mod recording;
 pub mod session;
 pub mod trigger;
 
+pub use class::VehicleClass;
 pub use detector::{DetectorError, VehicleDetector};
 pub use metrics::LidarMetrics;
 pub use pipeline::{ScannerSetup, run_scanner};

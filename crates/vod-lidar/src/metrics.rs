@@ -1,6 +1,11 @@
 //! Every metric of the LIDAR side, registered in one place.
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Trigger latency buckets, in seconds: 50 µs to 100 ms.
+const LATENCY_BUCKETS_S: [f64; 11] = [
+    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
+];
 
 /// The LIDAR metrics; cheap to clone (each handle shares its series).
 #[derive(Debug, Clone)]
@@ -19,6 +24,11 @@ pub struct LidarMetrics {
     pub vehicles_total: IntCounterVec,
     /// `vod_lidar_triggers_dropped_total{camera}`: trigger commands lost to a full channel.
     pub triggers_dropped_total: IntCounterVec,
+    /// `vod_lidar_vehicles_classified_total{lane,class}`: vehicles that left, by size class.
+    pub vehicles_classified_total: IntCounterVec,
+    /// `vod_lidar_trigger_latency_seconds{camera}`: from the socket read that completed the
+    /// detection to the trigger command handed to the camera.
+    pub trigger_latency_seconds: HistogramVec,
 }
 
 impl LidarMetrics {
@@ -37,7 +47,26 @@ impl LidarMetrics {
             &["scanner"],
         )?;
         registry.register(Box::new(connected.clone()))?;
+        let vehicles_classified_total = IntCounterVec::new(
+            Opts::new(
+                "vod_lidar_vehicles_classified_total",
+                "Vehicles that left a lane, by size class.",
+            ),
+            &["lane", "class"],
+        )?;
+        registry.register(Box::new(vehicles_classified_total.clone()))?;
+        let trigger_latency_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "vod_lidar_trigger_latency_seconds",
+                "From the scanner socket read that completed a detection to the trigger command.",
+            )
+            .buckets(LATENCY_BUCKETS_S.to_vec()),
+            &["camera"],
+        )?;
+        registry.register(Box::new(trigger_latency_seconds.clone()))?;
         Ok(LidarMetrics {
+            vehicles_classified_total,
+            trigger_latency_seconds,
             connected,
             reconnects_total: counter(
                 "vod_lidar_reconnects_total",
@@ -82,6 +111,14 @@ mod tests {
         let registry = Registry::new();
         let metrics = LidarMetrics::register(&registry).unwrap();
         metrics.connected.with_label_values(&["gantry"]).set(1);
+        metrics
+            .vehicles_classified_total
+            .with_label_values(&["x", "car"])
+            .inc();
+        metrics
+            .trigger_latency_seconds
+            .with_label_values(&["x"])
+            .observe(1e-3);
         for counter in [
             &metrics.reconnects_total,
             &metrics.decode_errors_total,
@@ -106,7 +143,9 @@ mod tests {
                 "vod_lidar_reconnects_total",
                 "vod_lidar_scans_rejected_total",
                 "vod_lidar_scans_total",
+                "vod_lidar_trigger_latency_seconds",
                 "vod_lidar_triggers_dropped_total",
+                "vod_lidar_vehicles_classified_total",
                 "vod_lidar_vehicles_total",
             ]
         );

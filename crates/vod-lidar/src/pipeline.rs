@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
 use vod_core::{Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
 
+use crate::class::VehicleClass;
 use crate::detector::VehicleDetector;
 use crate::metrics::LidarMetrics;
 use crate::session::ScannerSession;
@@ -99,6 +100,18 @@ pub async fn run_scanner(
                     send_trigger(&cameras, command, &metrics)?;
                 }
             }
+            if let VehicleEventKind::Left {
+                max_height_mm,
+                max_width_mm,
+                ..
+            } = event.kind
+            {
+                let class = VehicleClass::from_size(max_height_mm, max_width_mm);
+                metrics
+                    .vehicles_classified_total
+                    .with_label_values(&[&*event.lane, class.as_str()])
+                    .inc();
+            }
             tracing::debug!(lane = %event.lane, vehicle_id = %event.vehicle_id, kind = ?event.kind, "Vehicle event.");
             hub.publish(hub_event(event));
         }
@@ -115,8 +128,15 @@ fn send_trigger(
         camera: camera.to_string(),
     };
     let sender = cameras.get(&*camera).ok_or_else(gone)?;
+    let detected_at = command.detected_at;
     match sender.try_send(command) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            metrics
+                .trigger_latency_seconds
+                .with_label_values(&[&*camera])
+                .observe(detected_at.elapsed().as_secs_f64());
+            Ok(())
+        }
         Err(TrySendError::Full(command)) => {
             metrics
                 .triggers_dropped_total
@@ -185,6 +205,11 @@ mod tests {
         send_trigger(&cameras, command("cam-1"), &metrics).unwrap();
         let dropped = metrics.triggers_dropped_total.with_label_values(&["cam-1"]);
         assert_eq!(dropped.get(), 1);
+        // Only the trigger that went out has a latency.
+        let latency = metrics
+            .trigger_latency_seconds
+            .with_label_values(&["cam-1"]);
+        assert_eq!(latency.get_sample_count(), 1);
         assert!(matches!(
             send_trigger(&cameras, command("cam-2"), &metrics),
             Err(PipelineError::CameraGone { camera }) if camera == "cam-2"

@@ -14,6 +14,10 @@ use serde::Deserialize;
 
 use crate::cola::{ColaError, Framer, Framing, Response};
 
+mod scan_json;
+
+pub use scan_json::{ChannelJson, ScanJson};
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
     #[error("cannot read recording {path}")]
@@ -148,6 +152,37 @@ impl Recording {
             }
         }
         telegrams
+    }
+}
+
+/// One streamed scan telegram's payload (`sSN LMDscandata ...`) as the scanner sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedScanPayload {
+    pub at: Duration,
+    pub payload: Bytes,
+}
+
+impl Recording {
+    /// The streamed scan telegrams' payloads, undecoded, at the times they arrived: what a
+    /// replay sends again. Telegrams with framing errors are left out.
+    pub fn scan_payloads(&self) -> Vec<RecordedScanPayload> {
+        let mut framer = Framer::new(Framing::ColaB);
+        let mut payloads = Vec::new();
+        for chunk in &self.scanner_chunks {
+            framer.push(&chunk.bytes);
+            while let Some(frame) = framer.next_frame() {
+                match frame {
+                    Ok(frame) if frame.payload.starts_with(b"sSN LMDscandata ") => {
+                        payloads.push(RecordedScanPayload {
+                            at: chunk.at,
+                            payload: frame.payload,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        payloads
     }
 }
 

@@ -42,6 +42,12 @@ fn emulator_config() -> EmulatorConfig {
         warmup_ms: 1000,
         traffic_duration_ms: Some(5000),
         range_noise_mm: 10,
+        tailgating_share: 0.0,
+        lane_change_share: 0.0,
+        plane_offset_mm: 0,
+        dropout_probability: 0.0,
+        rain_probability: 0.0,
+        wet_road: false,
         seed: 42,
     }
 }

@@ -11,6 +11,7 @@ use vod_core::{Capture, VehicleId};
 
 use crate::error::StoreError;
 use crate::images::{self, ImageToWrite, WrittenImage};
+use crate::jobs::{self, NewJob};
 use crate::store::Store;
 
 /// A capture's row id in the database.
@@ -30,6 +31,9 @@ pub enum CaptureStatus {
     Ok,
     /// The camera delivered nothing for the trigger.
     NoImage,
+    /// The camera delivered images but their files could not be written (disk full): only
+    /// the capture's metadata was kept.
+    ImagesDropped,
 }
 
 impl CaptureStatus {
@@ -37,6 +41,7 @@ impl CaptureStatus {
         match self {
             CaptureStatus::Ok => "ok",
             CaptureStatus::NoImage => "no_image",
+            CaptureStatus::ImagesDropped => "images_dropped",
         }
     }
 }
@@ -59,14 +64,32 @@ pub struct CaptureSummary {
 impl Store {
     /// Stores `capture`: its image files first, synced, then its rows in one transaction.
     /// Returns only after the commit, so an id returned is never lost; on error nothing of the
-    /// capture is kept (image files already written are removed).
+    /// capture is kept (image files already written are removed). When the image files cannot
+    /// be written (disk full), the capture is still stored, without images, as
+    /// [`CaptureStatus::ImagesDropped`], and [`Store::image_writes`] says so until a later
+    /// capture's images are written again.
     ///
     /// If the future is dropped midway, the transaction rolls back and image files already
     /// written stay as orphans, as after a crash; no row ever references them.
     pub async fn insert_capture(&self, capture: &Capture) -> Result<CaptureId, StoreError> {
-        let result = self.write_capture(capture).await;
+        self.insert_capture_with_jobs(capture, &[]).await
+    }
+
+    /// As [`Store::insert_capture`], and enqueues `jobs` (uploads, pushes of this capture) in
+    /// the capture's transaction, each linked to the capture: both commit, or neither.
+    pub async fn insert_capture_with_jobs(
+        &self,
+        capture: &Capture,
+        jobs: &[NewJob],
+    ) -> Result<CaptureId, StoreError> {
+        let result = self.write_capture(capture, jobs).await;
         match &result {
-            Ok(_) => self.metrics.captures_total.inc(),
+            Ok(_) => {
+                self.metrics.captures_total.inc();
+                if !jobs.is_empty() {
+                    self.jobs_notify.notify_waiters();
+                }
+            }
             Err(_) => self.metrics.write_errors_total.inc(),
         }
         result
@@ -75,7 +98,9 @@ impl Store {
     /// The `limit` most recently detected captures, newest first.
     pub async fn recent_captures(&self, limit: u32) -> Result<Vec<CaptureSummary>, StoreError> {
         sqlx::query_as(
-            "SELECT c.id, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, c.status, \
+            "SELECT c.id, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
+                    CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END \
+                    AS status, \
                     c.image_count, \
                     (SELECT i.relative_path FROM capture_images i \
                      WHERE i.capture_id = c.id ORDER BY i.burst_index LIMIT 1) AS first_image \
@@ -97,7 +122,11 @@ impl Store {
             .map_err(StoreError::database("counting captures"))
     }
 
-    async fn write_capture(&self, capture: &Capture) -> Result<CaptureId, StoreError> {
+    async fn write_capture(
+        &self,
+        capture: &Capture,
+        jobs: &[NewJob],
+    ) -> Result<CaptureId, StoreError> {
         let capture_uuid = Uuid::now_v7();
         let to_write: Vec<ImageToWrite> = capture
             .images
@@ -110,13 +139,31 @@ impl Store {
         let images_dir = self.images_dir.clone();
         let detected_utc = capture.detected_utc;
         // Hashing and fsync block; keep them off the async workers.
-        let written = tokio::task::spawn_blocking(move || {
+        let outcome = tokio::task::spawn_blocking(move || {
             images::write_capture_images(&images_dir, detected_utc, capture_uuid, &to_write)
         })
         .await
-        .map_err(StoreError::ImageTask)??;
+        .map_err(StoreError::ImageTask)?;
+        // Images that cannot be written do not stop the capture: its metadata still counts.
+        let written = match outcome {
+            Ok(written) => {
+                if !written.is_empty() {
+                    self.image_health.written();
+                }
+                written
+            }
+            Err(error) => {
+                let now_ms = Utc::now().timestamp_millis();
+                self.image_health
+                    .failed(&error, capture.images.len(), now_ms);
+                Vec::new()
+            }
+        };
 
-        match self.commit_capture(capture, capture_uuid, &written).await {
+        match self
+            .commit_capture(capture, capture_uuid, &written, jobs)
+            .await
+        {
             Ok(id) => Ok(id),
             Err(error) => {
                 images::remove_images(&self.images_dir, &written);
@@ -130,6 +177,7 @@ impl Store {
         capture: &Capture,
         capture_uuid: Uuid,
         written: &[WrittenImage],
+        jobs: &[NewJob],
     ) -> Result<CaptureId, StoreError> {
         let started = Instant::now();
         let error = StoreError::database;
@@ -147,8 +195,9 @@ impl Store {
             .map_err(error("beginning the capture transaction"))?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO captures \
-             (uuid, vehicle_id, lane, camera, detected_at_ms, stored_at_ms, status, image_count) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             (uuid, vehicle_id, lane, camera, detected_at_ms, stored_at_ms, status, image_count, \
+              images_dropped) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(capture_uuid.to_string())
         .bind(capture.vehicle_id.to_string())
@@ -159,6 +208,7 @@ impl Store {
         .bind(status)
         // A Vec never holds more than isize::MAX elements, so its length always fits an i64.
         .bind(written.len() as i64)
+        .bind((capture.images.len() - written.len()) as i64)
         .fetch_one(&mut *tx)
         .await
         .map_err(error("inserting a capture"))?;
@@ -180,6 +230,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(error("inserting a capture image"))?;
+        }
+        let now_ms = Utc::now().timestamp_millis();
+        for job in jobs {
+            jobs::insert_job(&mut tx, job, Some(id), now_ms).await?;
         }
         tx.commit().await.map_err(error("committing a capture"))?;
         self.metrics

@@ -33,6 +33,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    #[error("encoding a list for the database")]
+    Json(#[source] serde_json::Error),
+
     #[error("the task writing image files did not finish")]
     ImageTask(#[source] tokio::task::JoinError),
 }

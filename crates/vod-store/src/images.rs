@@ -77,6 +77,23 @@ pub(crate) fn remove_images(images_dir: &Path, written: &[WrittenImage]) {
     }
 }
 
+/// Removes files that no row references any more; returns how many were removed. A file
+/// already gone counts as removed; one that cannot be removed is logged and left for the
+/// start-up check.
+pub(crate) fn remove_files(paths: &[PathBuf]) -> u64 {
+    let mut removed = 0;
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => removed += 1,
+            Err(error) if error.kind() == ErrorKind::NotFound => removed += 1,
+            Err(error) => {
+                tracing::warn!(%error, path = %path.display(), "Could not remove an expired image file.");
+            }
+        }
+    }
+    removed
+}
+
 /// Creates each missing directory of `relative_dir` under `base`, syncing its parent so that the
 /// new directory entry survives a power cut.
 pub(crate) fn create_dir_durable(base: &Path, relative_dir: &Path) -> Result<PathBuf, StoreError> {

@@ -3,14 +3,28 @@
 //! committed, so a kill -9 or a power cut loses nothing that was acknowledged.
 
 mod captures;
+mod check;
 mod error;
+mod health;
 mod images;
+mod jobs;
 mod metrics;
+mod retention;
 mod store;
 mod writer;
 
 pub use captures::{CaptureId, CaptureStatus, CaptureSummary};
+pub use check::FileCheckReport;
 pub use error::StoreError;
+pub use health::ImageWrites;
+pub use jobs::{
+    Enqueued, Job, JobAttempt, JobError, JobFilter, JobHandler, JobId, JobState, NewJob,
+    PeriodicJob, QueueSpec, RetryPolicy, retry_delay_ms, run_periodic, run_queue,
+};
 pub use metrics::StoreMetrics;
+pub use retention::{
+    EvictionCandidate, RETENTION_QUEUE, RetentionSweeper, SWEEP_KIND, SweepReport,
+    choose_evictions, retention_queue, sweep_schedule,
+};
 pub use store::Store;
 pub use writer::run_writer;

@@ -1,15 +1,18 @@
 //! The store: opening the database and the data directory, and readiness.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::Notify;
 use vod_core::config::StorageConfig;
 
 use crate::error::StoreError;
+use crate::health::{ImageHealth, ImageWrites};
 use crate::images::{self, IMAGES_DIR};
 use crate::metrics::StoreMetrics;
 
@@ -31,6 +34,9 @@ pub struct Store {
     pub(crate) reader: SqlitePool,
     pub(crate) images_dir: PathBuf,
     pub(crate) metrics: StoreMetrics,
+    /// Wakes the queue runners of this process when a job is enqueued or retried.
+    pub(crate) jobs_notify: Arc<Notify>,
+    pub(crate) image_health: ImageHealth,
 }
 
 impl Store {
@@ -82,11 +88,12 @@ impl Store {
             writer,
             reader,
             images_dir,
+            image_health: ImageHealth::new(metrics.clone()),
             metrics,
+            jobs_notify: Arc::new(Notify::new()),
         })
     }
 
-    /// Succeeds when the database answers a query; for readiness probes.
     /// Closes every connection once the queries in flight finish; the last one to close
     /// checkpoints the write-ahead log into the database file.
     pub async fn close(&self) {
@@ -94,12 +101,19 @@ impl Store {
         self.writer.close().await;
     }
 
+    /// Succeeds when the database answers a query; for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
             .map_err(StoreError::database("pinging"))?;
         Ok(())
+    }
+
+    /// Whether image files can be written now; while they cannot, captures are stored without
+    /// their images. For readiness and the technician's page.
+    pub fn image_writes(&self) -> ImageWrites {
+        self.image_health.current()
     }
 
     /// The file behind an image's relative path (as in [`crate::CaptureSummary::first_image`]),

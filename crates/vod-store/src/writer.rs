@@ -9,7 +9,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 use vod_core::{Capture, Event, Hub, TaskError};
 
-use crate::Store;
+use crate::{ImageWrites, Store};
 
 const RETRY_INITIAL: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -39,14 +39,31 @@ pub async fn run_writer(
 async fn commit(store: &Store, capture: &Capture, hub: &Hub, shutdown: &CancellationToken) {
     let mut delay = RETRY_INITIAL;
     loop {
+        let images_before = store.image_writes();
         match store.insert_capture(capture).await {
             Ok(capture_id) => {
+                let images_after = store.image_writes();
+                // This task is the only writer: a failing state after this insert means its
+                // images were not stored.
+                let images = match images_after {
+                    ImageWrites::Ok => capture.images.len(),
+                    ImageWrites::Failing { .. } => 0,
+                };
+                match (images_before, images_after) {
+                    (ImageWrites::Ok, ImageWrites::Failing { reason, .. }) => {
+                        hub.publish(Event::StorageDegraded { reason });
+                    }
+                    (ImageWrites::Failing { .. }, ImageWrites::Ok) => {
+                        hub.publish(Event::StorageRecovered);
+                    }
+                    _ => {}
+                }
                 hub.publish(Event::CaptureStored {
                     capture_id: capture_id.0,
                     vehicle_id: capture.vehicle_id,
                     lane: capture.lane.clone(),
                     camera: capture.camera.clone(),
-                    images: capture.images.len(),
+                    images,
                     at: capture.detected_utc,
                 });
                 return;

@@ -1,4 +1,4 @@
-//! JPEG encoding of a raw frame through OpenCV, without copying the pixels first.
+//! A raw frame as an OpenCV image (its own copy, to be anonymized in place) and JPEG encoding.
 
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
@@ -22,7 +22,9 @@ pub enum EncodeError {
     OpenCv(#[from] opencv::Error),
 }
 
-pub fn encode_jpeg(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
+/// Checks the frame's buffer against its size and copies it into an 8-bit image of 1 or 3
+/// channels.
+pub fn frame_mat(frame: &Frame) -> Result<Mat, EncodeError> {
     if frame.pixels.len() != frame.expected_len() {
         return Err(EncodeError::WrongSize {
             width: frame.width,
@@ -35,9 +37,13 @@ pub fn encode_jpeg(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
     let rows = frame.height as i32;
     let flat = Mat::from_slice(&frame.pixels)?;
     let image = flat.reshape(frame.pixel_format.bytes_per_pixel() as i32, rows)?;
+    Ok(image.try_clone()?)
+}
+
+pub fn encode_mat(image: &Mat) -> Result<Vec<u8>, EncodeError> {
     let mut jpeg = Vector::<u8>::new();
     let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, JPEG_QUALITY]);
-    imgcodecs::imencode(".jpg", &image, &mut jpeg, &params)?;
+    imgcodecs::imencode(".jpg", image, &mut jpeg, &params)?;
     Ok(jpeg.to_vec())
 }
 
@@ -68,7 +74,7 @@ mod tests {
     fn encodes_colour_and_mono_frames_that_decode_to_the_same_size() {
         for format in [PixelFormat::Bgr8, PixelFormat::Mono8] {
             let pixels = vec![128u8; 64 * 48 * format.bytes_per_pixel()];
-            let jpeg = encode_jpeg(&frame(64, 48, format, pixels)).unwrap();
+            let jpeg = encode_mat(&frame_mat(&frame(64, 48, format, pixels)).unwrap()).unwrap();
             assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "JPEG magic");
             let decoded = imgcodecs::imdecode(
                 &Mat::from_slice(&jpeg).unwrap(),
@@ -82,7 +88,7 @@ mod tests {
 
     #[test]
     fn refuses_a_frame_whose_buffer_does_not_match_its_size() {
-        let error = encode_jpeg(&frame(64, 48, PixelFormat::Bgr8, vec![0; 100])).unwrap_err();
+        let error = frame_mat(&frame(64, 48, PixelFormat::Bgr8, vec![0; 100])).unwrap_err();
         assert!(matches!(
             error,
             EncodeError::WrongSize {

@@ -1,12 +1,18 @@
 //! Vision-stage metrics, each emitted in one place.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 #[derive(Debug, Clone)]
 pub struct VisionMetrics {
     pub frames_total: IntCounter,
     pub encode_errors_total: IntCounter,
     pub encode_seconds: Histogram,
+    pub faces_blurred_total: IntCounter,
+    pub inference_seconds: HistogramVec,
+    pub inference_errors_total: IntCounterVec,
+    pub captures_review_total: IntCounter,
 }
 
 impl VisionMetrics {
@@ -23,13 +29,44 @@ impl VisionMetrics {
             HistogramOpts::new("vod_vision_encode_seconds", "Time to encode one frame.")
                 .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]),
         )?;
+        let faces_blurred_total = IntCounter::with_opts(Opts::new(
+            "vod_vision_faces_blurred_total",
+            "Faces anonymized before encoding.",
+        ))?;
+        let inference_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "vod_vision_inference_seconds",
+                "Time for one frame through one model (preprocess, inference, decode).",
+            )
+            .buckets(vec![0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+            &["model"],
+        )?;
+        let inference_errors_total = IntCounterVec::new(
+            Opts::new(
+                "vod_vision_inference_errors_total",
+                "Frames a model could not analyse; a frame whose faces cannot be found is not stored.",
+            ),
+            &["model"],
+        )?;
+        let captures_review_total = IntCounter::with_opts(Opts::new(
+            "vod_vision_captures_review_total",
+            "Captures flagged for human review: countability below the configured threshold.",
+        ))?;
         registry.register(Box::new(frames_total.clone()))?;
         registry.register(Box::new(encode_errors_total.clone()))?;
         registry.register(Box::new(encode_seconds.clone()))?;
+        registry.register(Box::new(faces_blurred_total.clone()))?;
+        registry.register(Box::new(inference_seconds.clone()))?;
+        registry.register(Box::new(inference_errors_total.clone()))?;
+        registry.register(Box::new(captures_review_total.clone()))?;
         Ok(VisionMetrics {
             frames_total,
             encode_errors_total,
             encode_seconds,
+            faces_blurred_total,
+            inference_seconds,
+            inference_errors_total,
+            captures_review_total,
         })
     }
 }

@@ -1,18 +1,32 @@
-//! The vision task: bursts in, captures out.
+//! The vision task: bursts in, captures out. Each frame is copied out of the burst, run
+//! through the person and face models, anonymized in place unless evidence mode is on, and
+//! only then encoded.
 
 use std::sync::Arc;
 
+use opencv::core::Mat;
+use opencv::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 use vod_camera::Burst;
-use vod_core::{Capture, CaptureImage, TaskError};
+use vod_core::{Capture, CaptureImage, Frame, Occupancy, PersonDetection, TaskError};
 
-use crate::{VisionMetrics, encode_jpeg};
+use crate::VisionMetrics;
+use crate::anonymize::anonymize;
+use crate::decode::{BoxF, Detection};
+use crate::encode::{encode_mat, frame_mat};
+use crate::model::Model;
+use crate::occupancy::{fuse, row_at};
+use crate::vision::{Vision, VisionSet};
 
-/// Runs until shutdown. Encoding runs on a blocking thread so it never stalls the runtime.
+/// Runs until shutdown. Each burst takes the vision set current when it starts; the work runs
+/// on a blocking thread so it never stalls the runtime.
 pub async fn run_vision(
     bursts: Arc<Mutex<mpsc::Receiver<Burst>>>,
     captures: mpsc::Sender<Capture>,
+    vision: Vision,
     metrics: VisionMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), TaskError> {
@@ -23,7 +37,8 @@ pub async fn run_vision(
             burst = bursts.recv() => burst.ok_or("burst channel closed")?,
         };
         let metrics = metrics.clone();
-        let capture = tokio::task::spawn_blocking(move || process(burst, &metrics)).await?;
+        let set = vision.current();
+        let capture = tokio::task::spawn_blocking(move || process(burst, &set, &metrics)).await?;
         captures
             .send(capture)
             .await
@@ -31,80 +46,150 @@ pub async fn run_vision(
     }
 }
 
-fn process(burst: Burst, metrics: &VisionMetrics) -> Capture {
+/// One analysed frame: its encoded image, the people in it and how many faces were blurred.
+struct FrameResult {
+    image: CaptureImage,
+    people: Vec<PersonDetection>,
+    faces: u32,
+}
+
+pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Capture {
     let trigger = burst.trigger;
     let mut images = Vec::with_capacity(burst.frames.len());
+    let mut analysed = Vec::new();
+    let mut people = Vec::new();
+    let mut faces = 0;
     for frame in &burst.frames {
         metrics.frames_total.inc();
-        let timer = metrics.encode_seconds.start_timer();
-        match encode_jpeg(frame) {
-            Ok(jpeg) => images.push(CaptureImage {
-                burst_index: frame.burst_index,
-                captured_utc: frame.captured_utc,
-                width: frame.width,
-                height: frame.height,
-                jpeg,
-            }),
-            Err(error) => {
-                metrics.encode_errors_total.inc();
-                tracing::warn!(camera = %frame.camera, %error, "Frame dropped: could not encode it.");
-            }
+        if let Some(result) = process_frame(frame, set, metrics) {
+            analysed.push(frame.burst_index);
+            people.extend(result.people);
+            faces += result.faces;
+            images.push(result.image);
         }
-        timer.observe_duration();
     }
+    let occupancy = (!burst.frames.is_empty()).then(|| {
+        let zones = set
+            .settings
+            .seat_rows
+            .get(&*trigger.camera)
+            .map_or(&[][..], Vec::as_slice);
+        let fused = fuse(zones, &analysed, &people);
+        let needs_review = fused.countability < set.settings.review_below;
+        if needs_review {
+            metrics.captures_review_total.inc();
+        }
+        Occupancy {
+            people: fused.rows.iter().map(|r| r.people).sum(),
+            rows: fused.rows,
+            countability: fused.countability,
+            needs_review,
+            detections: people,
+            faces_blurred: faces,
+            models: set.model_refs(),
+            evidence_raw: set.settings.evidence_raw,
+        }
+    });
     Capture {
         vehicle_id: trigger.vehicle_id,
         lane: trigger.lane,
         camera: trigger.camera,
         detected_utc: trigger.detected_utc,
         images,
+        occupancy,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use chrono::Utc;
-    use prometheus::Registry;
-    use vod_core::{Frame, PixelFormat, TriggerCommand, VehicleId};
-
-    use super::*;
-
-    #[test]
-    fn a_burst_becomes_one_capture_and_bad_frames_are_counted() {
-        let metrics = VisionMetrics::register(&Registry::new()).unwrap();
-        let vehicle_id = VehicleId::new(Utc::now(), 1, 1);
-        let frame = |burst_index, pixels: Vec<u8>| {
-            Arc::new(Frame {
-                camera: Arc::from("cam-1"),
-                vehicle_id,
-                lane: Arc::from("lane-1"),
-                burst_index,
-                captured_utc: Utc::now(),
-                width: 8,
-                height: 8,
-                pixel_format: PixelFormat::Mono8,
-                pixels,
-            })
-        };
-        let burst = Burst {
-            trigger: TriggerCommand {
-                camera: Arc::from("cam-1"),
-                vehicle_id,
-                lane: Arc::from("lane-1"),
-                fire_at: Instant::now(),
-                frames: 2,
-                interval_ms: 0,
-                detected_at: Instant::now(),
-                detected_utc: Utc::now(),
+/// `None` when the frame cannot be stored: a bad buffer, a face model that failed (a frame
+/// whose faces are unknown is never stored unless evidence mode is on), or an encoder error.
+fn process_frame(frame: &Frame, set: &VisionSet, metrics: &VisionMetrics) -> Option<FrameResult> {
+    let mut image = match frame_mat(frame) {
+        Ok(image) => image,
+        Err(error) => {
+            metrics.encode_errors_total.inc();
+            tracing::warn!(camera = %frame.camera, %error, "Frame dropped: bad buffer.");
+            return None;
+        }
+    };
+    let found_people = run_model(&set.person, &image, metrics, &frame.camera).unwrap_or_default();
+    let settings = &set.settings;
+    let mut faces = 0;
+    if !settings.evidence_raw {
+        let found_faces = run_model(&set.face, &image, metrics, &frame.camera)?;
+        let mut boxes: Vec<BoxF> = found_faces.iter().map(|d| d.bbox).collect();
+        if settings.anonymize_people {
+            boxes.extend(found_people.iter().map(|d| d.bbox));
+        }
+        let mut rng = StdRng::from_os_rng();
+        if let Err(error) = anonymize(&mut image, &boxes, &settings.anonymize, &mut rng) {
+            metrics.encode_errors_total.inc();
+            tracing::warn!(camera = %frame.camera, %error, "Frame dropped: could not anonymize it.");
+            return None;
+        }
+        faces = found_faces.len() as u32;
+        metrics.faces_blurred_total.inc_by(u64::from(faces));
+    }
+    let zones = settings
+        .seat_rows
+        .get(&*frame.camera)
+        .map_or(&[][..], Vec::as_slice);
+    let width = frame.width as f32;
+    let people = found_people
+        .iter()
+        .map(|d| PersonDetection {
+            burst_index: frame.burst_index,
+            row: row_at(zones, d.bbox.centre_x() / width),
+            x1_px: d.bbox.x1,
+            y1_px: d.bbox.y1,
+            x2_px: d.bbox.x2,
+            y2_px: d.bbox.y2,
+            score: d.score,
+        })
+        .collect();
+    let timer = metrics.encode_seconds.start_timer();
+    let encoded = encode_mat(&image);
+    timer.observe_duration();
+    match encoded {
+        Ok(jpeg) => Some(FrameResult {
+            image: CaptureImage {
+                burst_index: frame.burst_index,
+                captured_utc: frame.captured_utc,
+                width: frame.width,
+                height: frame.height,
+                jpeg,
             },
-            frames: vec![frame(0, vec![7; 64]), frame(1, vec![7; 3])],
-        };
-        let capture = process(burst, &metrics);
-        assert_eq!(capture.images.len(), 1);
-        assert_eq!(capture.images[0].burst_index, 0);
-        assert_eq!(metrics.frames_total.get(), 2);
-        assert_eq!(metrics.encode_errors_total.get(), 1);
+            people,
+            faces,
+        }),
+        Err(error) => {
+            metrics.encode_errors_total.inc();
+            tracing::warn!(camera = %frame.camera, %error, "Frame dropped: could not encode it.");
+            None
+        }
+    }
+}
+
+fn run_model(
+    model: &Model,
+    image: &Mat,
+    metrics: &VisionMetrics,
+    camera: &str,
+) -> Option<Vec<Detection>> {
+    let timer = metrics
+        .inference_seconds
+        .with_label_values(&[model.name()])
+        .start_timer();
+    let result = model.detect(image);
+    timer.observe_duration();
+    match result {
+        Ok(found) => Some(found),
+        Err(error) => {
+            metrics
+                .inference_errors_total
+                .with_label_values(&[model.name()])
+                .inc();
+            tracing::warn!(%camera, rows = image.rows(), %error, "Model failed on a frame.");
+            None
+        }
     }
 }

@@ -52,6 +52,7 @@ async fn the_first_page_lists_captures_and_serves_their_images() {
                 height: 4,
                 jpeg: jpeg.clone(),
             }],
+            occupancy: None,
         })
         .await
         .unwrap();

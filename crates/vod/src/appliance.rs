@@ -17,7 +17,7 @@ use vod_core::supervisor::Supervisor;
 use vod_core::{Hub, TriggerCommand};
 use vod_lidar::{LidarMetrics, ScannerSetup, TriggerPlanner};
 use vod_store::{Store, StoreMetrics};
-use vod_vision::VisionMetrics;
+use vod_vision::{Vision, VisionMetrics, VisionSet};
 
 use crate::{EX_SOFTWARE, EX_USAGE, signals, telemetry};
 
@@ -74,12 +74,19 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
     let vision_metrics = VisionMetrics::register(&registry)?;
     let store_metrics = StoreMetrics::register(&registry)?;
     let bus_metrics = vod_bus::BusMetrics::register(&registry)?;
+    // Models are loaded and checked before any port is bound: a bad one stops the start.
+    let vision = Vision::new(VisionSet::load(&config.vision).context("loading the vision models")?);
 
     let web_listener = bind(config.web.listen).context("web.listen")?;
     let metrics_listener = bind(config.metrics.listen).context("metrics.listen")?;
     let store = Store::open(&config.storage, store_metrics)
         .await
         .context("opening the store")?;
+    // Files younger than this may belong to a capture being written by another process.
+    store
+        .check_files(Duration::from_secs(600))
+        .await
+        .context("checking the image files")?;
 
     let hub = Hub::new(HUB_CAPACITY);
     let shutdown = CancellationToken::new();
@@ -100,23 +107,65 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
             vod_store::run_writer(store.clone(), capture_rx.clone(), hub.clone(), stop)
         });
     }
+    {
+        let sweeper = Arc::new(vod_store::RetentionSweeper {
+            store: store.clone(),
+            config: config.retention.clone(),
+            hub: hub.clone(),
+        });
+        let store = store.clone();
+        supervisor.spawn("jobs:retention", move |stop| {
+            vod_store::run_queue(
+                store.clone(),
+                vod_store::retention_queue(),
+                sweeper.clone(),
+                stop,
+            )
+        });
+    }
+    {
+        let (store, schedule) = (store.clone(), vec![vod_store::sweep_schedule(&config.retention)]);
+        supervisor.spawn("jobs:periodic", move |stop| {
+            vod_store::run_periodic(store.clone(), schedule.clone(), stop)
+        });
+    }
     let (burst_tx, burst_rx) = mpsc::channel(BURST_QUEUE);
     let burst_rx = Arc::new(Mutex::new(burst_rx));
     {
         let metrics = vision_metrics.clone();
         supervisor.spawn("vision", move |stop| {
-            vod_vision::run_vision(burst_rx.clone(), capture_tx.clone(), metrics.clone(), stop)
+            vod_vision::run_vision(
+                burst_rx.clone(),
+                capture_tx.clone(),
+                vision.clone(),
+                metrics.clone(),
+                stop,
+            )
         });
     }
     let mut triggers: HashMap<String, mpsc::Sender<TriggerCommand>> = HashMap::new();
     for camera_config in &config.cameras {
         let name: Arc<str> = Arc::from(camera_config.name.as_str());
-        let camera: Box<dyn Camera> = match camera_config.source {
+        let camera: Box<dyn Camera> = match &camera_config.source {
             CameraSource::Sim => Box::new(SimCamera::new(
                 name.clone(),
                 camera_config.width,
                 camera_config.height,
+            )?),
+            CameraSource::Gige(gige) => Box::new(vod_camera::gige::GigeCamera::start(
+                name.clone(),
+                gige.into(),
+                camera_metrics.clone(),
             )),
+            CameraSource::Usb(usb) => Box::new(
+                vod_camera::usb::UsbCamera::open(
+                    name.clone(),
+                    &usb.device,
+                    usb.ring_frames as usize,
+                    Duration::from_millis(u64::from(usb.tolerance_ms)),
+                )
+                .with_context(|| format!("camera {name}"))?,
+            ),
         };
         let camera = Arc::new(std::sync::Mutex::new(camera));
         let (trigger_tx, trigger_rx) = mpsc::channel(TRIGGER_QUEUE);

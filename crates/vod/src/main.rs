@@ -1,6 +1,9 @@
 //! The `vod` command: parses arguments and hands over to the subcommand.
 
 mod appliance;
+mod bench;
+mod camera;
+mod lidar;
 mod signals;
 mod sim;
 mod telemetry;
@@ -33,9 +36,18 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Field tools for cameras: list them, take test frames.
+    #[command(subcommand)]
+    Camera(camera::CameraCommand),
+    /// Tools for SICK scanner data.
+    #[command(subcommand)]
+    Lidar(lidar::LidarCommand),
     /// Simulators for the bench rig.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,7 +73,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Camera(command) => camera::main(command),
+        Command::Lidar(command) => lidar::main(command),
         Command::Sim(command) => sim::main(command),
+        Command::Bench(command) => bench::main(command),
     }
 }
 

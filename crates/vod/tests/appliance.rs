@@ -43,7 +43,14 @@ fn write_config(dir: &Path, scanner: u16, web: u16, metrics: u16, nats_url: &str
         .replace("127.0.0.1:8080", &loopback(web).to_string())
         .replace("127.0.0.1:9100", &loopback(metrics).to_string())
         .replace("nats://127.0.0.1:4222", nats_url)
-        .replace("\"./data\"", &format!("{:?}", dir.join("data")));
+        .replace("\"./data\"", &format!("{:?}", dir.join("data")))
+        .replace(
+            "models_dir = \"models\"",
+            &format!(
+                "models_dir = {:?}",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+            ),
+        );
     let path = dir.join("vod.toml");
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()

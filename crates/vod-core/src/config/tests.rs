@@ -103,3 +103,118 @@ fn a_bad_socket_address_is_a_typed_problem() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(problems[0].starts_with("web.listen:"), "{problems:#?}");
 }
+
+const GIGE_CAMERA: &str = r#"[[cameras]]
+name = "cam-1"
+lane = "lane-1"
+width = 1280
+height = 1024
+trigger_delay_ms = 20
+burst_frames = 2
+burst_interval_ms = 40
+[cameras.source.gige]
+device_id = "Aravis-Fake-GV01"
+pixel_format = "BayerRG8"
+exposure_micros = 800.0
+gain_db = 6.0
+trigger_source = "Line1"
+buffer_count = 8
+frame_timeout_ms = 500
+clahe_clip_limit = 2.0
+[cameras.source.gige.roi]
+x = 0
+y = 128
+width = 1280
+height = 768
+"#;
+
+fn with_gige_camera(gige: &str) -> String {
+    let sim_camera = "[[cameras]]\nname = \"cam-1\"\nlane = \"lane-1\"\nsource = \"sim\"\nwidth = 1280\nheight = 1024\ntrigger_delay_ms = 20\nburst_frames = 2\nburst_interval_ms = 40\n";
+    assert!(BENCH.contains(sim_camera));
+    BENCH.replace(sim_camera, gige)
+}
+
+#[test]
+fn a_gige_camera_source_parses() {
+    let config = Config::parse(&with_gige_camera(GIGE_CAMERA)).unwrap();
+    let CameraSource::Gige(gige) = &config.cameras[0].source else {
+        panic!("{:?}", config.cameras[0].source);
+    };
+    assert_eq!(gige.pixel_format, GigePixelFormat::BayerRg8);
+    assert_eq!(gige.trigger_source, "Line1");
+    assert_eq!(gige.frame_rate_hz, None);
+    assert_eq!(gige.roi.map(|roi| roi.height), Some(768));
+    assert_eq!(config.cameras[1].source, CameraSource::Sim);
+}
+
+#[test]
+fn gige_camera_problems_name_their_keys() {
+    let text = with_gige_camera(
+        &GIGE_CAMERA
+            .replace("exposure_micros = 800.0", "exposure_micros = 0.0")
+            .replace("buffer_count = 8", "buffer_count = 0"),
+    );
+    assert_eq!(
+        problems_of(&text),
+        [
+            "cameras[0].source.gige.exposure_micros: must be within (0, 1000000]",
+            "cameras[0].source.gige.buffer_count: must be at least 1",
+        ]
+    );
+    let text = with_gige_camera(&GIGE_CAMERA.replace("\"BayerRG8\"", "\"YUV422\""));
+    let problems = problems_of(&text);
+    assert!(
+        problems[0].contains("unknown variant `YUV422`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn vision_settings_are_checked() {
+    let config = Config::parse(BENCH).unwrap();
+    assert_eq!(config.vision.anonymize, AnonymizeTarget::Faces);
+    assert_eq!(config.vision.seat_rows[0].front, Some([0.5, 0.75]));
+    let text = BENCH
+        .replace("threads = 2 ", "threads = 0 ")
+        .replace("review_below = 0.6", "review_below = 1.5")
+        .replace(
+            "face_model = \"retinaface_mnet025.toml\"",
+            "face_model = \"faces\"",
+        )
+        .replace("camera = \"cam-2\"", "camera = \"cam-9\"")
+        .replace("rear = [0.25, 0.5]\n\n", "rear = [0.5, 0.25]\n\n");
+    let mut problems = problems_of(&text);
+    problems.sort();
+    let keys: Vec<&str> = problems
+        .iter()
+        .map(|p| p.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "vision.face_model",
+            "vision.review_below",
+            "vision.seat_rows[0].rear",
+            "vision.seat_rows[1].camera",
+            "vision.threads",
+        ],
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_usb_camera_source_parses_and_is_checked() {
+    let usb = GIGE_CAMERA
+        .split("[cameras.source.gige]")
+        .next()
+        .unwrap()
+        .to_owned()
+        + "[cameras.source.usb]\ndevice = \"/dev/video0\"\nring_frames = 16\ntolerance_ms = 40\n";
+    let config = Config::parse(&with_gige_camera(&usb)).unwrap();
+    assert!(matches!(&config.cameras[0].source, CameraSource::Usb(u) if u.device == "/dev/video0"));
+    let bad = usb.replace("ring_frames = 16", "ring_frames = 0");
+    assert_eq!(
+        problems_of(&with_gige_camera(&bad)),
+        ["cameras[0].source.usb.ring_frames: must be at least 1"]
+    );
+}

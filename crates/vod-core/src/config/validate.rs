@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, Problem};
+use super::{CameraSource, Config, GigeSourceConfig, Problem};
 
 pub(super) fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -22,6 +22,20 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
             "metrics.listen".into(),
             "must differ from web.listen: metrics have a port of their own",
         );
+    }
+    let retention = &config.retention;
+    for (key, value) in [
+        (
+            "captures_max_age_days",
+            u64::from(retention.captures_max_age_days),
+        ),
+        ("job_history_days", u64::from(retention.job_history_days)),
+        ("image_quota_bytes", retention.image_quota_bytes),
+        ("sweep_every_s", retention.sweep_every_s),
+    ] {
+        if value == 0 {
+            problem(format!("retention.{key}"), "must be at least 1");
+        }
     }
     let supervisor = &config.supervisor;
     if supervisor.window_s == 0 {
@@ -132,8 +146,71 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         if camera.burst_frames == 0 {
             problem(format!("cameras[{i}].burst_frames"), "must be at least 1");
         }
+        match &camera.source {
+            CameraSource::Sim => {}
+            CameraSource::Gige(gige) => {
+                check_gige(gige, &format!("cameras[{i}].source.gige"), &mut problem);
+            }
+            CameraSource::Usb(usb) => {
+                let at = format!("cameras[{i}].source.usb");
+                if usb.device.trim().is_empty() {
+                    problem(format!("{at}.device"), "must not be empty");
+                }
+                if usb.ring_frames == 0 {
+                    problem(format!("{at}.ring_frames"), "must be at least 1");
+                }
+            }
+        }
     }
+    check_vision(config, &mut problem);
     problems
+}
+
+fn check_vision(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    let vision = &config.vision;
+    for (key, value) in [
+        ("person_model", &vision.person_model),
+        ("face_model", &vision.face_model),
+    ] {
+        if !value.ends_with(".toml") || value.contains('/') {
+            problem(
+                format!("vision.{key}"),
+                "must be a manifest file name (*.toml) in models_dir",
+            );
+        }
+    }
+    if vision.threads == 0 || vision.threads > 64 {
+        problem("vision.threads".into(), "must be within 1..=64");
+    }
+    if !(0.0..=1.0).contains(&vision.review_below) {
+        problem("vision.review_below".into(), "must be within 0..=1");
+    }
+    let mut seen = HashSet::new();
+    for (i, rows) in vision.seat_rows.iter().enumerate() {
+        if !config.cameras.iter().any(|c| c.name == rows.camera) {
+            problem(
+                format!("vision.seat_rows[{i}].camera"),
+                "names no camera in [[cameras]]",
+            );
+        } else if !seen.insert(rows.camera.as_str()) {
+            problem(
+                format!("vision.seat_rows[{i}].camera"),
+                "has seat rows twice",
+            );
+        }
+        for (key, zone) in [
+            ("front", rows.front),
+            ("rear", rows.rear),
+            ("third", rows.third),
+        ] {
+            if zone.is_some_and(|[from, to]| !(0.0 <= from && from < to && to <= 1.0)) {
+                problem(
+                    format!("vision.seat_rows[{i}].{key}"),
+                    "must be [from, to] with 0 <= from < to <= 1",
+                );
+            }
+        }
+    }
 }
 
 fn unique_names<'a>(
@@ -159,4 +236,49 @@ fn is_host_port(address: &str) -> bool {
     address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn check_gige(gige: &GigeSourceConfig, at: &str, problem: &mut impl FnMut(String, &str)) {
+    if gige.device_id.trim().is_empty() {
+        problem(format!("{at}.device_id"), "must not be empty");
+    }
+    if !(gige.exposure_micros > 0.0 && gige.exposure_micros <= 1_000_000.0) {
+        problem(
+            format!("{at}.exposure_micros"),
+            "must be within (0, 1000000]",
+        );
+    }
+    if !gige.gain_db.is_finite() || gige.gain_db < 0.0 {
+        problem(format!("{at}.gain_db"), "must be 0 or more");
+    }
+    if gige
+        .frame_rate_hz
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+    {
+        problem(format!("{at}.frame_rate_hz"), "must be above 0");
+    }
+    if gige.trigger_source.trim().is_empty() {
+        problem(
+            format!("{at}.trigger_source"),
+            "must be Software or a line such as Line1",
+        );
+    }
+    if gige
+        .roi
+        .is_some_and(|roi| roi.width == 0 || roi.height == 0)
+    {
+        problem(format!("{at}.roi"), "width and height must be at least 1");
+    }
+    if gige.buffer_count == 0 {
+        problem(format!("{at}.buffer_count"), "must be at least 1");
+    }
+    if gige.frame_timeout_ms == 0 {
+        problem(format!("{at}.frame_timeout_ms"), "must be at least 1");
+    }
+    if gige
+        .clahe_clip_limit
+        .is_some_and(|limit| !(limit > 0.0 && limit.is_finite()))
+    {
+        problem(format!("{at}.clahe_clip_limit"), "must be above 0");
+    }
 }

@@ -35,10 +35,42 @@ pub(crate) fn cast(
         .filter(|(range, _)| *range <= max_range_mm)
 }
 
+/// On a wet road, the beam at `angle_deg` that hits the road mirrors off it; when the mirrored
+/// beam meets a vehicle, the scanner sees that vehicle below the road: the returned range is
+/// the whole way, road plus mirror path. `None` when the beam misses the road or the mirror
+/// path meets nothing.
+pub(crate) fn mirror_range(
+    mount_height_mm: f64,
+    angle_deg: f64,
+    sections: &[Section],
+) -> Option<f64> {
+    let (sin, cos) = angle_deg.to_radians().sin_cos();
+    if sin <= 1e-9 {
+        return None;
+    }
+    let road_mm = mount_height_mm / sin;
+    let origin = (road_mm * cos, 0.0);
+    sections
+        .iter()
+        .filter_map(|section| hit_box_from(origin, (cos, sin), section))
+        .min_by(f64::total_cmp)
+        .map(|mirror_mm| road_mm + mirror_mm)
+}
+
 /// Slab intersection of the beam with the box; `None` when it misses or starts inside.
 fn hit_box(mount_height_mm: f64, sin: f64, cos: f64, section: &Section) -> Option<f64> {
-    let lateral = slab(0.0, cos, section.lateral_from_mm, section.lateral_to_mm)?;
-    let height = slab(mount_height_mm, -sin, 0.0, section.height_mm)?;
+    hit_box_from((0.0, mount_height_mm), (cos, -sin), section)
+}
+
+/// Where the ray from `origin` (lateral, height) along `direction` enters the box.
+fn hit_box_from(origin: (f64, f64), direction: (f64, f64), section: &Section) -> Option<f64> {
+    let lateral = slab(
+        origin.0,
+        direction.0,
+        section.lateral_from_mm,
+        section.lateral_to_mm,
+    )?;
+    let height = slab(origin.1, direction.1, 0.0, section.height_mm)?;
     let enter = lateral.0.max(height.0);
     let exit = lateral.1.min(height.1);
     (enter <= exit && enter > 0.0).then_some(enter)
@@ -96,6 +128,26 @@ mod tests {
                 _ => assert_eq!(actual, expected, "{name}"),
             }
         }
+    }
+
+    #[test]
+    fn a_wet_road_mirrors_the_vehicle_beside_the_spot() {
+        let truck = Section {
+            lateral_from_mm: 3000.0,
+            lateral_to_mm: 5500.0,
+            height_mm: 4000.0,
+        };
+        // The beam at 45 deg reaches the road at (6000, 0)... beyond the truck: its mirror
+        // goes up and away from it. The beam reaching the road at (2000, 0) mirrors up
+        // towards (3000, 3000): the truck's near wall, sqrt(2) * 1000 further on.
+        assert_eq!(mirror_range(6000.0, 45.0, &[truck]), None);
+        let angle_deg = 6000f64.atan2(2000.0).to_degrees();
+        let range = mirror_range(6000.0, angle_deg, &[truck]).unwrap();
+        let road_mm = 2000f64.hypot(6000.0);
+        let mirror_mm = 1000.0 / angle_deg.to_radians().cos();
+        assert!((range - road_mm - mirror_mm).abs() < 1e-6, "{range}");
+        assert_eq!(mirror_range(6000.0, angle_deg, &[]), None);
+        assert_eq!(mirror_range(6000.0, -5.0, &[truck]), None);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! road looking down, vehicles as boxes driving through the scan plane.
 
 pub(crate) mod geometry;
+mod replay;
 pub(crate) mod scanner;
 mod server;
 mod traffic;
 
 use serde::Serialize;
 
+pub use replay::serve_replay;
 pub use server::serve;
 pub use traffic::{VehicleClass, VehiclePass, ground_truth};
 
@@ -46,6 +48,24 @@ pub struct EmulatorConfig {
     pub traffic_duration_ms: Option<u64>,
     /// Each range is off by up to this much, uniformly, either way.
     pub range_noise_mm: u32,
+    /// Share of vehicles (0 to 1) that tailgate: they follow the vehicle ahead in their lane
+    /// at its speed, 1 to 5 m behind its rear, whatever `min_gap_ms` says.
+    pub tailgating_share: f64,
+    /// Share of vehicles (0 to 1) that change lanes while they cross the scan plane: their
+    /// centre drifts 1.5 to 3 m towards a neighbouring lane between front and rear.
+    pub lane_change_share: f64,
+    /// Where the scan plane lies along the road, downstream of the reference plane that the
+    /// ground truth's times are for: a second emulator with another offset is a second
+    /// scanner, a known distance away, for speed measurement.
+    pub plane_offset_mm: u32,
+    /// Chance (0 to 1) that a beam's echo is lost (a dark or specular spot): no echo.
+    pub dropout_probability: f64,
+    /// Chance (0 to 1) that a beam echoes off a raindrop instead: a short range anywhere
+    /// between 0.5 m and the surface.
+    pub rain_probability: f64,
+    /// A wet road mirrors the vehicles: a beam that hits the road next to a vehicle may go on
+    /// to the vehicle and back, an echo from below the road (a ghost).
+    pub wet_road: bool,
     /// Seeds the traffic and the noise.
     pub seed: u64,
 }
@@ -86,6 +106,15 @@ impl EmulatorConfig {
         {
             return problem("speed_min_kmh", "must be above 0 and at most speed_max_kmh");
         }
+        let shares = [
+            ("tailgating_share", self.tailgating_share),
+            ("lane_change_share", self.lane_change_share),
+            ("dropout_probability", self.dropout_probability),
+            ("rain_probability", self.rain_probability),
+        ];
+        if let Some((field, _)) = shares.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return problem(field, "must be from 0 to 1");
+        }
         Ok(())
     }
 }
@@ -116,6 +145,12 @@ pub(crate) mod tests {
             warmup_ms: 2000,
             traffic_duration_ms: None,
             range_noise_mm: 10,
+            tailgating_share: 0.0,
+            lane_change_share: 0.0,
+            plane_offset_mm: 0,
+            dropout_probability: 0.0,
+            rain_probability: 0.0,
+            wet_road: false,
             seed: 7,
         }
     }
@@ -125,7 +160,7 @@ pub(crate) mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        let cases: [Case; 7] = [
+        let cases: [Case; 9] = [
             ("bench rig", |_| {}, None),
             (
                 "no height",
@@ -152,6 +187,16 @@ pub(crate) mod tests {
                 "speeds inverted",
                 |c| c.speed_min_kmh = 120.0,
                 Some("speed_min_kmh"),
+            ),
+            (
+                "tailgating over 1",
+                |c| c.tailgating_share = 1.5,
+                Some("tailgating_share"),
+            ),
+            (
+                "NaN rain",
+                |c| c.rain_probability = f64::NAN,
+                Some("rain_probability"),
             ),
         ];
         for (name, change, expected) in cases {

@@ -1,5 +1,6 @@
 //! The emulated LMS511's scans: 1141 beams from -5 deg in steps of 1/6 deg, DIST1 (16-bit,
-//! millimetres) and RSSI1 (8-bit), ray cast against the traffic at the scan's time.
+//! millimetres) and RSSI1 (8-bit), ray cast against the traffic at the scan's time, with the
+//! configured noise: range jitter, lost echoes, raindrops and a wet road's mirror images.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::EmulatorConfig;
-use super::geometry::{Surface, cast};
+use super::geometry::{Section, Surface, cast, mirror_range};
 use super::traffic::Traffic;
 use crate::cola::{Channel, ChannelName, ScanData, ScanDataKind};
 
@@ -21,6 +22,10 @@ const SERIAL_NUMBER: u32 = 20_240_001;
 const POWER_UP_US_AT_START: u32 = 10_000_000;
 const RSSI_ROAD: u8 = 60;
 const RSSI_VEHICLE: u8 = 180;
+const RSSI_RAIN: u8 = 15;
+const RSSI_MIRROR: u8 = 30;
+/// Raindrops echo from this far out up to the surface behind them.
+const RAIN_MIN_RANGE_MM: f64 = 500.0;
 
 /// Makes one client's scans, one after the other.
 #[derive(Debug)]
@@ -49,26 +54,8 @@ impl ScanSource {
     pub(crate) fn next_scan(&mut self) -> ScanData {
         let at = Duration::from_secs_f64(self.index as f64 / self.config.scan_frequency_hz);
         let sections = self.traffic.sections_at(&self.config, at);
-        let mount_height_mm = f64::from(self.config.mount_height_mm);
-        let noise_mm = f64::from(self.config.range_noise_mm);
-        let (ranges, rssi): (Vec<u16>, Vec<u8>) = (0..BEAMS)
-            .map(|beam| {
-                let angle_deg = f64::from(
-                    START_ANGLE_DEG_X10000 + i32::from(beam) * i32::from(STEP_DEG_X10000),
-                ) / 10_000.0;
-                match cast(mount_height_mm, angle_deg, &sections, MAX_RANGE_MM) {
-                    None => (0, 0),
-                    Some((range_mm, surface)) => {
-                        let noisy = range_mm + self.noise.random_range(-noise_mm..=noise_mm);
-                        let rssi = match surface {
-                            Surface::Road => RSSI_ROAD,
-                            Surface::Vehicle => RSSI_VEHICLE,
-                        };
-                        (noisy.round().clamp(1.0, MAX_RANGE_MM) as u16, rssi)
-                    }
-                }
-            })
-            .unzip();
+        let (ranges, rssi): (Vec<u16>, Vec<u8>) =
+            (0..BEAMS).map(|beam| self.beam(beam, &sections)).unzip();
         let scan_us = POWER_UP_US_AT_START.wrapping_add(at.as_micros() as u32);
         let period_us = self.period().as_micros() as u32;
         let step_deg = f64::from(STEP_DEG_X10000) / 10_000.0;
@@ -102,6 +89,45 @@ impl ScanSource {
         };
         self.index += 1;
         scan
+    }
+}
+
+impl ScanSource {
+    /// One beam's range (mm, 0 for no echo) and remission.
+    fn beam(&mut self, beam: u16, sections: &[Section]) -> (u16, u8) {
+        let config = &self.config;
+        let angle_deg =
+            f64::from(START_ANGLE_DEG_X10000 + i32::from(beam) * i32::from(STEP_DEG_X10000))
+                / 10_000.0;
+        let mount_height_mm = f64::from(config.mount_height_mm);
+        let Some((range_mm, surface)) = cast(mount_height_mm, angle_deg, sections, MAX_RANGE_MM)
+        else {
+            return (0, 0);
+        };
+        let noise = &mut self.noise;
+        if config.dropout_probability > 0.0 && noise.random_bool(config.dropout_probability) {
+            return (0, 0);
+        }
+        let (range_mm, rssi) = if config.rain_probability > 0.0
+            && range_mm > RAIN_MIN_RANGE_MM
+            && noise.random_bool(config.rain_probability)
+        {
+            (noise.random_range(RAIN_MIN_RANGE_MM..range_mm), RSSI_RAIN)
+        } else {
+            match surface {
+                Surface::Vehicle => (range_mm, RSSI_VEHICLE),
+                Surface::Road if config.wet_road => {
+                    match mirror_range(mount_height_mm, angle_deg, sections) {
+                        Some(mirror_mm) if mirror_mm <= MAX_RANGE_MM => (mirror_mm, RSSI_MIRROR),
+                        _ => (range_mm, RSSI_ROAD),
+                    }
+                }
+                Surface::Road => (range_mm, RSSI_ROAD),
+            }
+        };
+        let noise_mm = f64::from(config.range_noise_mm);
+        let noisy = range_mm + noise.random_range(-noise_mm..=noise_mm);
+        (noisy.round().clamp(1.0, MAX_RANGE_MM) as u16, rssi)
     }
 }
 
@@ -169,5 +195,78 @@ mod tests {
             saw_vehicle |= data.channels_8bit[0].values.contains(&RSSI_VEHICLE);
         }
         assert!(saw_vehicle);
+    }
+}
+
+#[cfg(test)]
+mod noise_tests {
+    use super::*;
+    use crate::emulator::tests::config;
+
+    /// Beams at and below the horizon over an empty road, counted by what they returned.
+    fn count(config: &EmulatorConfig, scans: usize) -> (usize, usize, usize) {
+        let mut source = ScanSource::new(config);
+        let (mut lost, mut rain, mut echoes) = (0, 0, 0);
+        for _ in 0..scans {
+            let scan = source.next_scan();
+            let rssi = &scan.channels_8bit[0].values;
+            for (beam, &range) in scan.channels_16bit[0].values.iter().enumerate() {
+                // Beams below 30 deg reach the road from 6 m up (within 12 m).
+                if !(181..=960).contains(&beam) {
+                    continue;
+                }
+                match (range, rssi[beam]) {
+                    (0, _) => lost += 1,
+                    (_, RSSI_RAIN) => rain += 1,
+                    _ => echoes += 1,
+                }
+            }
+        }
+        (lost, rain, echoes)
+    }
+
+    #[test]
+    fn dropouts_and_raindrops_come_at_their_rates() {
+        let mut config = config();
+        config.flow_per_hour = 0.0;
+        assert_eq!(count(&config, 10), (0, 0, 7800));
+        config.dropout_probability = 0.02;
+        config.rain_probability = 0.05;
+        let (lost, rain, echoes) = count(&config, 100);
+        assert_eq!(lost + rain + echoes, 78_000);
+        assert!((1200..=1900).contains(&lost), "{lost}");
+        // Rain only where the beam kept its echo: 5 % of 98 %.
+        assert!((3300..=4300).contains(&rain), "{rain}");
+    }
+
+    #[test]
+    fn a_wet_road_shows_mirror_images_beside_vehicles() {
+        let mut config = config();
+        config.flow_per_hour = 3600.0;
+        config.range_noise_mm = 0;
+        config.wet_road = true;
+        let mut source = ScanSource::new(&config);
+        let mut mirrored = 0;
+        for _ in 0..250 {
+            let scan = source.next_scan();
+            for (beam, &range) in scan.channels_16bit[0].values.iter().enumerate() {
+                if scan.channels_8bit[0].values[beam] == RSSI_MIRROR {
+                    let angle = (-5.0 + beam as f64 * 0.1667).to_radians();
+                    // From below the road: longer than the road along the same beam.
+                    assert!(f64::from(range) > 6000.0 / angle.sin(), "beam {beam}");
+                    mirrored += 1;
+                }
+            }
+        }
+        assert!(mirrored > 0);
+        config.wet_road = false;
+        let mut dry = ScanSource::new(&config);
+        for _ in 0..250 {
+            assert!(
+                !dry.next_scan().channels_8bit[0]
+                    .values
+                    .contains(&RSSI_MIRROR)
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! The emulator's TCP server: answers a client's commands like an LMS511 and, once it has
-//! subscribed, streams its scans in real time. Each client has its own stream; a client that
-//! goes away ends only its own.
+//! The emulator's TCP server: answers a client's commands like a SICK scanner and, once it
+//! has subscribed, streams scan telegrams at their pace: emulated traffic, or a recording
+//! played back. Each client has its own stream; a client that goes away ends only its own.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{Duration, interval};
+use tokio::time::{Duration, Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::EmulatorConfig;
@@ -24,6 +24,41 @@ const ERROR_VARIABLE_UNKNOWN: u16 = 3;
 /// How long to wait before accepting again after `accept` failed (out of descriptors...).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// The scan telegrams one client gets once subscribed, each due at its time.
+pub(super) trait TelegramStream: Send {
+    /// Starts the pace over: the next telegram is due at `now`.
+    fn restart(&mut self, now: Instant);
+    /// When the next telegram is due.
+    fn next_due(&self) -> Instant;
+    /// The next telegram's payload, ready for CoLa-B framing.
+    fn next_payload(&mut self) -> io::Result<Vec<u8>>;
+}
+
+/// Emulated traffic, one scan per scan period.
+struct Emulated {
+    source: ScanSource,
+    start: Instant,
+    sent_since_start: u32,
+}
+
+impl TelegramStream for Emulated {
+    fn restart(&mut self, now: Instant) {
+        self.start = now;
+        self.sent_since_start = 0;
+    }
+
+    fn next_due(&self) -> Instant {
+        self.start + self.source.period() * self.sent_since_start
+    }
+
+    fn next_payload(&mut self) -> io::Result<Vec<u8>> {
+        self.sent_since_start = self.sent_since_start.saturating_add(1);
+        Response::ScanData(Box::new(self.source.next_scan()))
+            .encode()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
+    }
+}
+
 /// Serves emulated scanners on `listener` until `shutdown`, which also ends every client's
 /// stream. Fails only for an invalid `config`.
 pub async fn serve(
@@ -35,17 +70,31 @@ pub async fn serve(
         .validate()
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     tracing::info!(address = ?listener.local_addr().ok(), "Scanner emulator listening.");
+    accept_clients(listener, shutdown, move || Emulated {
+        source: ScanSource::new(&config),
+        start: Instant::now(),
+        sent_since_start: 0,
+    })
+    .await
+}
+
+/// Accepts clients until `shutdown`, each served with a stream from `new_stream`.
+pub(super) async fn accept_clients<S: TelegramStream + 'static>(
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    new_stream: impl Fn() -> S,
+) -> io::Result<()> {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let config = config.clone();
+                    let telegrams = new_stream();
                     let shutdown = shutdown.child_token();
                     tokio::spawn(async move {
                         tokio::select! {
                             () = shutdown.cancelled() => {}
-                            result = serve_client(stream, &config) => match result {
+                            result = serve_client(stream, telegrams) => match result {
                                 Ok(()) => tracing::debug!(%peer, "Emulator client left."),
                                 Err(error) => tracing::debug!(%peer, %error, "Emulator client dropped."),
                             },
@@ -61,12 +110,10 @@ pub async fn serve(
     }
 }
 
-async fn serve_client(mut stream: TcpStream, config: &EmulatorConfig) -> io::Result<()> {
+async fn serve_client(mut stream: TcpStream, mut telegrams: impl TelegramStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
     let mut framer = Framer::new(Framing::ColaB);
-    let mut scans = ScanSource::new(config);
-    let mut ticks = interval(scans.period());
     let mut streaming = false;
     let mut buffer = vec![0u8; 4096];
     loop {
@@ -82,15 +129,16 @@ async fn serve_client(mut stream: TcpStream, config: &EmulatorConfig) -> io::Res
                     let Some(response) = answer(request, peer) else { continue };
                     if let Response::ScanDataSubscription { enabled } = response {
                         if enabled && !streaming {
-                            ticks.reset_immediately();
+                            telegrams.restart(Instant::now());
                         }
                         streaming = enabled;
                     }
                     send(&mut stream, &response).await?;
                 }
             }
-            _ = ticks.tick(), if streaming => {
-                send(&mut stream, &Response::ScanData(Box::new(scans.next_scan()))).await?;
+            () = sleep_until(telegrams.next_due()), if streaming => {
+                let payload = telegrams.next_payload()?;
+                write_telegram(&mut stream, &payload).await?;
             }
         }
     }
@@ -137,9 +185,14 @@ fn answer(request: Result<Request, ColaError>, peer: SocketAddr) -> Option<Respo
 }
 
 async fn send(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
-    let telegram = response
+    let payload = response
         .encode()
-        .and_then(|payload| encode_cola_b(&payload))
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+    write_telegram(stream, &payload).await
+}
+
+async fn write_telegram(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
+    let telegram = encode_cola_b(payload)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
     stream.write_all(&telegram).await
 }

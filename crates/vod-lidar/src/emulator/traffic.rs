@@ -1,6 +1,6 @@
 //! Synthetic traffic: vehicles of random class and size arriving in each lane as a Poisson
-//! process, and which of them stand in the scan plane at a given time. Deterministic for a
-//! seed, so tests know the ground truth.
+//! process, some tailgating the one ahead, some changing lanes, and which of them stand in
+//! the scan plane at a given time. Deterministic for a seed, so tests know the ground truth.
 
 use std::time::Duration;
 
@@ -11,14 +11,7 @@ use serde::Serialize;
 use super::EmulatorConfig;
 use super::geometry::Section;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VehicleClass {
-    Car,
-    Van,
-    Truck,
-    Motorcycle,
-}
+pub use crate::class::VehicleClass;
 
 /// Share of each class in the traffic, and each one's size ranges in millimetres:
 /// (class, share, width, height, length).
@@ -69,15 +62,39 @@ pub struct VehiclePass {
     pub height_mm: f64,
     pub length_mm: f64,
     pub speed_kmh: f64,
+    /// Whether it follows the vehicle ahead 1 to 5 m behind.
+    pub tailgating: bool,
+    /// How far its centre moves across the road between arrival and departure (a lane
+    /// change); 0 for a vehicle keeping its lane.
+    pub lateral_drift_mm: f64,
 }
 
 impl VehiclePass {
+    /// The cross-section at arrival.
+    #[cfg(test)]
     pub(crate) fn section(&self) -> Section {
+        self.section_at(self.arrival)
+    }
+
+    /// The cross-section at `at`, on its way across the road if it changes lanes.
+    pub(crate) fn section_at(&self, at: Duration) -> Section {
+        let span = (self.departure - self.arrival).as_secs_f64();
+        let done = if span > 0.0 {
+            (at.saturating_sub(self.arrival).as_secs_f64() / span).min(1.0)
+        } else {
+            0.0
+        };
+        let center_mm = self.center_lateral_mm + self.lateral_drift_mm * done;
         Section {
-            lateral_from_mm: self.center_lateral_mm - self.width_mm / 2.0,
-            lateral_to_mm: self.center_lateral_mm + self.width_mm / 2.0,
+            lateral_from_mm: center_mm - self.width_mm / 2.0,
+            lateral_to_mm: center_mm + self.width_mm / 2.0,
             height_mm: self.height_mm,
         }
+    }
+
+    /// How long after the reference plane the vehicle reaches a plane `offset_mm` downstream.
+    pub fn delay_to(&self, offset_mm: u32) -> Duration {
+        Duration::from_secs_f64(f64::from(offset_mm) / 1000.0 / (self.speed_kmh / 3.6))
     }
 }
 
@@ -86,11 +103,15 @@ impl VehiclePass {
 struct LaneTraffic {
     lane: usize,
     zone_mm: (f64, f64),
+    /// Which ways a lane change can go: (towards lower lateral, towards higher lateral).
+    neighbours: (bool, bool),
     rng: StdRng,
     /// The Poisson process's clock, in seconds.
     poisson_s: f64,
     /// When the lane is free again for the next front, in seconds.
     free_at_s: f64,
+    /// The vehicle ahead's departure (s) and speed, for a tailgater.
+    ahead: Option<(f64, f64)>,
 }
 
 impl LaneTraffic {
@@ -101,20 +122,44 @@ impl LaneTraffic {
         LaneTraffic {
             lane,
             zone_mm: (zone.lateral_from_mm.into(), zone.lateral_to_mm.into()),
+            neighbours: (
+                config
+                    .lanes
+                    .iter()
+                    .any(|other| other.lateral_to_mm == zone.lateral_from_mm),
+                config
+                    .lanes
+                    .iter()
+                    .any(|other| other.lateral_from_mm == zone.lateral_to_mm),
+            ),
             rng: StdRng::seed_from_u64(config.seed ^ lane_seed),
             poisson_s: warmup_s,
             free_at_s: warmup_s,
+            ahead: None,
         }
     }
 
     fn next(&mut self, config: &EmulatorConfig) -> Option<VehiclePass> {
-        let rate_per_s = config.flow_per_hour / 3600.0;
+        // Tailgaters come on top of the Poisson arrivals; together they make the flow.
+        let rate_per_s = config.flow_per_hour / 3600.0 * (1.0 - config.tailgating_share);
         if rate_per_s <= 0.0 {
             return None;
         }
-        let uniform: f64 = self.rng.random();
-        self.poisson_s += -(1.0 - uniform).ln() / rate_per_s;
-        let arrival_s = self.poisson_s.max(self.free_at_s);
+        let tailgate = match self.ahead {
+            Some(ahead) if self.rng.random_bool(config.tailgating_share) => Some(ahead),
+            _ => None,
+        };
+        let (arrival_s, speed_kmh) = match tailgate {
+            Some((departure_s, speed_kmh)) => {
+                let gap_m = self.rng.random_range(1.0..=5.0);
+                (departure_s + gap_m / (speed_kmh / 3.6), Some(speed_kmh))
+            }
+            None => {
+                let uniform: f64 = self.rng.random();
+                self.poisson_s += -(1.0 - uniform).ln() / rate_per_s;
+                (self.poisson_s.max(self.free_at_s), None)
+            }
+        };
         let ends_ms = config.traffic_duration_ms.unwrap_or(u64::MAX);
         if arrival_s * 1000.0 >= ends_ms as f64 {
             return None;
@@ -130,15 +175,26 @@ impl LaneTraffic {
         let width_mm = self.rng.random_range(width.0..=width.1);
         let height_mm = self.rng.random_range(height.0..=height.1);
         let length_mm = self.rng.random_range(length.0..=length.1);
-        let speed_kmh = self
-            .rng
-            .random_range(config.speed_min_kmh..=config.speed_max_kmh);
+        let speed_kmh = speed_kmh.unwrap_or_else(|| {
+            self.rng
+                .random_range(config.speed_min_kmh..=config.speed_max_kmh)
+        });
         let (from, to) = self.zone_mm;
         // Keep the vehicle inside its lane, wandering over most of the room it has.
         let room = ((to - from - width_mm) / 2.0).max(0.0) * 0.8;
         let center_lateral_mm = (from + to) / 2.0 + self.rng.random_range(-room..=room);
+        let lateral_drift_mm = match self.neighbours {
+            _ if !self.rng.random_bool(config.lane_change_share) => 0.0,
+            (false, false) => 0.0,
+            (lower, higher) => {
+                let towards_higher = higher && (!lower || self.rng.random_bool(0.5));
+                let drift_mm = self.rng.random_range(1500.0..=3000.0);
+                if towards_higher { drift_mm } else { -drift_mm }
+            }
+        };
         let departure_s = arrival_s + length_mm / 1000.0 / (speed_kmh / 3.6);
         self.free_at_s = departure_s + f64::from(config.min_gap_ms) / 1000.0;
+        self.ahead = Some((departure_s, speed_kmh));
         Some(VehiclePass {
             lane: self.lane,
             class: *class,
@@ -149,6 +205,8 @@ impl LaneTraffic {
             height_mm,
             length_mm,
             speed_kmh,
+            tailgating: tailgate.is_some(),
+            lateral_drift_mm,
         })
     }
 }
@@ -187,16 +245,24 @@ impl Traffic {
         }
     }
 
-    /// The cross-sections of the vehicles in the scan plane at `at`; `at` must not go back.
+    /// The cross-sections of the vehicles in the scan plane (`plane_offset_mm` downstream of
+    /// the reference plane) at `at`; `at` must not go back.
     pub(crate) fn sections_at(&mut self, config: &EmulatorConfig, at: Duration) -> Vec<Section> {
+        let offset_mm = config.plane_offset_mm;
         for (lane, upcoming) in self.lanes.iter_mut().zip(&mut self.upcoming) {
-            while let Some(pass) = upcoming.take_if(|pass| pass.arrival <= at) {
+            while let Some(pass) =
+                upcoming.take_if(|pass| pass.arrival + pass.delay_to(offset_mm) <= at)
+            {
                 self.present.push(pass);
                 *upcoming = lane.next(config);
             }
         }
-        self.present.retain(|pass| pass.departure > at);
-        self.present.iter().map(VehiclePass::section).collect()
+        self.present
+            .retain(|pass| pass.departure + pass.delay_to(offset_mm) > at);
+        self.present
+            .iter()
+            .map(|pass| pass.section_at(at.saturating_sub(pass.delay_to(offset_mm))))
+            .collect()
     }
 }
 
@@ -256,6 +322,79 @@ mod tests {
             expected.sort_by(|a, b| a.lateral_from_mm.total_cmp(&b.lateral_from_mm));
             assert_eq!(actual, expected, "at {at:?}");
         }
+    }
+
+    #[test]
+    fn tailgaters_follow_closely_and_lane_changers_cross_into_a_neighbour() {
+        let mut config = config();
+        config.flow_per_hour = 2000.0;
+        config.tailgating_share = 0.3;
+        config.lane_change_share = 0.2;
+        config.traffic_duration_ms = Some(600_000);
+        let passes = ground_truth(&config, Duration::MAX);
+        let per_lane_per_hour = passes.len() as f64 / 2.0 * 6.0;
+        assert!(
+            (1700.0..2300.0).contains(&per_lane_per_hour),
+            "{per_lane_per_hour}"
+        );
+        let mut tailgaters = 0;
+        for lane in 0..2 {
+            let in_lane: Vec<_> = passes.iter().filter(|p| p.lane == lane).collect();
+            for pair in in_lane.windows(2) {
+                let (ahead, behind) = (pair[0], pair[1]);
+                if behind.tailgating {
+                    tailgaters += 1;
+                    assert_eq!(behind.speed_kmh, ahead.speed_kmh);
+                    let gap_m =
+                        (behind.arrival - ahead.departure).as_secs_f64() * behind.speed_kmh / 3.6;
+                    assert!((0.999..=5.001).contains(&gap_m), "{gap_m}");
+                }
+            }
+        }
+        assert!(tailgaters > passes.len() / 5, "{tailgaters}");
+        // Lane 0 (-3700..0) can only change to lane 1 and the other way round.
+        let changers: Vec<_> = passes
+            .iter()
+            .filter(|p| p.lateral_drift_mm != 0.0)
+            .collect();
+        assert!(changers.len() > passes.len() / 10, "{}", changers.len());
+        for pass in changers {
+            let toward_higher = pass.lateral_drift_mm > 0.0;
+            assert_eq!(toward_higher, pass.lane == 0);
+            let at_rear = pass.section_at(pass.departure);
+            let center_mm = (at_rear.lateral_from_mm + at_rear.lateral_to_mm) / 2.0;
+            assert!((center_mm - pass.center_lateral_mm - pass.lateral_drift_mm).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn a_downstream_plane_sees_each_vehicle_later_by_its_speed() {
+        let mut config = config();
+        config.flow_per_hour = 1800.0;
+        config.plane_offset_mm = 5000;
+        let passes = ground_truth(&config, Duration::from_secs(30));
+        let mut traffic = Traffic::new(&config);
+        for step in 0..3000 {
+            let at = Duration::from_millis(step * 10);
+            let mut expected: Vec<_> = passes
+                .iter()
+                .filter(|p| {
+                    let delay = p.delay_to(5000);
+                    p.arrival + delay <= at && at < p.departure + delay
+                })
+                .map(VehiclePass::section)
+                .collect();
+            let mut actual = traffic.sections_at(&config, at);
+            actual.sort_by(|a, b| a.lateral_from_mm.total_cmp(&b.lateral_from_mm));
+            expected.sort_by(|a, b| a.lateral_from_mm.total_cmp(&b.lateral_from_mm));
+            assert_eq!(actual, expected, "at {at:?}");
+        }
+        // 5 m at 90 km/h (25 m/s) is 200 ms.
+        let pass = VehiclePass {
+            speed_kmh: 90.0,
+            ..passes[0].clone()
+        };
+        assert_eq!(pass.delay_to(5000), Duration::from_millis(200));
     }
 
     #[test]

@@ -211,3 +211,57 @@ fn backoff_doubles_up_to_five_seconds() {
     let delays: Vec<u64> = (1..=8).map(|n| backoff(n).as_millis() as u64).collect();
     assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
 }
+
+/// The session against a replayed real LMS111 recording: it logs in and subscribes, then gets
+/// the recorded scans in order, and the recording again from its start.
+#[tokio::test]
+async fn streams_a_replayed_recording() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/lidar/20210302_lms111.pcapng.json");
+    let recording = crate::recording::Recording::load(&path).unwrap();
+    let recorded: Vec<u32> = recording
+        .telegrams()
+        .into_iter()
+        .filter_map(|t| match t.telegram {
+            Ok(Response::ScanData(scan)) => Some(u32::from(scan.scan_counter)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recorded.len(), 175);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { emulator::serve_replay(listener, &recording, shutdown).await }
+    });
+    let metrics = metrics();
+    let mut session = ScannerSession::new(&scanner(address), &metrics, Hub::new(16));
+    let mut received = Vec::new();
+    for _ in 0..recorded.len() + 3 {
+        let scan = timeout(PATIENCE, session.next_scan()).await.unwrap();
+        assert_eq!(scan.ranges_mm.len(), 541);
+        assert_eq!(scan.scan_frequency_hz, 50.0);
+        received.push(scan.scan_counter);
+    }
+    assert_eq!(received[..recorded.len()], recorded[..]);
+    assert_eq!(received[recorded.len()..], recorded[..3]);
+    let label = ["gantry"];
+    assert_eq!(metrics.reconnects_total.with_label_values(&label).get(), 0);
+    assert_eq!(
+        metrics.decode_errors_total.with_label_values(&label).get(),
+        0
+    );
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_replay_needs_scans() {
+    let recording = crate::recording::Recording::from_json("[]").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = emulator::serve_replay(listener, &recording, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}

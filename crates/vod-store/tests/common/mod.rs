@@ -57,6 +57,7 @@ pub fn capture(sequence: u32, image_count: u32) -> Capture {
                 jpeg: jpeg_bytes(sequence, burst_index),
             })
             .collect(),
+        occupancy: None,
     }
 }
 

@@ -1,0 +1,144 @@
+//! The simulated camera's scenes: deterministic per vehicle, occupants where the ground truth
+//! says, and large enough for the detectors.
+
+use chrono::Utc;
+use opencv::core::Rect;
+use vod_core::{TriggerCommand, VehicleId};
+
+use super::*;
+
+fn trigger(sequence: u32) -> TriggerCommand {
+    let now = std::time::Instant::now();
+    TriggerCommand {
+        camera: "cam".into(),
+        vehicle_id: VehicleId::new(Utc::now(), sequence, 7),
+        lane: "lane-1".into(),
+        fire_at: now,
+        frames: 2,
+        interval_ms: 40,
+        detected_at: now,
+        detected_utc: Utc::now(),
+    }
+}
+
+fn camera() -> SimCamera {
+    SimCamera::new("cam".into(), 1280, 1024).unwrap()
+}
+
+fn contains(outer: Rect, inner: Rect) -> bool {
+    inner.x >= outer.x
+        && inner.y >= outer.y
+        && inner.x + inner.width <= outer.x + outer.width
+        && inner.y + inner.height <= outer.y + outer.height
+}
+
+#[test]
+fn a_vehicle_always_looks_the_same() {
+    let mut camera = camera();
+    let trigger = trigger(1);
+    let first = camera.grab(&trigger, 0).unwrap();
+    let again = camera.grab(&trigger, 0).unwrap();
+    assert_eq!(first.pixels, again.pixels);
+    assert_eq!(
+        camera.scene(trigger.vehicle_id, 0),
+        camera.scene(trigger.vehicle_id, 0)
+    );
+    assert_eq!(first.pixels.len(), first.expected_len());
+}
+
+#[test]
+fn the_driver_is_always_there_and_the_rear_row_only_sometimes() {
+    let camera = camera();
+    let scenes: Vec<SimScene> = (0..40)
+        .map(|i| camera.scene(trigger(i).vehicle_id, 0))
+        .collect();
+    assert!(scenes.iter().all(|s| s.occupied_rows.first() == Some(&1)));
+    let with_rear = scenes.iter().filter(|s| s.occupied_rows == [1, 2]).count();
+    assert!(
+        with_rear > 5 && with_rear < 35,
+        "{with_rear} of 40 with a rear occupant"
+    );
+    let photos: std::collections::HashSet<_> = scenes
+        .iter()
+        .flat_map(|s| s.occupants.iter().map(|o| o.photo))
+        .collect();
+    assert_eq!(photos.len(), 2);
+}
+
+#[test]
+fn occupants_sit_inside_their_windows_and_are_large() {
+    let camera = camera();
+    for i in 0..20 {
+        for burst_index in 0..2 {
+            let layout = Layout::new(1280, 1024, burst_index);
+            for occupant in camera.scene(trigger(i).vehicle_id, burst_index).occupants {
+                let window = if occupant.row == 1 {
+                    layout.front_window
+                } else {
+                    layout.rear_window
+                };
+                assert!(
+                    contains(window, occupant.bbox),
+                    "{occupant:?} outside {window:?}"
+                );
+                assert!(occupant.bbox.height >= 300, "{occupant:?} too small");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_photo_is_drawn_where_the_ground_truth_says() {
+    let mut camera = camera();
+    let glass = [70u8, 60, 50];
+    // Find a vehicle with an empty rear row and one with an occupied one.
+    for i in 0..40 {
+        let trigger = trigger(i);
+        let scene = camera.scene(trigger.vehicle_id, 0);
+        let frame = camera.grab(&trigger, 0).unwrap();
+        let pixel = |x: i32, y: i32| {
+            let at = (y as usize * 1280 + x as usize) * 3;
+            [frame.pixels[at], frame.pixels[at + 1], frame.pixels[at + 2]]
+        };
+        let rear = Layout::new(1280, 1024, 0).rear_window;
+        let rear_glass_pixels = (0..rear.width)
+            .step_by(7)
+            .filter(|dx| pixel(rear.x + dx, rear.y + 2) == glass)
+            .count();
+        let rear_samples = (0..rear.width).step_by(7).count();
+        if scene.occupied_rows == [1] {
+            // Nobody in the back: the rear window is bare glass from top to bottom.
+            let centre = (rear.x + rear.width / 2, rear.y + rear.height / 2);
+            assert_eq!(pixel(centre.0, centre.1), glass);
+            assert_eq!(rear_glass_pixels, rear_samples);
+        }
+        for occupant in &scene.occupants {
+            let b = occupant.bbox;
+            let non_glass = (0..b.width)
+                .step_by(5)
+                .flat_map(|dx| (0..b.height).step_by(5).map(move |dy| (dx, dy)))
+                .filter(|(dx, dy)| pixel(b.x + dx, b.y + dy) != glass)
+                .count();
+            let samples = (0..b.width).step_by(5).count() * (0..b.height).step_by(5).count();
+            assert!(
+                non_glass * 10 > samples * 9,
+                "{occupant:?}: {non_glass}/{samples}"
+            );
+        }
+    }
+}
+
+#[test]
+fn small_frames_render_with_occupants_only_where_they_fit() {
+    for (width, height) in [(64, 48), (32, 24)] {
+        let mut camera = SimCamera::new("cam".into(), width, height).unwrap();
+        let frame = camera.grab(&trigger(1), 0).unwrap();
+        assert_eq!(frame.pixels.len(), (width * height * 3) as usize);
+        let frame_rect = Rect::new(0, 0, width as i32, height as i32);
+        let scene = camera.scene(trigger(1).vehicle_id, 0);
+        assert!(scene.occupants.iter().all(|o| contains(frame_rect, o.bbox)));
+        if height < 40 {
+            assert!(scene.occupants.is_empty(), "{scene:?}");
+        }
+    }
+}

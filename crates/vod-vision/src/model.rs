@@ -1,0 +1,224 @@
+//! A loaded model: its manifest, an ONNX Runtime session checked against the manifest at
+//! load, and `detect`, which turns one frame into detections in frame pixels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use opencv::core::Mat;
+use opencv::prelude::*;
+use ort::session::{Session, SessionOutputs};
+use ort::value::{TensorElementType, TensorRef};
+use sha2::{Digest, Sha256};
+
+use crate::decode::{self, DecodeError, Detection, Outputs};
+use crate::manifest::{Decoder, Dtype, Layout, Manifest, ManifestError};
+use crate::preprocess::{TensorData, Transform, preprocess};
+use crate::runtime::{RuntimeError, environment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("model manifest {manifest}: refused: {problem}")]
+    Refused { manifest: PathBuf, problem: String },
+    #[error("model {model}: inference failed: {message}")]
+    Inference { model: String, message: String },
+}
+
+/// One model, ready to run. `detect` may be called from any thread; calls are serialised.
+#[derive(Debug)]
+pub struct Model {
+    pub manifest: Manifest,
+    pub manifest_path: PathBuf,
+    session: Mutex<Session>,
+}
+
+struct SessionTensors<'a, 's>(&'a SessionOutputs<'s>);
+
+impl Outputs for SessionTensors<'_, '_> {
+    fn tensor(&self, name: &str) -> Result<(&[i64], &[f32]), DecodeError> {
+        let value = self
+            .0
+            .get(name)
+            .ok_or_else(|| DecodeError::MissingOutput(name.to_owned()))?;
+        let (shape, data) =
+            value
+                .try_extract_tensor::<f32>()
+                .map_err(|error| DecodeError::BadShape {
+                    name: name.to_owned(),
+                    shape: Vec::new(),
+                    expected: format!("a float32 tensor ({error})"),
+                })?;
+        Ok((shape, data))
+    }
+}
+
+impl Model {
+    /// Loads, checks and warms up the model a manifest describes: the file's SHA-256, the
+    /// input tensor's name, type and shape, every output the decoder reads, and one inference
+    /// on a blank image whose outputs must decode.
+    pub fn load(manifest_path: &Path, intra_threads: usize) -> Result<Model, ModelError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let refused = |problem: String| ModelError::Refused {
+            manifest: manifest_path.to_owned(),
+            problem,
+        };
+        let file = manifest_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&manifest.file);
+        let bytes = std::fs::read(&file)
+            .map_err(|error| refused(format!("cannot read {}: {error}", file.display())))?;
+        let actual = hex(&Sha256::digest(&bytes));
+        if actual != manifest.sha256.to_ascii_lowercase() {
+            return Err(refused(format!(
+                "{} has sha256 {actual}, the manifest says {}",
+                file.display(),
+                manifest.sha256
+            )));
+        }
+        let env = environment()?;
+        let session = Session::builder(env)
+            .and_then(|b| Ok(b.with_intra_threads(intra_threads.max(1))?))
+            .and_then(|b| Ok(b.with_inter_threads(1)?))
+            .and_then(|mut b| b.commit_from_memory(&bytes))
+            .map_err(|error| {
+                refused(format!(
+                    "ONNX Runtime cannot load {}: {error}",
+                    file.display()
+                ))
+            })?;
+        check_signature(&session, &manifest).map_err(refused)?;
+        let model = Model {
+            manifest,
+            manifest_path: manifest_path.to_owned(),
+            session: Mutex::new(session),
+        };
+        let blank = Mat::new_rows_cols_with_default(
+            model.manifest.input.height as i32,
+            model.manifest.input.width as i32,
+            opencv::core::CV_8UC3,
+            opencv::core::Scalar::all(0.0),
+        )
+        .map_err(|error| refused(error.to_string()))?;
+        model
+            .detect(&blank)
+            .map_err(|error| refused(format!("a trial inference failed: {error}")))?;
+        Ok(model)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// Detections of the manifest's classes, in frame pixels, after NMS.
+    pub fn detect(&self, image: &Mat) -> Result<Vec<Detection>, ModelError> {
+        let failed = |message: String| ModelError::Inference {
+            model: self.manifest.name.clone(),
+            message,
+        };
+        let spec = &self.manifest.input;
+        let (data, transform) = preprocess(image, spec).map_err(|e| failed(e.to_string()))?;
+        let (h, w) = (spec.height as usize, spec.width as usize);
+        let shape = match spec.layout {
+            Layout::Nchw => [1, 3, h, w],
+            Layout::Nhwc => [1, h, w, 3],
+        };
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| failed("session poisoned".into()))?;
+        let outputs = match &data {
+            TensorData::F32(v) => {
+                let tensor = TensorRef::from_array_view((shape, v.as_slice()))
+                    .map_err(|e| failed(e.to_string()))?;
+                session.run(ort::inputs![spec.name.as_str() => tensor])
+            }
+            TensorData::U8(v) => {
+                let tensor = TensorRef::from_array_view((shape, v.as_slice()))
+                    .map_err(|e| failed(e.to_string()))?;
+                session.run(ort::inputs![spec.name.as_str() => tensor])
+            }
+        }
+        .map_err(|e| failed(e.to_string()))?;
+        let raw = self
+            .decode(&SessionTensors(&outputs))
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(self.finish(raw, transform, image.cols() as u32, image.rows() as u32))
+    }
+
+    fn decode(&self, outputs: &dyn Outputs) -> Result<Vec<Detection>, DecodeError> {
+        let m = &self.manifest;
+        let (w, h, t) = (m.input.width, m.input.height, m.score_threshold);
+        match &m.decoder {
+            Decoder::RetinaFace(p) => decode::retinaface::decode(p, outputs, w, h, t),
+            Decoder::NanodetGfl(p) => decode::nanodet::decode(p, outputs, w, h, t),
+            Decoder::Ssd(p) => decode::ssd::decode(p, outputs, w, h, t),
+            Decoder::Yolo(p) => decode::yolo::decode(p, outputs, t),
+        }
+    }
+
+    fn finish(&self, raw: Vec<Detection>, t: Transform, width: u32, height: u32) -> Vec<Detection> {
+        let kept = raw
+            .into_iter()
+            .filter(|d| self.manifest.label(d.class_id).is_some())
+            .map(|d| Detection {
+                bbox: t.to_frame(d.bbox, width, height),
+                ..d
+            })
+            .filter(|d| d.bbox.area() > 0.0)
+            .collect();
+        decode::nms(kept, self.manifest.nms_iou)
+    }
+}
+
+fn check_signature(session: &Session, manifest: &Manifest) -> Result<(), String> {
+    let spec = &manifest.input;
+    let input = session
+        .inputs()
+        .iter()
+        .find(|i| i.name() == spec.name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+            format!("the model has no input '{}' (it has {names:?})", spec.name)
+        })?;
+    let want_type = match spec.dtype {
+        Dtype::F32 => TensorElementType::Float32,
+        Dtype::U8 => TensorElementType::Uint8,
+    };
+    let ty = input.dtype();
+    if ty.tensor_type() != Some(want_type) {
+        return Err(format!(
+            "input '{}' is {ty:?}, the manifest says {:?}",
+            spec.name, spec.dtype
+        ));
+    }
+    let shape: &[i64] = ty.tensor_shape().map_or(&[], |s| s);
+    let (h, w) = (i64::from(spec.height), i64::from(spec.width));
+    let want = match spec.layout {
+        Layout::Nchw => [1, 3, h, w],
+        Layout::Nhwc => [1, h, w, 3],
+    };
+    let fits = shape.len() == 4 && shape.iter().zip(want).all(|(d, w)| *d < 0 || *d == w);
+    if !fits {
+        return Err(format!(
+            "input '{}' has shape {shape:?}, the manifest needs {want:?}",
+            spec.name
+        ));
+    }
+    for name in manifest.decoder.output_names() {
+        if !session.outputs().iter().any(|o| o.name() == name) {
+            let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+            return Err(format!(
+                "the model has no output '{name}' (it has {names:?})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,105 @@
+//! The set of models and settings the stage runs with, swapped whole: a burst in flight
+//! finishes with the set it started with, the next burst takes the new one, and no frame is
+//! dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use vod_core::config::{AnonymizeTarget, VisionConfig};
+use vod_core::{ModelRef, SeatRow};
+
+use crate::anonymize::AnonymizeParams;
+use crate::model::{Model, ModelError};
+use crate::occupancy::RowZone;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisionSettings {
+    /// Anonymize whole people as well as faces.
+    pub anonymize_people: bool,
+    /// Keep raw frames (evidence mode): nothing is anonymized and every capture says so.
+    pub evidence_raw: bool,
+    /// Captures whose countability is below this are flagged for human review.
+    pub review_below: f32,
+    pub anonymize: AnonymizeParams,
+    /// Row zones of each camera's view, by camera name.
+    pub seat_rows: HashMap<String, Vec<RowZone>>,
+}
+
+#[derive(Debug)]
+pub struct VisionSet {
+    pub person: Model,
+    pub face: Model,
+    pub settings: VisionSettings,
+}
+
+impl VisionSettings {
+    pub fn from_config(config: &VisionConfig) -> VisionSettings {
+        let seat_rows = config
+            .seat_rows
+            .iter()
+            .map(|rows| {
+                let zones = [
+                    (SeatRow::Front, rows.front),
+                    (SeatRow::Rear, rows.rear),
+                    (SeatRow::Third, rows.third),
+                ]
+                .into_iter()
+                .filter_map(|(row, zone)| zone.map(|[x_from, x_to]| RowZone { row, x_from, x_to }))
+                .collect();
+                (rows.camera.clone(), zones)
+            })
+            .collect();
+        VisionSettings {
+            anonymize_people: config.anonymize == AnonymizeTarget::FacesAndPeople,
+            evidence_raw: config.evidence_raw,
+            review_below: config.review_below,
+            anonymize: AnonymizeParams::default(),
+            seat_rows,
+        }
+    }
+}
+
+impl VisionSet {
+    /// Loads and checks both models the config names. On error nothing changes for whoever
+    /// holds the current set.
+    pub fn load(config: &VisionConfig) -> Result<VisionSet, ModelError> {
+        let threads = config.threads as usize;
+        let person = Model::load(&config.models_dir.join(&config.person_model), threads)?;
+        let face = Model::load(&config.models_dir.join(&config.face_model), threads)?;
+        Ok(VisionSet {
+            person,
+            face,
+            settings: VisionSettings::from_config(config),
+        })
+    }
+
+    pub fn model_refs(&self) -> Vec<ModelRef> {
+        [&self.person, &self.face]
+            .into_iter()
+            .map(|m| ModelRef {
+                name: m.manifest.name.clone(),
+                sha256: m.manifest.sha256.to_ascii_lowercase(),
+            })
+            .collect()
+    }
+}
+
+/// The current set, shared by the stage and whoever applies a new one.
+#[derive(Debug, Clone)]
+pub struct Vision(Arc<ArcSwap<VisionSet>>);
+
+impl Vision {
+    pub fn new(set: VisionSet) -> Vision {
+        Vision(Arc::new(ArcSwap::from_pointee(set)))
+    }
+
+    pub fn current(&self) -> Arc<VisionSet> {
+        self.0.load_full()
+    }
+
+    /// Applies a new set (already loaded and checked); bursts from now on use it.
+    pub fn replace(&self, set: VisionSet) {
+        self.0.store(Arc::new(set));
+    }
+}

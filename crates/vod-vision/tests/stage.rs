@@ -1,0 +1,232 @@
+//! The whole stage on the real photos: faces are gone from every stored image (the face
+//! model, re-run on each JPEG, finds none), people are counted per row, evidence mode is
+//! marked, bad frames are counted, and a new set applies between bursts without a loss.
+#![allow(clippy::unwrap_used)] // a failing test may panic
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use opencv::core::{Mat, Vector};
+use opencv::imgcodecs;
+use opencv::prelude::*;
+use prometheus::Registry;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+use vod_camera::Burst;
+use vod_core::{Frame, PixelFormat, SeatRow, TriggerCommand, VehicleId};
+use vod_vision::{
+    AnonymizeParams, Model, RowZone, Vision, VisionMetrics, VisionSet, VisionSettings, process,
+    run_vision,
+};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model(manifest: &str) -> Model {
+    Model::load(&repo().join("models").join(manifest), 2).unwrap()
+}
+
+fn set(evidence_raw: bool, review_below: f32) -> VisionSet {
+    let zones = vec![
+        RowZone {
+            row: SeatRow::Front,
+            x_from: 0.5,
+            x_to: 1.0,
+        },
+        RowZone {
+            row: SeatRow::Rear,
+            x_from: 0.0,
+            x_to: 0.5,
+        },
+    ];
+    VisionSet {
+        person: model("nanodet_g_416_coco.toml"),
+        face: model("retinaface_mnet025.toml"),
+        settings: VisionSettings {
+            anonymize_people: false,
+            evidence_raw,
+            review_below,
+            anonymize: AnonymizeParams::default(),
+            seat_rows: HashMap::from([("cam-1".to_owned(), zones)]),
+        },
+    }
+}
+
+fn photo_frame(name: &str, burst_index: u32) -> Arc<Frame> {
+    let path = repo().join("tests/data/images").join(name);
+    let image = imgcodecs::imread(path.to_str().unwrap(), imgcodecs::IMREAD_COLOR).unwrap();
+    Arc::new(Frame {
+        camera: Arc::from("cam-1"),
+        vehicle_id: VehicleId::new(Utc::now(), 1, 1),
+        lane: Arc::from("lane-1"),
+        burst_index,
+        captured_utc: Utc::now(),
+        width: image.cols() as u32,
+        height: image.rows() as u32,
+        pixel_format: PixelFormat::Bgr8,
+        pixels: image.data_bytes().unwrap().to_vec(),
+    })
+}
+
+fn burst(frames: Vec<Arc<Frame>>) -> Burst {
+    Burst {
+        trigger: TriggerCommand {
+            camera: Arc::from("cam-1"),
+            vehicle_id: VehicleId::new(Utc::now(), 1, 1),
+            lane: Arc::from("lane-1"),
+            fire_at: Instant::now(),
+            frames: frames.len() as u32,
+            interval_ms: 0,
+            detected_at: Instant::now(),
+            detected_utc: Utc::now(),
+        },
+        frames,
+    }
+}
+
+fn decode(jpeg: &[u8]) -> Mat {
+    imgcodecs::imdecode(&Vector::<u8>::from_slice(jpeg), imgcodecs::IMREAD_COLOR).unwrap()
+}
+
+#[test]
+fn no_stored_image_holds_a_face_the_face_model_can_find() {
+    let set = set(false, 0.5);
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    let frames = vec![
+        photo_frame("astronaut.png", 0),
+        photo_frame("camera.png", 1),
+    ];
+    // The photos do hold faces before the stage.
+    let before: usize = frames
+        .iter()
+        .map(|f| {
+            set.face
+                .detect(&vod_vision::frame_mat(f).unwrap())
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(
+        before >= 2,
+        "the test photos must show faces, found {before}"
+    );
+    let capture = process(burst(frames), &set, &metrics);
+    assert_eq!(capture.images.len(), 2);
+    for image in &capture.images {
+        let faces = set.face.detect(&decode(&image.jpeg)).unwrap();
+        assert!(
+            faces.is_empty(),
+            "frame {} still shows {faces:?}",
+            image.burst_index
+        );
+    }
+    let occupancy = capture.occupancy.unwrap();
+    assert!(!occupancy.evidence_raw);
+    assert_eq!(
+        u64::from(occupancy.faces_blurred),
+        metrics.faces_blurred_total.get()
+    );
+    assert!(occupancy.faces_blurred as usize >= before);
+    assert_eq!(occupancy.models.len(), 2);
+    assert_eq!(
+        occupancy.models[1].sha256,
+        "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+    );
+    assert!(
+        !occupancy.detections.is_empty(),
+        "nobody found in the photos"
+    );
+    assert_eq!(
+        metrics
+            .inference_seconds
+            .with_label_values(&["retinaface-mnet025"])
+            .get_sample_count(),
+        2,
+        "one inference per frame inside the stage"
+    );
+}
+
+#[test]
+fn evidence_mode_keeps_the_faces_and_says_so() {
+    let set = set(true, 0.5);
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    let capture = process(burst(vec![photo_frame("astronaut.png", 0)]), &set, &metrics);
+    let occupancy = capture.occupancy.unwrap();
+    assert!(occupancy.evidence_raw);
+    assert_eq!(occupancy.faces_blurred, 0);
+    let faces = set.face.detect(&decode(&capture.images[0].jpeg)).unwrap();
+    assert_eq!(faces.len(), 1);
+}
+
+#[test]
+fn people_are_counted_per_row_and_a_doubtful_capture_is_flagged() {
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    // The astronaut fills the left two thirds of the photo: her centre is in the rear zone.
+    let frames = vec![
+        photo_frame("astronaut.png", 0),
+        photo_frame("astronaut.png", 1),
+    ];
+    let capture = process(burst(frames), &set(false, 0.5), &metrics);
+    let occupancy = capture.occupancy.unwrap();
+    let count = |row| occupancy.rows.iter().find(|r| r.row == row).unwrap().people;
+    assert_eq!(
+        (count(SeatRow::Front), count(SeatRow::Rear)),
+        (0, 1),
+        "{occupancy:?}"
+    );
+    assert_eq!(occupancy.people, 1, "{occupancy:?}");
+    assert!(!occupancy.needs_review, "{occupancy:?}");
+    // The same frames against an impossible bar go to a person.
+    let frames = vec![photo_frame("astronaut.png", 0)];
+    let capture = process(burst(frames), &set(false, 1.01), &metrics);
+    assert!(capture.occupancy.unwrap().needs_review);
+    assert_eq!(metrics.captures_review_total.get(), 1);
+}
+
+#[test]
+fn a_bad_frame_is_counted_and_the_rest_of_the_burst_is_kept() {
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    let mut bad = Arc::try_unwrap(photo_frame("camera.png", 1)).unwrap();
+    bad.pixels.truncate(100);
+    let frames = vec![photo_frame("camera.png", 0), Arc::new(bad)];
+    let capture = process(burst(frames), &set(false, 0.5), &metrics);
+    assert_eq!(capture.images.len(), 1);
+    assert_eq!(metrics.frames_total.get(), 2);
+    assert_eq!(metrics.encode_errors_total.get(), 1);
+}
+
+#[tokio::test]
+async fn a_new_set_applies_to_the_next_burst_and_no_burst_is_lost() {
+    let vision = Vision::new(set(false, 0.5));
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    let (burst_tx, burst_rx) = mpsc::channel(4);
+    let (capture_tx, mut capture_rx) = mpsc::channel(4);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_vision(
+        Arc::new(Mutex::new(burst_rx)),
+        capture_tx,
+        vision.clone(),
+        metrics,
+        stop.clone(),
+    ));
+    burst_tx
+        .send(burst(vec![photo_frame("astronaut.png", 0)]))
+        .await
+        .unwrap();
+    let first = capture_rx.recv().await.unwrap().occupancy.unwrap();
+    assert!(!first.evidence_raw);
+    vision.replace(set(true, 0.5));
+    burst_tx
+        .send(burst(vec![photo_frame("astronaut.png", 0)]))
+        .await
+        .unwrap();
+    let second = capture_rx.recv().await.unwrap();
+    assert_eq!(second.images.len(), 1);
+    assert!(second.occupancy.unwrap().evidence_raw);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
