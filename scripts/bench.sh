@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vod=${1:?usage: scripts/bench.sh PATH_TO_VOD_BINARY}
 config=deploy/bench/vod.toml
+# The ONNX Runtime library scripts/setup.sh put in the tree, unless the caller names another.
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.tools/onnxruntime/libonnxruntime.so.1.31.1}
 mkdir -p data
 
 children=()

@@ -23,6 +23,9 @@ pub enum TriggerMode {
     Software,
     /// An electrical input of the camera (for example `Line1`) starts the exposure.
     Line(String),
+    /// No trigger: the camera streams at its frame rate and each exposure takes the next
+    /// frame (benchmarks, focusing).
+    FreeRun,
 }
 
 /// How to set a camera up; every value is written to the camera on each (re)connection.
@@ -249,6 +252,7 @@ impl GigeCamera {
             match &settings.trigger {
                 TriggerMode::Software => camera.set_trigger("Software")?,
                 TriggerMode::Line(line) => camera.set_trigger(line)?,
+                TriggerMode::FreeRun => camera.clear_triggers()?,
             }
             let (_, _, width, height) = camera.region()?;
             Ok((width as u32, height as u32))

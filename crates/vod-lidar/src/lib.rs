@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod recording;
 pub mod session;
+pub mod speed;
 pub mod trigger;
 
 pub use class::VehicleClass;

@@ -470,3 +470,37 @@ async fn the_job_list_pages_newest_first() {
     }
     assert_eq!(pages, [vec![ids[6], ids[4], ids[2]], vec![ids[0]]]);
 }
+
+#[tokio::test]
+async fn a_rate_limited_queue_spaces_its_starts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = common::open(dir.path()).await;
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        ids.push(inserted(
+            store
+                .enqueue(&job("limited", &format!("k{index}"), 1))
+                .await
+                .expect("enqueue"),
+        ));
+    }
+    let handler = Arc::new(Scripted::default());
+    let spec = QueueSpec {
+        max_starts_per_s: NonZeroU32::new(20),
+        ..queue("limited", 5)
+    };
+    let (stop, runner) = spawn_runner(&store, spec, &handler);
+    let jobs = wait_for(&store, &ids, JobState::Completed).await;
+    stop.cancel();
+    runner.await.expect("runner");
+    let mut starts: Vec<i64> = jobs
+        .iter()
+        .map(|job| job.attempted_at_ms.expect("started"))
+        .collect();
+    starts.sort_unstable();
+    // 20 starts per second: at least 50 ms apart (1 ms for the clocks' rounding), however
+    // many slots are free.
+    for pair in starts.windows(2) {
+        assert!(pair[1] - pair[0] >= 49, "starts {starts:?}");
+    }
+}

@@ -4,15 +4,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use vod_core::config::Config;
+use vod_vision::VisionSet;
+use vod_vision::accuracy;
 use vod_vision::bench::{self, BenchOptions};
 
-use crate::EX_SOFTWARE;
+use crate::{EX_SOFTWARE, EX_USAGE};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// The whole vision stage on 1280x1024 frames against Python onnxruntime running the
     /// same two models on the same input tensors.
     Vision(VisionArgs),
+    /// Counting accuracy on the simulated camera's vehicles against the occupants it drew,
+    /// with the models, thresholds and seat rows of a config file.
+    Occupancy(OccupancyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OccupancyArgs {
+    #[arg(long, default_value = "deploy/bench/vod.toml")]
+    config: PathBuf,
+    #[arg(long, default_value_t = 50)]
+    vehicles: u32,
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +53,77 @@ pub struct VisionArgs {
 }
 
 pub fn main(command: BenchCommand) -> ExitCode {
-    let BenchCommand::Vision(args) = command;
+    match command {
+        BenchCommand::Vision(args) => vision(args),
+        BenchCommand::Occupancy(args) => occupancy(args),
+    }
+}
+
+fn occupancy(args: OccupancyArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("vod bench occupancy: {error}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let Some(camera) = config.cameras.first() else {
+        eprintln!("vod bench occupancy: the config has no camera");
+        return ExitCode::from(EX_USAGE);
+    };
+    let result = VisionSet::load(&config.vision)
+        .map_err(|e| e.to_string())
+        .and_then(|set| {
+            accuracy::measure(
+                &set,
+                &camera.name,
+                camera.width,
+                camera.height,
+                camera.burst_frames,
+                args.vehicles,
+            )
+            .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(r) => {
+            let pct = |n: u32, of: u32| 100.0 * f64::from(n) / f64::from(of.max(1));
+            println!("vehicles                 {}", r.vehicles);
+            println!(
+                "exact front row          {} ({:.0}%)",
+                r.exact_front,
+                pct(r.exact_front, r.vehicles)
+            );
+            println!(
+                "exact rear row           {} ({:.0}%)",
+                r.exact_rear,
+                pct(r.exact_rear, r.vehicles)
+            );
+            println!(
+                "exact vehicle            {} ({:.0}%)",
+                r.exact_vehicle,
+                pct(r.exact_vehicle, r.vehicles)
+            );
+            println!(
+                "flagged for review       {} ({:.0}%)",
+                r.flagged,
+                pct(r.flagged, r.vehicles)
+            );
+            println!(
+                "exact among not flagged  {} of {} ({:.0}%)",
+                r.unflagged_exact,
+                r.unflagged,
+                pct(r.unflagged_exact, r.unflagged)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("vod bench occupancy: {error}");
+            ExitCode::from(EX_SOFTWARE)
+        }
+    }
+}
+
+fn vision(args: VisionArgs) -> ExitCode {
     let options = BenchOptions {
         person_manifest: args.person,
         face_manifest: args.face,

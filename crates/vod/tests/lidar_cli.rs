@@ -104,6 +104,24 @@ fn decode_prints_one_json_object_per_scan() {
 }
 
 #[test]
+fn decode_without_json_prints_a_line_per_scan() {
+    let output = Command::new(VOD)
+        .args(["lidar", "decode"])
+        .arg(recording("20210302_lms111.pcapng.json"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 175);
+    assert_eq!(
+        stdout.lines().next(),
+        Some(
+            "scan 4 telegram 63336 at 1948810585 us, 50 Hz: DIST1 541 values from -45 deg by 0.5 deg"
+        )
+    );
+}
+
+#[test]
 fn decode_refuses_a_file_that_is_not_an_export() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not.json");

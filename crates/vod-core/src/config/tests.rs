@@ -176,7 +176,7 @@ fn vision_settings_are_checked() {
     assert_eq!(config.vision.seat_rows[0].front, Some([0.5, 0.75]));
     let text = BENCH
         .replace("threads = 2 ", "threads = 0 ")
-        .replace("review_below = 0.6", "review_below = 1.5")
+        .replace("review_below = 0.4", "review_below = 1.5")
         .replace(
             "face_model = \"retinaface_mnet025.toml\"",
             "face_model = \"faces\"",

@@ -6,6 +6,7 @@ use sqlx::FromRow;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow)]
 pub struct EvictionCandidate {
     pub capture_id: i64,
+    pub detected_at_ms: i64,
     pub image_bytes: u64,
     /// A job (an upload) still waits for this capture.
     pub pending: bool,
@@ -39,6 +40,7 @@ mod tests {
     fn candidate(capture_id: i64, image_bytes: u64, pending: bool) -> EvictionCandidate {
         EvictionCandidate {
             capture_id,
+            detected_at_ms: capture_id * 1_000,
             image_bytes,
             pending,
         }
@@ -51,26 +53,31 @@ mod tests {
     const OLDEST_FIRST: [EvictionCandidate; 5] = [
         EvictionCandidate {
             capture_id: 1,
+            detected_at_ms: 1_000,
             image_bytes: 100,
             pending: true,
         },
         EvictionCandidate {
             capture_id: 2,
+            detected_at_ms: 2_000,
             image_bytes: 100,
             pending: false,
         },
         EvictionCandidate {
             capture_id: 3,
+            detected_at_ms: 3_000,
             image_bytes: 100,
             pending: true,
         },
         EvictionCandidate {
             capture_id: 4,
+            detected_at_ms: 4_000,
             image_bytes: 100,
             pending: false,
         },
         EvictionCandidate {
             capture_id: 5,
+            detected_at_ms: 5_000,
             image_bytes: 100,
             pending: false,
         },

@@ -45,22 +45,29 @@ impl Store {
         let mut report = SweepReport::default();
         let capture_cutoff_ms =
             now_ms.saturating_sub(i64::from(config.captures_max_age_days) * DAY_MS);
+        // Captures skipped because an upload waits for them stay behind the cursor, so that
+        // each batch starts where the last one ended instead of scanning them again.
+        let mut after = Cursor::START;
         loop {
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT c.id FROM captures c \
-                 WHERE c.detected_at_ms < ? AND NOT EXISTS \
-                       (SELECT 1 FROM jobs j WHERE j.capture_id = c.id \
-                        AND j.state IN ('available', 'running')) \
-                 ORDER BY c.detected_at_ms LIMIT ?",
+            let rows: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT c.detected_at_ms, c.id FROM captures c \
+                 WHERE c.detected_at_ms < ?1 AND (c.detected_at_ms, c.id) > (?2, ?3) \
+                   AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.capture_id = c.id \
+                                   AND j.state IN ('available', 'running')) \
+                 ORDER BY c.detected_at_ms, c.id LIMIT ?4",
             )
             .bind(capture_cutoff_ms)
+            .bind(after.detected_at_ms)
+            .bind(after.id)
             .bind(BATCH)
             .fetch_all(&self.writer)
             .await
             .map_err(StoreError::database("finding expired captures"))?;
-            if ids.is_empty() {
+            let Some(&(detected_at_ms, id)) = rows.last() else {
                 break;
-            }
+            };
+            after = Cursor { detected_at_ms, id };
+            let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
             let deleted = self.delete_captures(&ids, "expired").await?;
             report.captures_expired += ids.len() as u64;
             report.image_bytes_freed += deleted.bytes;
@@ -68,15 +75,22 @@ impl Store {
         }
 
         let mut used_bytes = self.image_bytes().await?;
+        let mut after = [Cursor::START; 2];
         while used_bytes > config.image_quota_bytes {
-            let mut candidates = self.eviction_candidates(false).await?;
+            let mut candidates = self.eviction_candidates(false, after[0]).await?;
             // Waiting captures are candidates only once no uploaded one is left.
             if candidates.len() < BATCH as usize {
-                candidates.extend(self.eviction_candidates(true).await?);
+                candidates.extend(self.eviction_candidates(true, after[1]).await?);
             }
             let chosen = choose_evictions(&candidates, used_bytes - config.image_quota_bytes);
             if chosen.is_empty() {
                 break;
+            }
+            for candidate in &chosen {
+                after[usize::from(candidate.pending)] = Cursor {
+                    detected_at_ms: candidate.detected_at_ms,
+                    id: candidate.capture_id,
+                };
             }
             let ids: Vec<i64> = chosen.iter().map(|c| c.capture_id).collect();
             let pending = chosen.iter().filter(|c| c.pending).count() as u64;
@@ -128,19 +142,22 @@ impl Store {
     async fn eviction_candidates(
         &self,
         pending: bool,
+        after: Cursor,
     ) -> Result<Vec<EvictionCandidate>, StoreError> {
         sqlx::query_as(
-            "SELECT c.id AS capture_id, \
+            "SELECT c.id AS capture_id, c.detected_at_ms, \
                     coalesce((SELECT sum(i.byte_len) FROM capture_images i \
                               WHERE i.capture_id = c.id), 0) AS image_bytes, \
                     ?1 AS pending \
              FROM captures c \
-             WHERE c.image_count > 0 AND ?1 = EXISTS \
+             WHERE (c.detected_at_ms, c.id) > (?2, ?3) AND c.image_count > 0 AND ?1 = EXISTS \
                    (SELECT 1 FROM jobs j WHERE j.capture_id = c.id \
                     AND j.state IN ('available', 'running')) \
-             ORDER BY c.detected_at_ms LIMIT ?2",
+             ORDER BY c.detected_at_ms, c.id LIMIT ?4",
         )
         .bind(pending)
+        .bind(after.detected_at_ms)
+        .bind(after.id)
         .bind(BATCH)
         .fetch_all(&self.writer)
         .await
@@ -209,6 +226,20 @@ impl Store {
             .map_err(StoreError::ImageTask)?;
         Ok(Deleted { bytes, files })
     }
+}
+
+/// Where the next batch starts: after this capture, in (detection time, id) order.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    detected_at_ms: i64,
+    id: i64,
+}
+
+impl Cursor {
+    const START: Cursor = Cursor {
+        detected_at_ms: i64::MIN,
+        id: i64::MIN,
+    };
 }
 
 struct Deleted {

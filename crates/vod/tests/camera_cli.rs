@@ -1,0 +1,82 @@
+//! `vod camera list` and `vod camera grab` run as the real binary against Aravis's
+//! in-process Fake camera.
+
+use std::process::Command;
+
+const VOD: &str = env!("CARGO_BIN_EXE_vod");
+
+#[test]
+fn list_shows_the_fake_camera_with_model_and_serial() {
+    let output = Command::new(VOD)
+        .args(["camera", "list", "--fake"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let fake = stdout
+        .lines()
+        .find(|l| l.starts_with("Fake_1\t"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        fake.contains("model=Fake") && fake.contains("serial=1"),
+        "{fake}"
+    );
+}
+
+#[test]
+fn grab_writes_one_png_per_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("frames");
+    let status = Command::new(VOD)
+        .args([
+            "camera", "grab", "--fake", "--device", "Fake_1", "--count", "3",
+        ])
+        .args(["--pixel-format", "BayerGR8", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", file.display());
+    }
+}
+
+#[test]
+fn grab_from_a_missing_camera_fails_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(VOD)
+        .args(["camera", "grab", "--device", "No-Such-Camera", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(70));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("No-Such-Camera"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_pixel_format_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(VOD)
+        .args([
+            "camera",
+            "grab",
+            "--fake",
+            "--device",
+            "Fake_1",
+            "--pixel-format",
+            "YUV9",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+}
