@@ -121,7 +121,9 @@ impl SimCamera {
         filled(&mut image, Rect::new(0, 0, w, layout.road_y), sky())?;
         filled(&mut image, Rect::new(0, layout.road_y, w, h), road())?;
         let id = trigger.vehicle_id.0.as_bytes();
-        let paint = Scalar::new(f64::from(id[10]), f64::from(id[11]), f64::from(id[12]), 0.0);
+        let mut paint_rng = SplitMix(trigger.vehicle_id.0.as_u128() as u64 ^ 0x5EED);
+        let mut channel = || 40.0 + 200.0 * paint_rng.unit();
+        let paint = Scalar::new(channel(), channel(), channel(), 0.0);
         filled(&mut image, layout.body, paint)?;
         filled(&mut image, layout.cabin, paint)?;
         let glass = Scalar::new(70.0, 60.0, 50.0, 0.0);
