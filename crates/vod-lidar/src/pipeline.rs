@@ -59,6 +59,8 @@ pub async fn run_scanner(
         hub,
     } = setup;
     for lane in lanes.iter().filter(|lane| lane.scanner == scanner.name) {
+        // Present from the start, so that a lane that never sees a vehicle can raise an alert.
+        metrics.vehicles_total.with_label_values(&[&lane.name]);
         if let Some(camera) = planner
             .cameras_of(&lane.name)
             .find(|camera| !cameras.contains_key(*camera))

@@ -1,9 +1,13 @@
-//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: it can store).
+//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: it can store). While
+//! image files cannot be written the box still detects, counts and stores metadata, so it
+//! stays ready but says that images are being dropped.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+
+use vod_store::ImageWrites;
 
 use crate::AppState;
 
@@ -15,7 +19,13 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Ok(()) => match state.store.image_writes() {
+            ImageWrites::Ok => (StatusCode::OK, "ready\n".to_owned()),
+            ImageWrites::Failing { reason, .. } => (
+                StatusCode::OK,
+                format!("ready, degraded: images are not stored ({reason})\n"),
+            ),
+        },
         Err(error) => {
             tracing::warn!(%error, "Not ready: the store does not answer.");
             (StatusCode::SERVICE_UNAVAILABLE, format!("store: {error}\n"))
