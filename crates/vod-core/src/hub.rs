@@ -54,7 +54,9 @@ pub enum Event {
     },
     /// Image files can no longer be written (disk full or failing): captures are stored
     /// without their images until space returns.
-    StorageDegraded { reason: String },
+    StorageDegraded {
+        reason: String,
+    },
     /// Image files are written again.
     StorageRecovered,
 }

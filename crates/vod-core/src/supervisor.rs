@@ -216,7 +216,7 @@ mod tests {
         supervisor.spawn("flaky", move |_shutdown| {
             let n = counted.fetch_add(1, Ordering::SeqCst);
             async move {
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     Err("scanner went away".into())
                 } else {
                     panic!("decoder bug")

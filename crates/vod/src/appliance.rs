@@ -124,7 +124,10 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
         });
     }
     {
-        let (store, schedule) = (store.clone(), vec![vod_store::sweep_schedule(&config.retention)]);
+        let (store, schedule) = (
+            store.clone(),
+            vec![vod_store::sweep_schedule(&config.retention)],
+        );
         supervisor.spawn("jobs:periodic", move |stop| {
             vod_store::run_periodic(store.clone(), schedule.clone(), stop)
         });
