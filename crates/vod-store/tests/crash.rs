@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
+
 use std::time::Duration;
 
 use common::{image_rows, jpeg_bytes, open, raw_db, sha256_hex};
@@ -64,38 +63,12 @@ fn crash_writer() {
 #[test]
 fn sigkill_loses_no_acknowledged_capture() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut acknowledged = BTreeMap::new();
-    for (run, (acks_before_kill, pause)) in RUNS.into_iter().enumerate() {
-        let first_sequence = u32::try_from(run).expect("small") * 1_000;
-        let mut writer = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "crash_writer", "--nocapture", "--test-threads=1"])
-            .env(WRITER_DIR_ENV, dir.path())
-            .env(WRITER_FIRST_SEQUENCE_ENV, first_sequence.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("writer starts");
-        let mut lines = BufReader::new(writer.stdout.take().expect("piped stdout")).lines();
-        let mut acks_this_run = 0;
-        while acks_this_run < acks_before_kill {
-            let line = lines
-                .next()
-                .expect("the writer acknowledges before it is killed")
-                .expect("stdout line");
-            if let Some((id, sequence)) = parse_ack(&line) {
-                acknowledged.insert(id, sequence);
-                acks_this_run += 1;
-            }
-        }
-        std::thread::sleep(pause);
-        writer.kill().expect("SIGKILL");
-        // Lines written before the kill are acknowledgements too.
-        for line in lines {
-            if let Some((id, sequence)) = parse_ack(&line.expect("stdout line")) {
-                acknowledged.insert(id, sequence);
-            }
-        }
-        writer.wait().expect("writer reaped");
-    }
+    let acknowledged = common::kill_runs(
+        "crash_writer",
+        (WRITER_DIR_ENV, dir.path()),
+        WRITER_FIRST_SEQUENCE_ENV,
+        &RUNS,
+    );
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -154,13 +127,4 @@ fn sigkill_loses_no_acknowledged_capture() {
             .collect();
         assert!(unreferenced.len() <= RUNS.len() * 3, "{unreferenced:?}");
     });
-}
-
-fn parse_ack(line: &str) -> Option<(i64, u32)> {
-    // libtest may have begun the line ("test crash_writer ... ") before the writer's output.
-    let (_, ack) = line.split_once("ACK ")?;
-    let mut fields = ack.split(' ');
-    let id = fields.next()?.parse().ok()?;
-    let sequence = fields.next()?.parse().ok()?;
-    Some((id, sequence))
 }

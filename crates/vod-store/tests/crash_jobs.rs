@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,42 +126,12 @@ fn crash_jobs_worker() {
 #[test]
 fn sigkill_under_load_loses_no_capture_and_no_job() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut acknowledged = BTreeMap::new();
-    for (run, (acks_before_kill, pause)) in RUNS.into_iter().enumerate() {
-        let first_sequence = u32::try_from(run).expect("small") * 1_000;
-        let mut worker = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--exact",
-                "crash_jobs_worker",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(WORKER_DIR_ENV, dir.path())
-            .env(WORKER_FIRST_SEQUENCE_ENV, first_sequence.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("worker starts");
-        let mut lines = BufReader::new(worker.stdout.take().expect("piped stdout")).lines();
-        let mut acks_this_run = 0;
-        while acks_this_run < acks_before_kill {
-            let line = lines
-                .next()
-                .expect("the worker acknowledges before it is killed")
-                .expect("stdout line");
-            if let Some((id, sequence)) = parse_ack(&line) {
-                acknowledged.insert(id, sequence);
-                acks_this_run += 1;
-            }
-        }
-        std::thread::sleep(pause);
-        worker.kill().expect("SIGKILL");
-        for line in lines {
-            if let Some((id, sequence)) = parse_ack(&line.expect("stdout line")) {
-                acknowledged.insert(id, sequence);
-            }
-        }
-        worker.wait().expect("worker reaped");
-    }
+    let acknowledged = common::kill_runs(
+        "crash_jobs_worker",
+        (WORKER_DIR_ENV, dir.path()),
+        WORKER_FIRST_SEQUENCE_ENV,
+        &RUNS,
+    );
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -254,13 +223,4 @@ async fn waiting_jobs(store: &Store) -> usize {
             .len();
     }
     count
-}
-
-fn parse_ack(line: &str) -> Option<(i64, u32)> {
-    // libtest may have begun the line ("test crash_jobs_worker ... ") before the output.
-    let (_, ack) = line.split_once("ACK ")?;
-    let mut fields = ack.split(' ');
-    let id = fields.next()?.parse().ok()?;
-    let sequence = fields.next()?.parse().ok()?;
-    Some((id, sequence))
 }

@@ -6,7 +6,11 @@
     reason = "each test binary uses its own part of these helpers"
 )]
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use prometheus::Registry;
@@ -140,4 +144,59 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     }
     files.sort();
     files
+}
+
+/// Runs the test `child_test` of this test binary as a child process once per entry of
+/// `runs`, SIGKILLs it after the given number of acknowledgements and pause, and returns every
+/// acknowledged capture id with its sequence number. The child gets `data_dir` in `dir_env`
+/// and the first sequence number of its run (run index x 1000) in `sequence_env`, and prints
+/// `ACK <capture id> <sequence>` after each commit.
+pub fn kill_runs(
+    child_test: &str,
+    (dir_env, data_dir): (&str, &Path),
+    sequence_env: &str,
+    runs: &[(u32, Duration)],
+) -> BTreeMap<i64, u32> {
+    let mut acknowledged = BTreeMap::new();
+    for (run, (acks_before_kill, pause)) in runs.iter().enumerate() {
+        let first_sequence = u32::try_from(run).expect("small") * 1_000;
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .env(dir_env, data_dir)
+            .env(sequence_env, first_sequence.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("child starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut acks_this_run = 0;
+        while acks_this_run < *acks_before_kill {
+            let line = lines
+                .next()
+                .expect("the child acknowledges before it is killed")
+                .expect("stdout line");
+            if let Some((id, sequence)) = parse_ack(&line) {
+                acknowledged.insert(id, sequence);
+                acks_this_run += 1;
+            }
+        }
+        std::thread::sleep(*pause);
+        child.kill().expect("SIGKILL");
+        // Lines written before the kill are acknowledgements too.
+        for line in lines {
+            if let Some((id, sequence)) = parse_ack(&line.expect("stdout line")) {
+                acknowledged.insert(id, sequence);
+            }
+        }
+        child.wait().expect("child reaped");
+    }
+    acknowledged
+}
+
+fn parse_ack(line: &str) -> Option<(i64, u32)> {
+    // libtest may have begun the line ("test crash_writer ... ") before the child's output.
+    let (_, ack) = line.split_once("ACK ")?;
+    let mut fields = ack.split(' ');
+    let id = fields.next()?.parse().ok()?;
+    let sequence = fields.next()?.parse().ok()?;
+    Some((id, sequence))
 }
