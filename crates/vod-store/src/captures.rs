@@ -12,6 +12,7 @@ use vod_core::{Capture, VehicleId};
 use crate::error::StoreError;
 use crate::images::{self, ImageToWrite, WrittenImage};
 use crate::jobs::{self, NewJob};
+use crate::occupancy;
 use crate::store::Store;
 
 /// A capture's row id in the database.
@@ -230,6 +231,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(error("inserting a capture image"))?;
+        }
+        if let Some(occupancy) = &capture.occupancy {
+            occupancy::insert(&mut tx, id, occupancy).await?;
         }
         let now_ms = Utc::now().timestamp_millis();
         for job in jobs {

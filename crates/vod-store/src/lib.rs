@@ -9,6 +9,7 @@ mod health;
 mod images;
 mod jobs;
 mod metrics;
+mod occupancy;
 mod retention;
 mod store;
 mod writer;

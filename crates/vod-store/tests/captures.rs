@@ -163,3 +163,73 @@ async fn a_failed_transaction_keeps_no_files_and_counts_an_error() {
     assert_eq!(sample(&registry, "vod_store_captures_total"), 0.0);
     assert_eq!(sample(&registry, "vod_store_write_errors_total"), 1.0);
 }
+
+#[tokio::test]
+async fn occupancy_is_stored_with_its_capture_and_read_back_whole() {
+    use vod_core::occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = open(dir.path()).await;
+    let occupancy = Occupancy {
+        rows: vec![
+            RowCount {
+                row: SeatRow::Front,
+                people: 2,
+                confidence: 0.75,
+            },
+            RowCount {
+                row: SeatRow::Rear,
+                people: 1,
+                confidence: 0.5,
+            },
+        ],
+        people: 3,
+        countability: 0.5,
+        needs_review: true,
+        detections: vec![
+            PersonDetection {
+                burst_index: 1,
+                row: Some(SeatRow::Rear),
+                x1_px: 10.5,
+                y1_px: 20.0,
+                x2_px: 110.25,
+                y2_px: 220.0,
+                score: 0.625,
+            },
+            PersonDetection {
+                burst_index: 0,
+                row: None,
+                x1_px: 0.0,
+                y1_px: 0.0,
+                x2_px: 5.0,
+                y2_px: 5.0,
+                score: 0.5,
+            },
+        ],
+        faces_blurred: 4,
+        models: vec![ModelRef {
+            name: "nanodet_g_416_coco".to_owned(),
+            sha256: "a".repeat(64),
+        }],
+        evidence_raw: false,
+    };
+    let mut with_occupancy = capture(1, 1);
+    with_occupancy.occupancy = Some(occupancy.clone());
+    let id = store.insert_capture(&with_occupancy).await.expect("insert");
+    let without = store.insert_capture(&capture(2, 1)).await.expect("insert");
+
+    assert_eq!(store.occupancy(id).await.expect("read"), Some(occupancy));
+    assert_eq!(store.occupancy(without).await.expect("read"), None);
+
+    // A bad model hash is refused and takes the whole capture with it.
+    let mut bad = capture(3, 1);
+    bad.occupancy = Some(Occupancy {
+        models: vec![ModelRef {
+            name: "x".to_owned(),
+            sha256: "short".to_owned(),
+        }],
+        ..with_occupancy.occupancy.clone().expect("set above")
+    });
+    assert!(store.insert_capture(&bad).await.is_err());
+    assert_eq!(store.capture_count().await.expect("count"), 2);
+}
