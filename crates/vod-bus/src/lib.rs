@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use vod_core::config::BusConfig;
 use vod_core::{Event, Hub, TaskError};
 
+/// How long shutdown waits for events still buffered to reach NATS.
+const FLUSH_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
+
 #[derive(Debug, Clone)]
 pub struct BusMetrics {
     pub published_total: IntCounterVec,
@@ -93,7 +96,8 @@ pub async fn run_publisher(
             }
         }
     }
-    let _flush_best_effort = client.flush().await;
+    // Best effort: with NATS gone a flush would wait for a reconnection that never comes.
+    let _flush_best_effort = tokio::time::timeout(FLUSH_AT_SHUTDOWN, client.flush()).await;
     Ok(())
 }
 
