@@ -407,6 +407,7 @@ impl Camera for GigeCamera {
             lane: trigger.lane.clone(),
             burst_index,
             captured_utc: exposure.host_utc,
+            device_timestamp_ns: Some(exposure.device_timestamp_ns),
             width: image.cols() as u32,
             height: image.rows() as u32,
             pixel_format,

@@ -337,10 +337,18 @@ impl Processing {
 }
 
 /// Encodes a Mono8 or BGR8 image as PNG (lossless, for field grabs).
-pub fn encode_png(image: &Mat) -> Result<Vec<u8>, ImageError> {
+pub fn encode_png(image: &impl opencv::core::ToInputArray) -> Result<Vec<u8>, ImageError> {
     let mut png = Vector::<u8>::new();
     opencv::imgcodecs::imencode_def(".png", image, &mut png)?;
     Ok(png.to_vec())
+}
+
+/// Encodes a frame's pixels as PNG.
+pub fn encode_frame_png(frame: &vod_core::Frame) -> Result<Vec<u8>, ImageError> {
+    let rows = i32::try_from(frame.height).unwrap_or(i32::MAX);
+    let channels = frame.pixel_format.bytes_per_pixel() as i32;
+    let flat = Mat::from_slice(&frame.pixels)?;
+    encode_png(&flat.reshape(channels, rows)?)
 }
 
 /// The pixels of a continuous Mono8 or BGR8 `Mat`, with its format.

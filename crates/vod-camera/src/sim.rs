@@ -265,6 +265,7 @@ impl Camera for SimCamera {
             lane: trigger.lane.clone(),
             burst_index,
             captured_utc: Utc::now(),
+            device_timestamp_ns: None,
             width: self.width,
             height: self.height,
             pixel_format: PixelFormat::Bgr8,

@@ -9,6 +9,7 @@ use chrono::Utc;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{ApiBackend, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use opencv::prelude::*;
+use vod_core::config::usb_device_index;
 use vod_core::{Frame, TriggerCommand};
 
 use crate::imageops::{self, UsbFormat};
@@ -62,7 +63,7 @@ pub struct UsbCamera {
 }
 
 impl UsbCamera {
-    /// Opens `device` (a /dev/video path or an index) at its highest frame rate and starts
+    /// Opens `device` (`/dev/videoN` or an index N) at its highest frame rate and starts
     /// capturing into a ring of `ring_frames`.
     pub fn open(
         name: Arc<str>,
@@ -70,10 +71,12 @@ impl UsbCamera {
         ring_frames: usize,
         tolerance: Duration,
     ) -> Result<Self, CameraError> {
-        let index = device
-            .parse::<u32>()
-            .map(CameraIndex::Index)
-            .unwrap_or_else(|_| CameraIndex::String(device.to_owned()));
+        let index =
+            CameraIndex::Index(usb_device_index(device).ok_or_else(|| CameraError::Device {
+                camera: name.to_string(),
+                what: "naming the USB camera",
+                detail: format!("{device:?} is neither /dev/videoN nor an index N"),
+            })?);
         let ring: SharedRing = Arc::new((Mutex::new(FrameRing::new(ring_frames)), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         // nokhwa's camera is not Send, so the thread opens it and reports how that went.
@@ -208,10 +211,31 @@ impl Camera for UsbCamera {
             lane: trigger.lane.clone(),
             burst_index,
             captured_utc: Utc::now() - age,
+            device_timestamp_ns: None,
             width: image.cols() as u32,
             height: image.rows() as u32,
             pixel_format,
             pixels,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_device_is_a_clear_error() {
+        let error = UsbCamera::open("cam".into(), "/dev/video99", 4, Duration::from_millis(10))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cam") && error.contains("opening the USB camera"),
+            "{error}"
+        );
+        let error = UsbCamera::open("cam".into(), "front", 4, Duration::from_millis(10))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"front\""), "{error}");
     }
 }

@@ -240,6 +240,15 @@ pub struct UsbSourceConfig {
     pub tolerance_ms: u32,
 }
 
+/// The V4L2 index of a USB camera named as `/dev/videoN` or `N`.
+pub fn usb_device_index(device: &str) -> Option<u32> {
+    device
+        .strip_prefix("/dev/video")
+        .unwrap_or(device)
+        .parse()
+        .ok()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GigeSourceConfig {

@@ -30,7 +30,11 @@ pub struct Frame {
     pub lane: Arc<str>,
     /// Position within the trigger's burst, from 0.
     pub burst_index: u32,
+    /// When the host received the frame.
     pub captured_utc: DateTime<Utc>,
+    /// The camera's own exposure timestamp in nanoseconds (its epoch is the camera's), for
+    /// cameras that report one (GigE Vision); the spacing of a burst's frames is exact in it.
+    pub device_timestamp_ns: Option<u64>,
     pub width: u32,
     pub height: u32,
     pub pixel_format: PixelFormat,

@@ -287,6 +287,7 @@ fn burst(image: &Mat) -> Result<Burst, BenchError> {
         lane: Arc::from("bench"),
         burst_index: 0,
         captured_utc: Utc::now(),
+        device_timestamp_ns: None,
         width: image.cols() as u32,
         height: image.rows() as u32,
         pixel_format: PixelFormat::Bgr8,

@@ -63,6 +63,7 @@ mod tests {
             lane: Arc::from("lane"),
             burst_index: 0,
             captured_utc: Utc::now(),
+            device_timestamp_ns: None,
             width,
             height,
             pixel_format,

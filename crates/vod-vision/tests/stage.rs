@@ -65,6 +65,7 @@ fn photo_frame(name: &str, burst_index: u32) -> Arc<Frame> {
         lane: Arc::from("lane-1"),
         burst_index,
         captured_utc: Utc::now(),
+        device_timestamp_ns: None,
         width: image.cols() as u32,
         height: image.rows() as u32,
         pixel_format: PixelFormat::Bgr8,

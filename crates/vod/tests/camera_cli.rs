@@ -27,15 +27,28 @@ fn list_shows_the_fake_camera_with_model_and_serial() {
 fn grab_writes_one_png_per_frame() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("frames");
-    let status = Command::new(VOD)
+    let output = Command::new(VOD)
         .args([
             "camera", "grab", "--fake", "--device", "Fake_1", "--count", "3",
         ])
         .args(["--pixel-format", "BayerGR8", "--out"])
         .arg(&out)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(output.status.success(), "{output:?}");
+    // The camera's own clock stamps each frame, later frames later.
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let device_times: Vec<u64> = stdout
+        .lines()
+        .map(|line| {
+            let field = line
+                .split('\t')
+                .find_map(|f| f.strip_prefix("device_timestamp_ns="));
+            field.unwrap_or_else(|| panic!("{line}")).parse().unwrap()
+        })
+        .collect();
+    assert_eq!(device_times.len(), 3, "{stdout}");
+    assert!(device_times.windows(2).all(|w| w[0] < w[1]), "{stdout}");
     let mut files: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -56,9 +69,25 @@ fn grab_from_a_missing_camera_fails_with_a_message() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(70));
+    assert_eq!(output.status.code(), Some(69));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("No-Such-Camera"), "{stderr}");
+}
+
+#[test]
+fn grab_from_a_missing_usb_camera_fails_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(VOD)
+        .args(["camera", "grab", "--device", "/dev/video99", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(69));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("/dev/video99") && stderr.contains("opening the USB camera"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -297,4 +297,12 @@ fn the_acquisition_task_gets_frames_from_a_gige_camera() {
     assert_eq!(frame.pixel_format, vod_core::PixelFormat::Bgr8);
     assert_eq!(frame.pixels.len(), frame.expected_len());
     assert_eq!(&*frame.camera, "fake");
+    let later = camera.grab(&trigger, 1).unwrap();
+    assert!(
+        later.device_timestamp_ns > frame.device_timestamp_ns
+            && frame.device_timestamp_ns > Some(0),
+        "{:?} then {:?}",
+        frame.device_timestamp_ns,
+        later.device_timestamp_ns
+    );
 }

@@ -217,4 +217,11 @@ fn a_usb_camera_source_parses_and_is_checked() {
         problems_of(&with_gige_camera(&bad)),
         ["cameras[0].source.usb.ring_frames: must be at least 1"]
     );
+    let unnamed = usb.replace("/dev/video0", "front-camera");
+    assert_eq!(
+        problems_of(&with_gige_camera(&unnamed)),
+        ["cameras[0].source.usb.device: must be /dev/videoN or an index N"]
+    );
+    assert_eq!(super::usb_device_index("/dev/video2"), Some(2));
+    assert_eq!(super::usb_device_index("3"), Some(3));
 }

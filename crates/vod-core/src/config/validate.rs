@@ -153,8 +153,8 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
             }
             CameraSource::Usb(usb) => {
                 let at = format!("cameras[{i}].source.usb");
-                if usb.device.trim().is_empty() {
-                    problem(format!("{at}.device"), "must not be empty");
+                if super::usb_device_index(&usb.device).is_none() {
+                    problem(format!("{at}.device"), "must be /dev/videoN or an index N");
                 }
                 if usb.ring_frames == 0 {
                     problem(format!("{at}.ring_frames"), "must be at least 1");
