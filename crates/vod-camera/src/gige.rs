@@ -108,9 +108,11 @@ fn lock_aravis() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One exposure as the camera delivered it, before decoding.
-pub struct Exposure {
-    pub raw: Vec<u8>,
+/// One exposure as the camera delivered it, before decoding: a view into the stream buffer,
+/// valid while the buffer is out of the stream (see [`GigeCamera::expose_with`]).
+#[derive(Debug)]
+pub struct Exposure<'buffer> {
+    pub raw: &'buffer [u8],
     pub width: u32,
     pub height: u32,
     pub format: SensorFormat,
@@ -119,20 +121,6 @@ pub struct Exposure {
     pub device_timestamp_ns: u64,
     /// When the host received the frame.
     pub host_utc: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for Exposure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exposure")
-            .field("bytes", &self.raw.len())
-            .field("width", &self.width)
-            .field("height", &self.height)
-            .field("format", &self.format)
-            .field("frame_id", &self.frame_id)
-            .field("device_timestamp_ns", &self.device_timestamp_ns)
-            .field("host_utc", &self.host_utc)
-            .finish()
-    }
 }
 
 struct Connection {
@@ -290,12 +278,17 @@ impl GigeCamera {
         Ok(())
     }
 
-    /// Triggers (in software mode) and waits for one frame; reconnects first if needed.
-    pub fn expose(&mut self) -> Result<Exposure, CameraError> {
+    /// Triggers (in software mode), waits for one frame and hands it to `use_frame` straight
+    /// from the stream buffer, which goes back to the stream afterwards; reconnects first if
+    /// needed.
+    pub fn expose_with<R>(
+        &mut self,
+        use_frame: impl FnOnce(&Exposure<'_>) -> R,
+    ) -> Result<R, CameraError> {
         if self.connection.is_none() {
             self.connect()?;
         }
-        let result = self.expose_connected();
+        let result = self.expose_connected(use_frame);
         self.report_statistics();
         if let Err(CameraError::Device { .. }) = &result {
             // The camera may be gone; drop it so the next exposure reconnects.
@@ -306,7 +299,10 @@ impl GigeCamera {
         result
     }
 
-    fn expose_connected(&mut self) -> Result<Exposure, CameraError> {
+    fn expose_connected<R>(
+        &mut self,
+        use_frame: impl FnOnce(&Exposure<'_>) -> R,
+    ) -> Result<R, CameraError> {
         let Some(connection) = &self.connection else {
             return Err(self.error("exposing", "not connected"));
         };
@@ -323,13 +319,13 @@ impl GigeCamera {
             .ok_or_else(|| self.error("waiting for a frame", "timed out"))?;
         let host_utc = Utc::now();
         let status = buffer.status();
-        let exposure = if status == BufferStatus::Success {
-            let raw = buffer.image_data();
+        let result = if status == BufferStatus::Success {
+            let raw = ffi::image_data(&buffer);
             let wanted = connection.width as usize
                 * connection.height as usize
                 * self.settings.pixel_format.bytes_per_pixel();
             if raw.len() == wanted {
-                Ok(Exposure {
+                Ok(use_frame(&Exposure {
                     raw,
                     width: connection.width,
                     height: connection.height,
@@ -337,7 +333,7 @@ impl GigeCamera {
                     frame_id: buffer.frame_id(),
                     device_timestamp_ns: buffer.timestamp(),
                     host_utc,
-                })
+                }))
             } else {
                 Err(CameraError::BadBuffer {
                     camera: self.name.to_string(),
@@ -351,7 +347,7 @@ impl GigeCamera {
             })
         };
         connection.stream.push_buffer(buffer);
-        exposure
+        result
     }
 
     /// Adds what the stream counted since the last report to the counters.
@@ -385,29 +381,34 @@ impl Drop for GigeCamera {
 
 impl Camera for GigeCamera {
     fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError> {
-        let exposure = self.expose()?;
-        let image = self
-            .settings
-            .processing
-            .run(
-                &exposure.raw,
+        let processing = self.settings.processing;
+        let processed = self.expose_with(|exposure| {
+            let image = processing.run(
+                exposure.raw,
                 exposure.width,
                 exposure.height,
                 exposure.format,
-            )
-            .and_then(|image| imageops::into_pixels(&image).map(|p| (image, p)))
-            .map_err(|source| CameraError::Image {
+            )?;
+            let pixels = imageops::into_pixels(&image)?;
+            Ok((
+                image,
+                pixels,
+                exposure.host_utc,
+                exposure.device_timestamp_ns,
+            ))
+        })?;
+        let (image, (pixel_format, pixels), host_utc, device_timestamp_ns) =
+            processed.map_err(|source| CameraError::Image {
                 camera: self.name.to_string(),
                 source,
             })?;
-        let (image, (pixel_format, pixels)) = image;
         Ok(Frame {
             camera: self.name.clone(),
             vehicle_id: trigger.vehicle_id,
             lane: trigger.lane.clone(),
             burst_index,
-            captured_utc: exposure.host_utc,
-            device_timestamp_ns: Some(exposure.device_timestamp_ns),
+            captured_utc: host_utc,
+            device_timestamp_ns: Some(device_timestamp_ns),
             width: image.cols() as u32,
             height: image.rows() as u32,
             pixel_format,
@@ -416,13 +417,31 @@ impl Camera for GigeCamera {
     }
 }
 
-/// The two Aravis calls the safe binding lacks: enabling an interface, and the device list
-/// with serial numbers.
+/// The Aravis calls the safe binding lacks: enabling an interface, the device list with
+/// serial numbers, and a buffer's image without a copy.
 #[allow(unsafe_code)]
 mod ffi {
     use std::ffi::{CStr, c_char};
 
+    use aravis::Buffer;
+    use aravis::glib::translate::ToGlibPtr;
+
     use super::DeviceListing;
+
+    /// The image bytes of a buffer popped from a stream, borrowed for as long as the buffer.
+    pub(super) fn image_data(buffer: &Buffer) -> &[u8] {
+        let mut size = 0usize;
+        // SAFETY: the buffer is out of the stream and owned by the caller, so Aravis does not
+        // write to its memory while the borrow of `buffer` lasts.
+        unsafe {
+            let data = aravis_sys::arv_buffer_get_image_data(buffer.to_glib_none().0, &mut size);
+            if data.is_null() || size == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(data.cast::<u8>(), size)
+            }
+        }
+    }
 
     pub(super) fn enable_interface(name: &CStr) {
         // SAFETY: `name` is NUL-terminated; callers hold the ARAVIS lock.

@@ -306,7 +306,7 @@ pub fn resize(image: &Mat, width: u32, height: u32) -> Result<Mat, ImageError> {
 }
 
 /// What to do to each frame after decoding; every step is optional.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Processing {
     pub clahe_clip_limit: Option<f64>,
     pub crop: Option<Roi>,

@@ -43,6 +43,25 @@ fn count(counter: &prometheus::IntCounterVec, camera: &str) -> u64 {
     counter.with_label_values(&[camera]).get()
 }
 
+/// An exposure copied out of the stream buffer, for assertions.
+struct Taken {
+    raw: Vec<u8>,
+    width: u32,
+    height: u32,
+    frame_id: u64,
+    device_timestamp_ns: u64,
+}
+
+fn expose(camera: &mut GigeCamera) -> Result<Taken, CameraError> {
+    camera.expose_with(|exposure| Taken {
+        raw: exposure.raw.to_vec(),
+        width: exposure.width,
+        height: exposure.height,
+        frame_id: exposure.frame_id,
+        device_timestamp_ns: exposure.device_timestamp_ns,
+    })
+}
+
 #[test]
 fn the_fake_camera_is_discovered() {
     let _serial = serial();
@@ -72,7 +91,7 @@ fn software_triggers_each_yield_one_frame_and_the_stream_counts_them() {
     assert_eq!(camera.trigger_source().unwrap(), "Software");
     let mut last_frame_id = None;
     for _ in 0..5 {
-        let exposure = camera.expose().unwrap();
+        let exposure = expose(&mut camera).unwrap();
         assert_eq!(
             exposure.raw.len(),
             (exposure.width * exposure.height) as usize
@@ -115,7 +134,7 @@ fn every_pixel_format_the_fake_camera_offers_decodes() {
     for format in ours {
         let mut camera =
             GigeCamera::open("fake".into(), settings("Fake_1", format), metrics()).unwrap();
-        let exposure = camera.expose().unwrap();
+        let exposure = expose(&mut camera).unwrap();
         assert_eq!(
             exposure.raw.len(),
             (exposure.width * exposure.height) as usize * format.bytes_per_pixel(),
@@ -139,7 +158,7 @@ fn the_region_of_interest_sets_the_frame_size() {
     });
     settings.frame_rate_hz = Some(50.0);
     let mut camera = GigeCamera::open("fake".into(), settings, metrics()).unwrap();
-    let exposure = camera.expose().unwrap();
+    let exposure = expose(&mut camera).unwrap();
     assert_eq!((exposure.width, exposure.height), (320, 240));
     assert_eq!(exposure.raw.len(), 320 * 240);
 }
@@ -242,18 +261,18 @@ fn a_gige_camera_that_disappears_and_comes_back_is_reconnected() {
     settings.frame_timeout_ms = 1000;
     let simulator = FakeGvCamera::start();
     let mut camera = simulator.open(&settings, &metrics);
-    let first = camera.expose().unwrap();
+    let first = expose(&mut camera).unwrap();
     assert_eq!(first.raw.len(), (first.width * first.height) as usize);
     assert!(first.device_timestamp_ns > 0);
 
     drop(simulator);
-    assert!(camera.expose().is_err());
+    assert!(expose(&mut camera).is_err());
     assert!(!camera.is_connected());
 
     let simulator = FakeGvCamera::start();
     let mut recovered = None;
     for _ in 0..50 {
-        if let Ok(exposure) = camera.expose() {
+        if let Ok(exposure) = expose(&mut camera) {
             recovered = Some(exposure);
             break;
         }
