@@ -133,7 +133,9 @@ fn trigger_latency(device_id: &str, count: usize) -> Latencies {
         .map(|_| {
             let start = Instant::now();
             let stamp_age_ns = camera
-                .expose_with(|exposure| wall_clock_ns().saturating_sub(exposure.device_timestamp_ns))
+                .expose_with(|exposure| {
+                    wall_clock_ns().saturating_sub(exposure.device_timestamp_ns)
+                })
                 .expect("frame");
             (start.elapsed(), Duration::from_nanos(stamp_age_ns))
         })

@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex};
 use aravis::prelude::*;
 use aravis::{Buffer, BufferStatus, Stream};
 use chrono::{DateTime, Utc};
-use opencv::prelude::*;
 use vod_core::{Frame, TriggerCommand};
 
-use crate::imageops::{self, Processing, Roi, SensorFormat};
-use crate::{Camera, CameraError, CameraMetrics};
+use crate::imageops::{Processing, Roi, SensorFormat};
+use crate::{Camera, CameraError, CameraMetrics, FrameTimes, frame_of};
 
 /// Aravis keeps its device list in global state; every use of it goes through this lock.
 static ARAVIS: Mutex<()> = Mutex::new(());
@@ -161,27 +160,25 @@ impl GigeCamera {
         settings: GigeSettings,
         metrics: CameraMetrics,
     ) -> Result<Self, CameraError> {
-        let mut camera = GigeCamera {
+        let mut camera = GigeCamera::unconnected(name, settings, metrics);
+        camera.connect()?;
+        Ok(camera)
+    }
+
+    fn unconnected(name: Arc<str>, settings: GigeSettings, metrics: CameraMetrics) -> Self {
+        GigeCamera {
             name,
             settings,
             metrics,
             connection: None,
             connections: 0,
-        };
-        camera.connect()?;
-        Ok(camera)
+        }
     }
 
     /// For the appliance: a camera that is absent at start-up is logged and opened by the
     /// first trigger that finds it; until then each trigger yields "no image".
     pub fn start(name: Arc<str>, settings: GigeSettings, metrics: CameraMetrics) -> Self {
-        let mut camera = GigeCamera {
-            name,
-            settings,
-            metrics,
-            connection: None,
-            connections: 0,
-        };
+        let mut camera = GigeCamera::unconnected(name, settings, metrics);
         if let Err(error) = camera.connect() {
             tracing::error!(%error, "Camera is not available; retrying at each trigger.");
         }
@@ -382,37 +379,23 @@ impl Drop for GigeCamera {
 impl Camera for GigeCamera {
     fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError> {
         let processing = self.settings.processing;
-        let processed = self.expose_with(|exposure| {
+        let name = self.name.clone();
+        self.expose_with(|exposure| {
             let image = processing.run(
                 exposure.raw,
                 exposure.width,
                 exposure.height,
                 exposure.format,
             )?;
-            let pixels = imageops::into_pixels(&image)?;
-            Ok((
-                image,
-                pixels,
-                exposure.host_utc,
-                exposure.device_timestamp_ns,
-            ))
-        })?;
-        let (image, (pixel_format, pixels), host_utc, device_timestamp_ns) =
-            processed.map_err(|source| CameraError::Image {
-                camera: self.name.to_string(),
-                source,
-            })?;
-        Ok(Frame {
-            camera: self.name.clone(),
-            vehicle_id: trigger.vehicle_id,
-            lane: trigger.lane.clone(),
-            burst_index,
-            captured_utc: host_utc,
-            device_timestamp_ns: Some(device_timestamp_ns),
-            width: image.cols() as u32,
-            height: image.rows() as u32,
-            pixel_format,
-            pixels,
+            let times = FrameTimes {
+                captured_utc: exposure.host_utc,
+                device_timestamp_ns: Some(exposure.device_timestamp_ns),
+            };
+            frame_of(&name, trigger, burst_index, &image, times)
+        })?
+        .map_err(|source| CameraError::Image {
+            camera: name.to_string(),
+            source,
         })
     }
 }

@@ -11,6 +11,11 @@ pub mod sim;
 #[cfg(feature = "usb")]
 pub mod usb;
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use opencv::core::Mat;
+use opencv::prelude::*;
 use vod_core::{Frame, TriggerCommand};
 
 pub use acquisition::{Burst, run_camera};
@@ -44,4 +49,34 @@ pub trait Camera: Send + 'static {
     /// Takes one exposure for `trigger`; `burst_index` counts from 0 within the burst.
     /// May block for the exposure time: the caller runs it on a blocking thread.
     fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError>;
+}
+
+/// When a frame was taken: by the host's clock, and by the camera's own where it has one.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameTimes {
+    pub captured_utc: DateTime<Utc>,
+    pub device_timestamp_ns: Option<u64>,
+}
+
+/// Frame `burst_index` of `trigger`'s burst, from a decoded Mono8 or BGR8 image.
+pub fn frame_of(
+    camera: &Arc<str>,
+    trigger: &TriggerCommand,
+    burst_index: u32,
+    image: &Mat,
+    times: FrameTimes,
+) -> Result<Frame, imageops::ImageError> {
+    let (pixel_format, pixels) = imageops::into_pixels(image)?;
+    Ok(Frame {
+        camera: camera.clone(),
+        vehicle_id: trigger.vehicle_id,
+        lane: trigger.lane.clone(),
+        burst_index,
+        captured_utc: times.captured_utc,
+        device_timestamp_ns: times.device_timestamp_ns,
+        width: image.cols() as u32,
+        height: image.rows() as u32,
+        pixel_format,
+        pixels,
+    })
 }

@@ -8,9 +8,9 @@ use chrono::Utc;
 use opencv::core::{Mat, Point, Rect, Scalar, Size, Vec3b};
 use opencv::imgproc;
 use opencv::prelude::*;
-use vod_core::{Frame, PixelFormat, TriggerCommand, VehicleId};
+use vod_core::{Frame, TriggerCommand, VehicleId};
 
-use crate::{Camera, CameraError};
+use crate::{Camera, CameraError, FrameTimes, frame_of};
 
 /// A photo's name, its PNG bytes, and the head-and-shoulders region (x, y, width, height).
 type Photo = (&'static str, &'static [u8], (i32, i32, i32, i32));
@@ -254,22 +254,19 @@ impl Camera for SimCamera {
     fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError> {
         let image = self
             .render(trigger, burst_index)
-            .and_then(|m| Ok(m.data_bytes()?.to_vec()))
             .map_err(|source| CameraError::Render {
                 camera: self.name.to_string(),
                 source,
             })?;
-        Ok(Frame {
-            camera: self.name.clone(),
-            vehicle_id: trigger.vehicle_id,
-            lane: trigger.lane.clone(),
-            burst_index,
+        let times = FrameTimes {
             captured_utc: Utc::now(),
             device_timestamp_ns: None,
-            width: self.width,
-            height: self.height,
-            pixel_format: PixelFormat::Bgr8,
-            pixels: image,
+        };
+        frame_of(&self.name, trigger, burst_index, &image, times).map_err(|source| {
+            CameraError::Image {
+                camera: self.name.to_string(),
+                source,
+            }
         })
     }
 }

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{ApiBackend, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
-use opencv::prelude::*;
 use vod_core::config::usb_device_index;
 use vod_core::{Frame, TriggerCommand};
 
 use crate::imageops::{self, UsbFormat};
 use crate::ring::FrameRing;
-use crate::{Camera, CameraError};
+use crate::{Camera, CameraError, FrameTimes, frame_of};
 
 /// One undecoded frame as the camera sent it; decoding waits until a trigger picks it.
 #[derive(Debug)]
@@ -198,25 +197,16 @@ impl Camera for UsbCamera {
             + Duration::from_millis(u64::from(trigger.interval_ms) * u64::from(burst_index));
         let (captured_at, picked) = self.pick(at)?;
         let age = chrono::Duration::from_std(captured_at.elapsed()).unwrap_or_default();
-        let image_error = |source| CameraError::Image {
-            camera: self.name.to_string(),
-            source,
-        };
-        let image = imageops::decode_usb(&picked.bytes, picked.width, picked.height, picked.format)
-            .map_err(image_error)?;
-        let (pixel_format, pixels) = imageops::into_pixels(&image).map_err(image_error)?;
-        Ok(Frame {
-            camera: self.name.clone(),
-            vehicle_id: trigger.vehicle_id,
-            lane: trigger.lane.clone(),
-            burst_index,
+        let times = FrameTimes {
             captured_utc: Utc::now() - age,
             device_timestamp_ns: None,
-            width: image.cols() as u32,
-            height: image.rows() as u32,
-            pixel_format,
-            pixels,
-        })
+        };
+        imageops::decode_usb(&picked.bytes, picked.width, picked.height, picked.format)
+            .and_then(|image| frame_of(&self.name, trigger, burst_index, &image, times))
+            .map_err(|source| CameraError::Image {
+                camera: self.name.to_string(),
+                source,
+            })
     }
 }
 
