@@ -6,6 +6,7 @@ pub(crate) mod geometry;
 mod replay;
 pub(crate) mod scanner;
 mod server;
+mod sopas;
 mod traffic;
 
 use serde::Serialize;

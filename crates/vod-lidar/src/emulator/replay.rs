@@ -10,6 +10,8 @@ use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::server::{TelegramStream, accept_clients};
+use super::sopas::ScanConfig;
+use crate::cola::Response;
 use crate::recording::{RecordedScanPayload, Recording};
 
 /// A recording's scan telegrams, their times relative to the first one.
@@ -64,8 +66,17 @@ pub async fn serve_replay(
     };
     let gaps = u32::try_from(scans.len() - 1).unwrap_or(u32::MAX);
     let round = span + span / gaps;
+    let scan_config = match Response::decode(&scans[0].payload) {
+        Ok(Response::ScanData(scan)) => ScanConfig::of_scan(&scan),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the recording's first LMDscandata telegram does not decode",
+            ));
+        }
+    };
     tracing::info!(address = ?listener.local_addr().ok(), scans = scans.len(), "Scanner replay listening.");
-    accept_clients(listener, shutdown, move || Replay {
+    accept_clients(listener, shutdown, scan_config, move || Replay {
         scans: scans.clone(),
         round,
         start: Instant::now(),

@@ -13,14 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::EmulatorConfig;
 use super::scanner::ScanSource;
+use super::sopas::{self, ScanConfig};
 use crate::cola::{
     ColaError, DeviceState, Framer, Framing, Request, Response, SICK_CLIENT_PASSWORD_HASH,
     encode_cola_b,
 };
 
-/// SOPAS error codes the emulator answers with (`sFA`).
-const ERROR_METHOD_UNKNOWN: u16 = 2;
-const ERROR_VARIABLE_UNKNOWN: u16 = 3;
 /// How long to wait before accepting again after `accept` failed (out of descriptors...).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -70,7 +68,8 @@ pub async fn serve(
         .validate()
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     tracing::info!(address = ?listener.local_addr().ok(), "Scanner emulator listening.");
-    accept_clients(listener, shutdown, move || Emulated {
+    let scan_config = ScanConfig::of_scan(&ScanSource::new(&config).next_scan());
+    accept_clients(listener, shutdown, scan_config, move || Emulated {
         source: ScanSource::new(&config),
         start: Instant::now(),
         sent_since_start: 0,
@@ -78,10 +77,12 @@ pub async fn serve(
     .await
 }
 
-/// Accepts clients until `shutdown`, each served with a stream from `new_stream`.
+/// Accepts clients until `shutdown`, each served with a stream from `new_stream`; commands
+/// about the scan configuration are answered with `scan_config`.
 pub(super) async fn accept_clients<S: TelegramStream + 'static>(
     listener: TcpListener,
     shutdown: CancellationToken,
+    scan_config: ScanConfig,
     new_stream: impl Fn() -> S,
 ) -> io::Result<()> {
     loop {
@@ -94,7 +95,7 @@ pub(super) async fn accept_clients<S: TelegramStream + 'static>(
                     tokio::spawn(async move {
                         tokio::select! {
                             () = shutdown.cancelled() => {}
-                            result = serve_client(stream, telegrams) => match result {
+                            result = serve_client(stream, telegrams, scan_config) => match result {
                                 Ok(()) => tracing::debug!(%peer, "Emulator client left."),
                                 Err(error) => tracing::debug!(%peer, %error, "Emulator client dropped."),
                             },
@@ -110,7 +111,11 @@ pub(super) async fn accept_clients<S: TelegramStream + 'static>(
     }
 }
 
-async fn serve_client(mut stream: TcpStream, mut telegrams: impl TelegramStream) -> io::Result<()> {
+async fn serve_client(
+    mut stream: TcpStream,
+    mut telegrams: impl TelegramStream,
+    scan_config: ScanConfig,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
     let mut framer = Framer::new(Framing::ColaB);
@@ -126,7 +131,7 @@ async fn serve_client(mut stream: TcpStream, mut telegrams: impl TelegramStream)
                 framer.push(&buffer[..n]);
                 while let Some(frame) = framer.next_frame() {
                     let request = frame.and_then(|frame| Request::decode(&frame.payload));
-                    let Some(response) = answer(request, peer) else { continue };
+                    let Some(response) = answer(request, peer, &scan_config) else { continue };
                     if let Response::ScanDataSubscription { enabled } = response {
                         if enabled && !streaming {
                             telegrams.restart(Instant::now());
@@ -144,7 +149,11 @@ async fn serve_client(mut stream: TcpStream, mut telegrams: impl TelegramStream)
     }
 }
 
-fn answer(request: Result<Request, ColaError>, peer: SocketAddr) -> Option<Response> {
+fn answer(
+    request: Result<Request, ColaError>,
+    peer: SocketAddr,
+    scan_config: &ScanConfig,
+) -> Option<Response> {
     let request = match request {
         Ok(request) => request,
         Err(error) => {
@@ -172,14 +181,12 @@ fn answer(request: Result<Request, ColaError>, peer: SocketAddr) -> Option<Respo
                 leds: [0, 0, 0],
             })
         }
-        Request::Other { command, .. } => {
-            tracing::debug!(%peer, command, "Emulator does not know this command.");
-            let code = if command.starts_with("sRN") || command.starts_with("sWN") {
-                ERROR_VARIABLE_UNKNOWN
-            } else {
-                ERROR_METHOD_UNKNOWN
-            };
-            Response::Error { code }
+        Request::Other { command, args } => {
+            let response = sopas::answer(&command, &args, scan_config);
+            if let Response::Error { code } = response {
+                tracing::debug!(%peer, command, code, "Emulator does not know this command.");
+            }
+            response
         }
     })
 }
@@ -253,7 +260,7 @@ mod tests {
             (Request::Run, Response::Run { success: true }),
             (
                 Request::Other {
-                    command: "sRN FirmwareVersion".into(),
+                    command: "sRN NoSuchVariable".into(),
                     args: vec![],
                 },
                 Response::Error { code: 3 },
@@ -303,6 +310,77 @@ mod tests {
             closed.await.is_ok(),
             "shutdown must end every client's stream"
         );
+    }
+
+    /// What SICK's sick_scan_xd 3.9.0 sends an LMS5xx while it starts up (its launch file
+    /// sick_lms_5xx.launch, Cola-B), as its log printed it: type and name, binary arguments.
+    const SICK_SCAN_XD_STARTUP: [(&str, &[u8]); 22] = [
+        ("sRN SCdevicestate", b""),
+        ("sMN SetAccessMode", b"\x03\xf4\x72\x47\x44"),
+        ("sWN EIHstCola", b"\x01"),
+        ("sRN FirmwareVersion", b""),
+        ("sRN SCdevicestate", b""),
+        ("sRN ODoprh", b""),
+        ("sRN ODpwrc", b""),
+        ("sRN LocationName", b""),
+        ("sRN LMPoutputRange", b""),
+        (
+            "sWN LMPoutputRange",
+            b"\x00\x01\x00\x00\x06\x83\xff\xff\x3c\xb0\x00\x1c\x3a\x90",
+        ),
+        ("sRN LMPoutputRange", b""),
+        ("sRN field000", b""),
+        ("sRN LIDinputstate", b""),
+        (
+            "sWN LMDscandatacfg",
+            b"\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01",
+        ),
+        ("sRN LMDscandatacfg", b""),
+        ("sWN FREchoFilter", b"\x02"),
+        ("sEN LFErec", b"\x01"),
+        ("sEN LIDoutputstate", b"\x01"),
+        ("sEN LIDinputstate", b"\x01"),
+        ("sMN LMCstartmeas", b""),
+        ("sMN Run", b""),
+        ("sEN LMDscandata", b"\x01"),
+    ];
+
+    #[tokio::test]
+    async fn answers_sick_scan_xd_start_up_and_streams_to_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, config(), shutdown.clone()));
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let mut framer = Framer::new(Framing::ColaB);
+        for (command, args) in SICK_SCAN_XD_STARTUP {
+            let (kind, name) = command.split_once(' ').unwrap();
+            let sent = Request::decode(&[command.as_bytes(), b" ", args].concat()).unwrap();
+            let answer = request(&mut client, &mut framer, sent)
+                .await
+                .encode()
+                .unwrap();
+            // Every request gets its own positive answer: sRN -> sRA, sWN -> sWA,
+            // sMN -> sAN, sEN -> sEA, each with the request's name.
+            let expected_kind = match kind {
+                "sRN" => "sRA",
+                "sWN" => "sWA",
+                "sMN" => "sAN",
+                _ => "sEA",
+            };
+            let expected = format!("{expected_kind} {name}");
+            assert!(
+                answer.starts_with(expected.as_bytes()),
+                "{command}: {:?}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        let Response::ScanData(scan) = next_response(&mut client, &mut framer).await else {
+            panic!("expected a scan after the subscription");
+        };
+        assert_eq!(scan.channels_16bit[0].values.len(), 1141);
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
     }
 
     #[tokio::test]
