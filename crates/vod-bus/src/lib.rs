@@ -1,6 +1,9 @@
 //! The NATS side of the box. Every hub event goes out as JSON on
 //! `<prefix>.<site>.events.<kind>` (subjects in docs/bus.md). The box works on without a
-//! bus: while NATS is unreachable, events are counted as failed and not queued.
+//! bus: while NATS is unreachable, events are counted as failed and not queued. Requests on
+//! `<prefix>.<site>.cmd.<command>` are answered by [`run_commands`].
+
+mod commands;
 
 use std::sync::Arc;
 
@@ -11,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use vod_core::config::BusConfig;
 use vod_core::{Event, Hub, TaskError};
 
+pub use commands::{Commands, ReloadConfig, command_prefix, run_commands};
+
 /// How long shutdown waits for events still buffered to reach NATS.
 const FLUSH_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -19,6 +24,8 @@ pub struct BusMetrics {
     pub published_total: IntCounterVec,
     pub publish_errors_total: IntCounter,
     pub events_missed_total: IntCounter,
+    pub commands_total: IntCounterVec,
+    pub command_errors_total: IntCounter,
 }
 
 impl BusMetrics {
@@ -38,10 +45,25 @@ impl BusMetrics {
         registry.register(Box::new(published_total.clone()))?;
         registry.register(Box::new(publish_errors_total.clone()))?;
         registry.register(Box::new(events_missed_total.clone()))?;
+        let commands_total = IntCounterVec::new(
+            Opts::new(
+                "vod_bus_commands_total",
+                "Command requests answered, by command and outcome (ok or error).",
+            ),
+            &["command", "outcome"],
+        )?;
+        let command_errors_total = IntCounter::with_opts(Opts::new(
+            "vod_bus_command_errors_total",
+            "Command requests that could not be answered (no reply subject, reply not sent).",
+        ))?;
+        registry.register(Box::new(commands_total.clone()))?;
+        registry.register(Box::new(command_errors_total.clone()))?;
         Ok(BusMetrics {
             published_total,
             publish_errors_total,
             events_missed_total,
+            commands_total,
+            command_errors_total,
         })
     }
 }

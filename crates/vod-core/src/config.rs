@@ -20,6 +20,9 @@ pub struct Config {
     pub site: SiteConfig,
     pub storage: StorageConfig,
     pub retention: RetentionConfig,
+    /// Optional: each queue keeps its built-in limits unless overridden here.
+    #[serde(default)]
+    pub jobs: JobsConfig,
     pub web: WebConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
@@ -29,6 +32,9 @@ pub struct Config {
     pub detector: DetectorConfig,
     pub scanners: Vec<ScannerConfig>,
     pub lanes: Vec<LaneConfig>,
+    /// Lanes watched by a second scan plane downstream, for speed and length.
+    #[serde(default)]
+    pub speed_planes: Vec<SpeedPlaneConfig>,
     pub cameras: Vec<CameraConfig>,
     pub vision: VisionConfig,
 }
@@ -48,19 +54,58 @@ pub struct StorageConfig {
 }
 
 /// How long stored data is kept, and how much disk the images may take. A retention sweep
-/// runs every `sweep_every_s` as a job of the `retention` queue.
+/// runs as a job of the `retention` queue, every `sweep_every_s` or when `sweep_cron` says
+/// (exactly one of the two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Captures (rows and images) older than this are removed, unless a job (an upload) still
     /// waits for them.
     pub captures_max_age_days: u32,
+    /// Vehicle records older than this are removed.
+    pub vehicles_max_age_days: u32,
     /// Ended jobs (completed, discarded, cancelled) are kept this long for inspection.
     pub job_history_days: u32,
     /// The image files may take this much; past it the oldest captures go first, those still
     /// waiting for an upload last.
     pub image_quota_bytes: u64,
-    pub sweep_every_s: u64,
+    #[serde(default)]
+    pub sweep_every_s: Option<u64>,
+    /// A cron expression in UTC, seconds first and optional: `0 */10 * * * *` sweeps at every
+    /// tenth minute.
+    #[serde(default)]
+    pub sweep_cron: Option<String>,
+}
+
+/// The job queues the box runs; `[jobs.queues.<name>]` must name one of them.
+pub const JOB_QUEUES: &[&str] = &["retention"];
+
+/// Overrides of the job queues' built-in limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// By queue name, one of [`JOB_QUEUES`].
+    #[serde(default)]
+    pub queues: std::collections::BTreeMap<String, QueueConfig>,
+}
+
+impl JobsConfig {
+    /// The overrides of `queue`; all `None` when it has none.
+    pub fn queue(&self, queue: &str) -> QueueConfig {
+        self.queues.get(queue).cloned().unwrap_or_default()
+    }
+}
+
+/// One queue's limits; each key left out keeps the queue's built-in value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Jobs of the queue that run at the same time.
+    pub concurrency: Option<u32>,
+    /// Job starts per minute at most.
+    pub rate_per_minute: Option<u32>,
+    /// Attempts of each job before it is discarded.
+    pub max_attempts: Option<u32>,
 }
 
 impl StorageConfig {
@@ -135,9 +180,12 @@ pub struct DetectorConfig {
     pub foreground_threshold_mm: u32,
     /// Object beams needed within a lane's zone for the lane to count as occupied.
     pub min_object_beams: u32,
-    /// Consecutive occupied scans that make a vehicle enter.
+    /// Consecutive occupied scans that make a vehicle enter (at least one at body height; a
+    /// wide enough object seen in fewer scans enters and leaves when the road shows behind it).
     pub enter_scans: u32,
-    /// Consecutive empty scans that make a vehicle leave.
+    /// Consecutive scans of lost echoes (no vehicle and too little road seen to tell) that
+    /// make a vehicle leave. One scan that shows the lane's road, or only bumper-high points,
+    /// makes it leave at once.
     pub leave_scans: u32,
 }
 
@@ -163,6 +211,17 @@ pub struct LaneConfig {
     pub lateral_to_mm: i32,
 }
 
+/// A second scanner, `plane_distance_mm` downstream of a lane's own scanner and mounted the
+/// same way across the road, watching the same lane zone: the time a vehicle takes between
+/// the two planes gives its speed, and with its occupancy time its length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedPlaneConfig {
+    pub lane: String,
+    pub second_scanner: String,
+    pub plane_distance_mm: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
@@ -172,8 +231,14 @@ pub struct CameraConfig {
     /// Image size the simulated camera renders.
     pub width: u32,
     pub height: u32,
-    /// From the vehicle entering the scan plane to the first exposure.
-    pub trigger_delay_ms: u32,
+    /// From the vehicle entering the scan plane to the first exposure. Give this or
+    /// `trigger_distance_mm`.
+    #[serde(default)]
+    pub trigger_delay_ms: Option<u32>,
+    /// Fire when the vehicle has driven this far past the lane's first scan plane, at its
+    /// measured speed; the lane needs a `[[speed_planes]]` entry.
+    #[serde(default)]
+    pub trigger_distance_mm: Option<u32>,
     pub burst_frames: u32,
     pub burst_interval_ms: u32,
 }
@@ -200,6 +265,9 @@ pub struct VisionConfig {
     pub face_model: String,
     /// ONNX Runtime intra-op threads of each model.
     pub threads: u32,
+    /// Frames of a burst given to one inference call, for models whose input takes any batch
+    /// size; a model whose batch is fixed at 1 runs the frames one by one.
+    pub batch_size: u32,
     pub anonymize: AnonymizeTarget,
     /// Evidence mode: frames are stored raw, faces NOT anonymized; every capture says so.
     pub evidence_raw: bool,
@@ -308,13 +376,23 @@ impl Config {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Reads and checks the file at `path`; its text comes along, as the config history
+    /// keeps it.
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text)
+        let config = Config::parse(&text)?;
+        Ok(LoadedConfig { config, text })
     }
+}
+
+/// A config file as read: the config in it and its text.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub text: String,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::vehicle::VehicleId;
+use crate::vehicle::{VehicleClass, VehicleId};
 
 /// Something a technician or a remote engineer may want to see live.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +32,11 @@ pub enum Event {
         at: DateTime<Utc>,
         occupancy_ms: u64,
         max_height_mm: u32,
+        class: VehicleClass,
+        /// Measured between two scan planes, where the lane has them.
+        speed_kmh: Option<f32>,
+        /// Occupancy time times speed, when the speed is known.
+        length_mm: Option<u32>,
     },
     CaptureStored {
         capture_id: i64,
@@ -59,6 +64,13 @@ pub enum Event {
     },
     /// Image files are written again.
     StorageRecovered,
+    /// The config file was read again: `applied` keys are in effect, `restart_needed`
+    /// sections changed but wait for a restart; with `error` nothing changed.
+    ConfigReloaded {
+        applied: Vec<String>,
+        restart_needed: Vec<String>,
+        error: Option<String>,
+    },
 }
 
 impl Event {
@@ -74,6 +86,7 @@ impl Event {
             Event::CapturesEvicted { .. } => "captures_evicted",
             Event::StorageDegraded { .. } => "storage_degraded",
             Event::StorageRecovered => "storage_recovered",
+            Event::ConfigReloaded { .. } => "config_reloaded",
         }
     }
 }

@@ -17,7 +17,7 @@ pub use hub::{Event, Hub};
 pub use occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 pub use scan::Scan;
 pub use trigger::TriggerCommand;
-pub use vehicle::{VehicleEvent, VehicleEventKind, VehicleId};
+pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId};
 
 /// The error type that supervised tasks return; the supervisor logs it with its cause chain.
 pub type TaskError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,4 +1,4 @@
-//! Vehicles as the detector reports them.
+//! Vehicles as the detector reports them, and their size classes.
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +31,49 @@ impl fmt::Display for VehicleId {
     }
 }
 
+/// Motorcycles are narrower than this; cars and vans are wider.
+const MOTORCYCLE_MAX_WIDTH_MM: u32 = 1300;
+/// Vans are at least this tall, cars lower.
+const VAN_MIN_HEIGHT_MM: u32 = 1750;
+/// Trucks and buses are at least this tall, vans lower.
+const TRUCK_MIN_HEIGHT_MM: u32 = 3000;
+
+/// A vehicle's size class, told from its measured height and width (the thresholds follow
+/// European vehicles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VehicleClass {
+    Car,
+    Van,
+    Truck,
+    Motorcycle,
+}
+
+impl VehicleClass {
+    /// The class of a vehicle whose highest point and widest extent were measured.
+    pub fn from_size(max_height_mm: u32, max_width_mm: u32) -> Self {
+        if max_height_mm >= TRUCK_MIN_HEIGHT_MM {
+            VehicleClass::Truck
+        } else if max_width_mm < MOTORCYCLE_MAX_WIDTH_MM {
+            VehicleClass::Motorcycle
+        } else if max_height_mm >= VAN_MIN_HEIGHT_MM {
+            VehicleClass::Van
+        } else {
+            VehicleClass::Car
+        }
+    }
+
+    /// The name used in metrics labels and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VehicleClass::Car => "car",
+            VehicleClass::Van => "van",
+            VehicleClass::Truck => "truck",
+            VehicleClass::Motorcycle => "motorcycle",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum VehicleEventKind {
     /// The vehicle's front crossed the scan plane.
@@ -43,6 +86,13 @@ pub enum VehicleEventKind {
         max_height_mm: u32,
         /// Widest extent seen across the lane.
         max_width_mm: u32,
+        /// The size class from the height and width.
+        class: VehicleClass,
+        /// Measured between two scan planes; `None` where the lane has one plane or the
+        /// vehicle was not seen in both.
+        speed_kmh: Option<f32>,
+        /// Occupancy time times speed, when the speed is known.
+        length_mm: Option<u32>,
     },
 }
 
@@ -72,5 +122,26 @@ mod tests {
         assert_ne!(a, b);
         assert!(a < c && b < c);
         assert_eq!(a.0.get_version_num(), 7);
+    }
+
+    #[test]
+    fn sizes_give_classes() {
+        let cases = [
+            ((1500, 1800), VehicleClass::Car),
+            ((1749, 2000), VehicleClass::Car),
+            ((1750, 2000), VehicleClass::Van),
+            ((2600, 2050), VehicleClass::Van),
+            ((3000, 2500), VehicleClass::Truck),
+            ((1300, 800), VehicleClass::Motorcycle),
+            ((1300, 1299), VehicleClass::Motorcycle),
+            ((1300, 1300), VehicleClass::Car),
+        ];
+        for ((height, width), class) in cases {
+            assert_eq!(
+                VehicleClass::from_size(height, width),
+                class,
+                "{height} {width}"
+            );
+        }
     }
 }

@@ -17,5 +17,6 @@ pub mod trigger;
 pub use class::VehicleClass;
 pub use detector::{DetectorError, VehicleDetector};
 pub use metrics::LidarMetrics;
-pub use pipeline::{ScannerSetup, run_scanner};
+pub use pipeline::{ScannerSetup, run_scanner, run_scanner_on_thread};
+pub use speed::pairing::SpeedPlanes;
 pub use trigger::TriggerPlanner;

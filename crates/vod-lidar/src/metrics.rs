@@ -29,6 +29,13 @@ pub struct LidarMetrics {
     /// `vod_lidar_trigger_latency_seconds{camera}`: from the socket read that completed the
     /// detection to the trigger command handed to the camera.
     pub trigger_latency_seconds: HistogramVec,
+    /// `vod_lidar_device_state{scanner}`: the status code the scanner last reported (`sRN
+    /// STlms`): 7 ready for measurement; 0 to 2 (undefined, initialisation, configuration)
+    /// keep the session from measuring.
+    pub device_state: IntGaugeVec,
+    /// `vod_lidar_speed_unmeasured_total{lane}`: vehicles of a lane with two planes that left
+    /// without a speed (not seen in the second plane in time).
+    pub speed_unmeasured_total: IntCounterVec,
 }
 
 impl LidarMetrics {
@@ -47,6 +54,14 @@ impl LidarMetrics {
             &["scanner"],
         )?;
         registry.register(Box::new(connected.clone()))?;
+        let device_state = IntGaugeVec::new(
+            Opts::new(
+                "vod_lidar_device_state",
+                "The scanner's last reported device status code (7: ready for measurement).",
+            ),
+            &["scanner"],
+        )?;
+        registry.register(Box::new(device_state.clone()))?;
         let vehicles_classified_total = IntCounterVec::new(
             Opts::new(
                 "vod_lidar_vehicles_classified_total",
@@ -65,6 +80,12 @@ impl LidarMetrics {
         )?;
         registry.register(Box::new(trigger_latency_seconds.clone()))?;
         Ok(LidarMetrics {
+            device_state,
+            speed_unmeasured_total: counter(
+                "vod_lidar_speed_unmeasured_total",
+                "Vehicles of a lane with two scan planes that left without a measured speed.",
+                "lane",
+            )?,
             vehicles_classified_total,
             trigger_latency_seconds,
             connected,
@@ -111,6 +132,7 @@ mod tests {
         let registry = Registry::new();
         let metrics = LidarMetrics::register(&registry).unwrap();
         metrics.connected.with_label_values(&["gantry"]).set(1);
+        metrics.device_state.with_label_values(&["gantry"]).set(7);
         metrics
             .vehicles_classified_total
             .with_label_values(&["x", "car"])
@@ -126,6 +148,7 @@ mod tests {
             &metrics.scans_rejected_total,
             &metrics.vehicles_total,
             &metrics.triggers_dropped_total,
+            &metrics.speed_unmeasured_total,
         ] {
             counter.with_label_values(&["x"]).inc();
         }
@@ -140,9 +163,11 @@ mod tests {
             [
                 "vod_lidar_connected",
                 "vod_lidar_decode_errors_total",
+                "vod_lidar_device_state",
                 "vod_lidar_reconnects_total",
                 "vod_lidar_scans_rejected_total",
                 "vod_lidar_scans_total",
+                "vod_lidar_speed_unmeasured_total",
                 "vod_lidar_trigger_latency_seconds",
                 "vod_lidar_triggers_dropped_total",
                 "vod_lidar_vehicles_classified_total",

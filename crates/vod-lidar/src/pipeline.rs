@@ -1,17 +1,25 @@
 //! The async shell around one scanner: session, detector and trigger planner run inline in
-//! one task, so a scan turns into camera triggers without a hop between tasks.
+//! one task, so a scan turns into camera triggers without a hop between tasks. A lane with a
+//! second scan plane (another scanner downstream) shares a [`LanePairing`] between the two
+//! scanners' tasks, which gives its vehicles a speed and its distance cameras their moment.
+//! [`run_scanner_on_thread`] gives the task an OS thread of its own, so that no other work of
+//! the process runs between a socket read and its triggers.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::{
+    mpsc::{self, error::TrySendError},
+    oneshot,
+};
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
 use vod_core::{Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
 
-use crate::class::VehicleClass;
 use crate::detector::VehicleDetector;
 use crate::metrics::LidarMetrics;
 use crate::session::ScannerSession;
+use crate::speed::pairing::{LanePairing, SpeedPlanes, lock};
 use crate::trigger::TriggerPlanner;
 
 /// Everything [`run_scanner`] needs; clone it for each (re)start under the supervisor.
@@ -20,6 +28,8 @@ pub struct ScannerSetup {
     pub scanner: ScannerConfig,
     /// All lanes of the site; the scanner's own are picked by name.
     pub lanes: Vec<LaneConfig>,
+    /// The lanes with a second plane, shared by every scanner's setup.
+    pub speed_planes: SpeedPlanes,
     pub detector: DetectorConfig,
     pub planner: TriggerPlanner,
     /// Each camera's trigger channel, by camera name; every camera of the scanner's lanes
@@ -40,6 +50,55 @@ pub enum PipelineError {
     },
     #[error("the trigger channel of camera {camera} is closed: its task is gone")]
     CameraGone { camera: String },
+    #[error("cannot start the thread of scanner {scanner}: {cause}")]
+    Thread {
+        scanner: String,
+        cause: std::io::Error,
+    },
+    #[error("the thread of scanner {scanner} ended without a result")]
+    ThreadLost { scanner: String },
+}
+
+/// What a lane is to this scanner.
+#[derive(Debug)]
+enum Plane {
+    /// The lane's only plane.
+    Only,
+    /// The lane's own plane, with a second one downstream.
+    First(Arc<Mutex<LanePairing>>),
+    /// The second plane of another scanner's lane: it measures speed, publishes nothing.
+    Second(Arc<Mutex<LanePairing>>),
+}
+
+/// Runs [`run_scanner`] on an OS thread of its own with a current-thread runtime, and waits
+/// for it: the scanner's socket reads, detection and trigger commands never queue behind
+/// other tasks of the process.
+pub async fn run_scanner_on_thread(
+    setup: ScannerSetup,
+    shutdown: CancellationToken,
+) -> Result<(), TaskError> {
+    let scanner = setup.scanner.name.clone();
+    let (done, result) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|cause| PipelineError::Thread {
+            scanner: scanner.clone(),
+            cause,
+        })?;
+    std::thread::Builder::new()
+        .name(format!("lidar-{scanner}"))
+        .spawn(move || {
+            let outcome = runtime.block_on(run_scanner(setup, shutdown));
+            let _waiter_gone = done.send(outcome);
+        })
+        .map_err(|cause| PipelineError::Thread {
+            scanner: scanner.clone(),
+            cause,
+        })?;
+    result
+        .await
+        .unwrap_or_else(|_| Err(PipelineError::ThreadLost { scanner }.into()))
 }
 
 /// Runs one scanner until `shutdown`: scans in, vehicle events to the hub, trigger commands
@@ -52,12 +111,15 @@ pub async fn run_scanner(
     let ScannerSetup {
         scanner,
         lanes,
+        speed_planes,
         detector,
         planner,
         cameras,
         metrics,
         hub,
     } = setup;
+    let mut planes: HashMap<String, Plane> = HashMap::new();
+    let mut detected_lanes = Vec::new();
     for lane in lanes.iter().filter(|lane| lane.scanner == scanner.name) {
         // Present from the start, so that a lane that never sees a vehicle can raise an alert.
         metrics.vehicles_total.with_label_values(&[&lane.name]);
@@ -72,12 +134,53 @@ pub async fn run_scanner(
             }
             .into());
         }
+        let plane = match speed_planes.of_lane(&lane.name) {
+            Some((_, pairing)) => Plane::First(pairing.clone()),
+            None => Plane::Only,
+        };
+        planes.insert(lane.name.clone(), plane);
+        detected_lanes.push(lane.clone());
     }
+    for (plane, pairing) in speed_planes.second_planes_of(&scanner.name) {
+        // The second plane watches the lane's zone from a scanner mounted the same way.
+        if let Some(lane) = lanes.iter().find(|lane| lane.name == plane.lane) {
+            // This task plans the lane's distance cameras.
+            if let Some(camera) = planner
+                .cameras_of(&lane.name)
+                .find(|camera| !cameras.contains_key(*camera))
+            {
+                return Err(PipelineError::MissingCamera {
+                    camera: camera.to_owned(),
+                    lane: lane.name.clone(),
+                    scanner: scanner.name.clone(),
+                }
+                .into());
+            }
+            detected_lanes.push(LaneConfig {
+                scanner: scanner.name.clone(),
+                ..lane.clone()
+            });
+            planes.insert(lane.name.clone(), Plane::Second(pairing.clone()));
+        }
+    }
+    let first_planes: Vec<_> = planes
+        .values()
+        .filter_map(|plane| match plane {
+            Plane::First(pairing) => Some(pairing.clone()),
+            _ => None,
+        })
+        .collect();
     let label = [scanner.name.as_str()];
     let scans_total = metrics.scans_total.with_label_values(&label);
     let scans_rejected_total = metrics.scans_rejected_total.with_label_values(&label);
-    let mut detector = VehicleDetector::new(&scanner, &lanes, &detector);
+    let mut detector = VehicleDetector::new(&scanner, &detected_lanes, &detector);
     let mut session = ScannerSession::new(&scanner, &metrics, hub.clone());
+    let output = Output {
+        planner: &planner,
+        cameras: &cameras,
+        metrics: &metrics,
+        hub: &hub,
+    };
     loop {
         let scan = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -93,30 +196,109 @@ pub async fn run_scanner(
             }
         };
         for event in events {
-            if event.kind == VehicleEventKind::Entered {
-                metrics
-                    .vehicles_total
+            tracing::debug!(lane = %event.lane, vehicle_id = %event.vehicle_id, kind = ?event.kind, "Vehicle event.");
+            match planes.get(&*event.lane) {
+                Some(Plane::Second(pairing)) => output.second_plane(pairing, &event)?,
+                Some(Plane::First(pairing)) => output.first_plane(pairing, event)?,
+                Some(Plane::Only) | None => output.only_plane(event)?,
+            }
+        }
+        for pairing in &first_planes {
+            for left in lock(pairing).expire(scan.received_at) {
+                output.publish_left(left, true);
+            }
+        }
+    }
+}
+
+/// Where a scanner's events go.
+struct Output<'a> {
+    planner: &'a TriggerPlanner,
+    cameras: &'a HashMap<String, mpsc::Sender<TriggerCommand>>,
+    metrics: &'a LidarMetrics,
+    hub: &'a Hub,
+}
+
+impl Output<'_> {
+    /// An event of a lane with one plane.
+    fn only_plane(&self, event: VehicleEvent) -> Result<(), PipelineError> {
+        if event.kind == VehicleEventKind::Entered {
+            self.entered(event)
+        } else {
+            self.publish_left(event, false);
+            Ok(())
+        }
+    }
+
+    /// An event of a lane's own plane when a second one lies downstream.
+    fn first_plane(
+        &self,
+        pairing: &Mutex<LanePairing>,
+        event: VehicleEvent,
+    ) -> Result<(), PipelineError> {
+        if event.kind == VehicleEventKind::Entered {
+            // The delay cameras first; the pairing only needs the event afterwards.
+            self.entered(event.clone())?;
+            lock(pairing).first_plane(event);
+        } else if let Some(left) = lock(pairing).first_plane(event) {
+            self.publish_left(left, true);
+        }
+        Ok(())
+    }
+
+    /// An event of a second plane: the speed of the vehicle it completes, its distance
+    /// cameras' triggers, and its `Left` if that waited for the speed.
+    fn second_plane(
+        &self,
+        pairing: &Mutex<LanePairing>,
+        event: &VehicleEvent,
+    ) -> Result<(), PipelineError> {
+        let Some(measured) = lock(pairing).second_plane(event) else {
+            return Ok(());
+        };
+        tracing::debug!(lane = %event.lane, vehicle_id = %measured.entered.vehicle_id, speed_kmh = measured.speed_kmh, "Vehicle speed.");
+        for command in self
+            .planner
+            .plan_with_speed(&measured.entered, measured.speed_kmh)
+        {
+            send_trigger(self.cameras, command, self.metrics)?;
+        }
+        if let Some(left) = measured.left {
+            self.publish_left(left, true);
+        }
+        Ok(())
+    }
+
+    fn entered(&self, event: VehicleEvent) -> Result<(), PipelineError> {
+        for command in self.planner.plan(&event) {
+            send_trigger(self.cameras, command, self.metrics)?;
+        }
+        self.metrics
+            .vehicles_total
+            .with_label_values(&[&*event.lane])
+            .inc();
+        self.hub.publish(hub_event(event));
+        Ok(())
+    }
+
+    /// Publishes a `Left` event; `speed_lane` where the lane has two planes.
+    fn publish_left(&self, event: VehicleEvent, speed_lane: bool) {
+        if let VehicleEventKind::Left {
+            class, speed_kmh, ..
+        } = event.kind
+        {
+            self.metrics
+                .vehicles_classified_total
+                .with_label_values(&[&*event.lane, class.as_str()])
+                .inc();
+            if speed_lane && speed_kmh.is_none() {
+                self.metrics
+                    .speed_unmeasured_total
                     .with_label_values(&[&*event.lane])
                     .inc();
-                for command in planner.plan(&event) {
-                    send_trigger(&cameras, command, &metrics)?;
-                }
             }
-            if let VehicleEventKind::Left {
-                max_height_mm,
-                max_width_mm,
-                ..
-            } = event.kind
-            {
-                let class = VehicleClass::from_size(max_height_mm, max_width_mm);
-                metrics
-                    .vehicles_classified_total
-                    .with_label_values(&[&*event.lane, class.as_str()])
-                    .inc();
-            }
-            tracing::debug!(lane = %event.lane, vehicle_id = %event.vehicle_id, kind = ?event.kind, "Vehicle event.");
-            hub.publish(hub_event(event));
         }
+        self.hub.publish(hub_event(event));
     }
 }
 
@@ -161,6 +343,9 @@ fn hub_event(event: VehicleEvent) -> Event {
         VehicleEventKind::Left {
             occupancy_ms,
             max_height_mm,
+            class,
+            speed_kmh,
+            length_mm,
             ..
         } => Event::VehicleLeft {
             vehicle_id: event.vehicle_id,
@@ -168,6 +353,9 @@ fn hub_event(event: VehicleEvent) -> Event {
             at: event.at_utc,
             occupancy_ms,
             max_height_mm,
+            class,
+            speed_kmh,
+            length_mm,
         },
     }
 }
@@ -226,7 +414,8 @@ mod tests {
             source: CameraSource::Sim,
             width: 640,
             height: 480,
-            trigger_delay_ms: 20,
+            trigger_delay_ms: Some(20),
+            trigger_distance_mm: None,
             burst_frames: 1,
             burst_interval_ms: 0,
         };
@@ -243,6 +432,7 @@ mod tests {
                 lateral_from_mm: 0,
                 lateral_to_mm: 3700,
             }],
+            speed_planes: SpeedPlanes::default(),
             detector: DetectorConfig {
                 background_scans: 1,
                 foreground_threshold_mm: 300,

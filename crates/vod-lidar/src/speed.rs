@@ -2,6 +2,9 @@
 //! emulator per plane): a vehicle that enters a lane in the upstream plane and then the same
 //! lane in the downstream plane took `distance / (t_down - t_up)`; with the time it occupied a
 //! plane, that gives its length. Pure: the times are the events' socket-read instants.
+//! [`pairing`] holds the state the two scanner tasks of a lane share.
+
+pub mod pairing;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -43,6 +46,11 @@ impl SpeedEstimator {
             max_travel: Duration::from_secs_f64(distance_mm / 1000.0 / (MIN_SPEED_KMH / 3.6)),
             waiting: HashMap::new(),
         }
+    }
+
+    /// The longest plausible travel between the planes (at the slowest speed paired).
+    pub fn max_travel(&self) -> Duration {
+        self.max_travel
     }
 
     /// An event of the upstream plane.

@@ -8,13 +8,20 @@ use std::time::Duration;
 use vod_core::config::CameraConfig;
 use vod_core::{TriggerCommand, VehicleEvent, VehicleEventKind};
 
+/// When a camera fires after a vehicle entered its lane's (first) scan plane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Timing {
+    /// A fixed offset after entry.
+    Delay(Duration),
+    /// When the vehicle has driven this far past the plane, at its measured speed.
+    DistanceMm(u32),
+}
+
 #[derive(Debug, Clone)]
 struct PlannedCamera {
     name: Arc<str>,
     lane: String,
-    delay: Duration,
-    /// Where the camera looks, this far beyond the scan plane; used when the speed is known.
-    distance_mm: Option<u32>,
+    timing: Timing,
     frames: u32,
     interval_ms: u32,
 }
@@ -26,6 +33,8 @@ pub struct TriggerPlanner {
 }
 
 impl TriggerPlanner {
+    /// Cameras with a `trigger_distance_mm` fire by distance, the others by delay (a camera
+    /// with neither, which validation refuses, fires at entry).
     pub fn new(cameras: &[CameraConfig]) -> Self {
         TriggerPlanner {
             cameras: cameras
@@ -33,25 +42,17 @@ impl TriggerPlanner {
                 .map(|camera| PlannedCamera {
                     name: camera.name.as_str().into(),
                     lane: camera.lane.clone(),
-                    delay: Duration::from_millis(camera.trigger_delay_ms.into()),
-                    distance_mm: None,
+                    timing: match camera.trigger_distance_mm {
+                        Some(distance_mm) => Timing::DistanceMm(distance_mm),
+                        None => Timing::Delay(Duration::from_millis(
+                            camera.trigger_delay_ms.unwrap_or(0).into(),
+                        )),
+                    },
                     frames: camera.burst_frames,
                     interval_ms: camera.burst_interval_ms,
                 })
                 .collect(),
         }
-    }
-
-    /// Fires `camera` when the vehicle has driven `distance_mm` past the scan plane, for
-    /// events planned with a measured speed; without one its `trigger_delay_ms` still holds.
-    /// `false` for an unknown camera.
-    pub fn set_trigger_distance(&mut self, camera: &str, distance_mm: u32) -> bool {
-        let mut found = false;
-        for planned in self.cameras.iter_mut().filter(|c| &*c.name == camera) {
-            planned.distance_mm = Some(distance_mm);
-            found = true;
-        }
-        found
     }
 
     /// The cameras watching `lane`.
@@ -62,42 +63,54 @@ impl TriggerPlanner {
             .map(|camera| &*camera.name)
     }
 
-    /// The commands for `event`: none unless a vehicle entered.
+    /// The commands of the cameras that fire by delay, for `event`: none unless a vehicle
+    /// entered.
     pub fn plan(&self, event: &VehicleEvent) -> Vec<TriggerCommand> {
-        self.plan_with_speed(event, None)
+        self.commands(event, |timing| match timing {
+            Timing::Delay(delay) => Some(delay),
+            Timing::DistanceMm(_) => None,
+        })
     }
 
-    /// As [`TriggerPlanner::plan`], with the vehicle's measured speed for the cameras that
-    /// have a trigger distance. A speed that is not above 0 counts as unknown.
-    pub fn plan_with_speed(
+    /// The commands of the cameras that fire by distance, for the `Entered` event of the
+    /// lane's first plane once the vehicle's speed is known; a camera whose moment has passed
+    /// fires at once. None for a speed that is not above 0.
+    pub fn plan_with_speed(&self, entered: &VehicleEvent, speed_kmh: f64) -> Vec<TriggerCommand> {
+        if !(speed_kmh > 0.0 && speed_kmh.is_finite()) {
+            return Vec::new();
+        }
+        let speed_mm_per_s = speed_kmh / 3.6 * 1000.0;
+        self.commands(entered, |timing| match timing {
+            Timing::Delay(_) => None,
+            Timing::DistanceMm(distance_mm) => Some(Duration::from_secs_f64(
+                f64::from(distance_mm) / speed_mm_per_s,
+            )),
+        })
+    }
+
+    fn commands(
         &self,
         event: &VehicleEvent,
-        speed_kmh: Option<f64>,
+        delay_of: impl Fn(Timing) -> Option<Duration>,
     ) -> Vec<TriggerCommand> {
-        let speed_mm_per_s = speed_kmh
-            .filter(|s| *s > 0.0 && s.is_finite())
-            .map(|s| s / 3.6 * 1000.0);
         if event.kind != VehicleEventKind::Entered {
             return Vec::new();
         }
         self.cameras
             .iter()
             .filter(|camera| *camera.lane == *event.lane)
-            .map(|camera| TriggerCommand {
-                camera: camera.name.clone(),
-                vehicle_id: event.vehicle_id,
-                lane: event.lane.clone(),
-                fire_at: event.at
-                    + match (camera.distance_mm, speed_mm_per_s) {
-                        (Some(distance_mm), Some(speed)) => {
-                            Duration::from_secs_f64(f64::from(distance_mm) / speed)
-                        }
-                        _ => camera.delay,
-                    },
-                frames: camera.frames,
-                interval_ms: camera.interval_ms,
-                detected_at: event.at,
-                detected_utc: event.at_utc,
+            .filter_map(|camera| {
+                let delay = delay_of(camera.timing)?;
+                Some(TriggerCommand {
+                    camera: camera.name.clone(),
+                    vehicle_id: event.vehicle_id,
+                    lane: event.lane.clone(),
+                    fire_at: event.at + delay,
+                    frames: camera.frames,
+                    interval_ms: camera.interval_ms,
+                    detected_at: event.at,
+                    detected_utc: event.at_utc,
+                })
             })
             .collect()
     }
@@ -108,8 +121,8 @@ mod tests {
     use std::time::Instant;
 
     use chrono::DateTime;
-    use vod_core::VehicleId;
     use vod_core::config::CameraSource;
+    use vod_core::{VehicleClass, VehicleId};
 
     use super::*;
 
@@ -120,7 +133,8 @@ mod tests {
             source: CameraSource::Sim,
             width: 1280,
             height: 1024,
-            trigger_delay_ms: delay_ms,
+            trigger_delay_ms: Some(delay_ms),
+            trigger_distance_mm: None,
             burst_frames: 2,
             burst_interval_ms: 40,
         }
@@ -148,6 +162,9 @@ mod tests {
             occupancy_ms: 300,
             max_height_mm: 1500,
             max_width_mm: 1800,
+            class: VehicleClass::Car,
+            speed_kmh: None,
+            length_mm: None,
         };
         let cases = [
             (
@@ -183,25 +200,40 @@ mod tests {
 
     #[test]
     fn a_trigger_distance_turns_the_measured_speed_into_a_delay() {
-        let mut planner = TriggerPlanner::new(&[
-            camera("cam-1", "lane-1", 20),
-            camera("cam-1b", "lane-1", 30),
-        ]);
-        assert!(planner.set_trigger_distance("cam-1", 5000));
-        assert!(!planner.set_trigger_distance("cam-9", 5000));
+        let mut by_distance = camera("cam-1", "lane-1", 0);
+        by_distance.trigger_delay_ms = None;
+        by_distance.trigger_distance_mm = Some(5000);
+        let planner = TriggerPlanner::new(&[by_distance, camera("cam-1b", "lane-1", 30)]);
         let event = event("lane-1", VehicleEventKind::Entered);
-        let delays_ms = |speed_kmh| {
-            planner
-                .plan_with_speed(&event, speed_kmh)
+        let delays_ms = |commands: Vec<TriggerCommand>| {
+            commands
                 .iter()
-                .map(|c| (c.fire_at - event.at).as_millis() as u64)
+                .map(|c| {
+                    (
+                        c.camera.to_string(),
+                        (c.fire_at - event.at).as_millis() as u64,
+                    )
+                })
                 .collect::<Vec<_>>()
         };
-        // 5 m at 90 km/h (25 m/s): 200 ms; the camera without a distance keeps its offset.
-        assert_eq!(delays_ms(Some(90.0)), [200, 30]);
-        assert_eq!(delays_ms(Some(180.0)), [100, 30]);
-        for unknown in [None, Some(0.0), Some(-5.0), Some(f64::NAN)] {
-            assert_eq!(delays_ms(unknown), [20, 30], "{unknown:?}");
+        let cam = |name: &str, ms| (name.to_owned(), ms);
+        // At entry only the camera with a delay fires; the other waits for the speed.
+        assert_eq!(delays_ms(planner.plan(&event)), [cam("cam-1b", 30)]);
+        // 5 m at 90 km/h (25 m/s): 200 ms.
+        assert_eq!(
+            delays_ms(planner.plan_with_speed(&event, 90.0)),
+            [cam("cam-1", 200)]
+        );
+        assert_eq!(
+            delays_ms(planner.plan_with_speed(&event, 180.0)),
+            [cam("cam-1", 100)]
+        );
+        for unknown in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                delays_ms(planner.plan_with_speed(&event, unknown)),
+                [],
+                "{unknown:?}"
+            );
         }
     }
 }

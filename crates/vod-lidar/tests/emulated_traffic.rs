@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use vod_core::config::{CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig};
 use vod_core::{Event, Hub, TriggerCommand};
 use vod_lidar::emulator::{self, EmulatedLane, EmulatorConfig, VehiclePass, ground_truth};
-use vod_lidar::{LidarMetrics, ScannerSetup, TriggerPlanner, run_scanner};
+use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner};
 
 /// Generous: the machine may be busy; nothing here measures speed.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -86,7 +86,8 @@ fn start_pipeline(address: SocketAddr) -> Rig {
             source: CameraSource::Sim,
             width: 640,
             height: 480,
-            trigger_delay_ms: 20,
+            trigger_delay_ms: Some(20),
+            trigger_distance_mm: None,
             burst_frames: 2,
             burst_interval_ms: 40,
         })
@@ -103,6 +104,7 @@ fn start_pipeline(address: SocketAddr) -> Rig {
     let events = hub.subscribe();
     let shutdown = CancellationToken::new();
     let setup = ScannerSetup {
+        speed_planes: SpeedPlanes::default(),
         scanner,
         lanes,
         detector: DetectorConfig {

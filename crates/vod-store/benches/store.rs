@@ -1,9 +1,11 @@
-//! Store benchmarks: captures committed per second with their jobs, and a retention sweep over
-//! a million captures. Each prints its numbers and a ratio against a reference measured in the
-//! same run; docs/PERFORMANCE.md records them with the method.
+//! Store benchmarks: captures committed per second with their jobs, a retention sweep over
+//! a million captures, and the job list with attempts. Each prints its numbers and a ratio
+//! against a reference measured in the same run; docs/PERFORMANCE.md records them with the
+//! method.
 //!
 //! Sizes: VOD_BENCH_COMMITS (default 2000) captures for the commit benchmark,
-//! VOD_BENCH_SWEEP_CAPTURES (default 1000000) for the sweep. The directory is a temporary one
+//! VOD_BENCH_SWEEP_CAPTURES (default 1000000) for the sweep, VOD_BENCH_LIST_JOBS (default
+//! 100000) jobs for the list. VOD_BENCH_ONLY (commit, sweep or list) runs one of them. The directory is a temporary one
 //! under TMPDIR, so put TMPDIR on the disk to be measured.
 
 use std::path::Path;
@@ -14,7 +16,7 @@ use prometheus::Registry;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use vod_core::config::{RetentionConfig, StorageConfig};
 use vod_core::{Capture, CaptureImage, VehicleId};
-use vod_store::{NewJob, Store, StoreMetrics};
+use vod_store::{JobFilter, NewJob, Store, StoreMetrics};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -22,9 +24,19 @@ fn main() {
     let commits = env_number("VOD_BENCH_COMMITS", 2_000);
     let sweep_captures = env_number("VOD_BENCH_SWEEP_CAPTURES", 1_000_000);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let list_jobs = env_number("VOD_BENCH_LIST_JOBS", 100_000);
+    let only = std::env::var("VOD_BENCH_ONLY").ok();
+    let runs = |name: &str| only.as_deref().is_none_or(|only| only == name);
     runtime.block_on(async {
-        commit_benchmark(commits).await;
-        sweep_benchmark(sweep_captures).await;
+        if runs("commit") {
+            commit_benchmark(commits).await;
+        }
+        if runs("sweep") {
+            sweep_benchmark(sweep_captures).await;
+        }
+        if runs("list") {
+            list_benchmark(list_jobs).await;
+        }
     });
 }
 
@@ -164,9 +176,11 @@ async fn sweep_benchmark(count: u64) {
     let now_ms = Utc::now().timestamp_millis();
     let config = RetentionConfig {
         captures_max_age_days: 30,
+        vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes: u64::MAX,
-        sweep_every_s: 600,
+        sweep_every_s: Some(600),
+        sweep_cron: None,
     };
 
     // Reference: one bare DELETE of the same old captures, cascading to their image rows, with
@@ -238,5 +252,80 @@ async fn sweep_benchmark(count: u64) {
     );
     assert_eq!(idle, vod_store::SweepReport::default());
     db.close().await;
+    store.close().await;
+}
+
+/// The job page's query: the newest 500 jobs with their attempts, in one query for the
+/// attempts, against the jobs alone (reference) and against one attempts query per job.
+async fn list_benchmark(count: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).await;
+    let db =
+        SqlitePool::connect_with(SqliteConnectOptions::new().filename(dir.path().join("vod.db")))
+            .await
+            .expect("db");
+    let statements = [
+        // Every fourth job discarded after 3 attempts, the others completed in one.
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+         INSERT INTO jobs (id, queue, kind, args, state, attempt, max_attempts, \
+                           idempotency_key, inserted_at_ms, run_at_ms, attempted_at_ms, \
+                           finished_at_ms, last_error) \
+         SELECT i, 'upload', 'upload.capture', '{}', \
+                CASE WHEN i % 4 = 0 THEN 'discarded' ELSE 'completed' END, \
+                CASE WHEN i % 4 = 0 THEN 3 ELSE 1 END, 3, printf('k%d', i), i, i, i, i + 1, \
+                CASE WHEN i % 4 = 0 THEN 'HTTP 503 from the upload server' END FROM n",
+        "WITH RECURSIVE a(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM a WHERE k < 3) \
+         INSERT INTO job_attempts (job_id, attempt, started_at_ms, finished_at_ms, outcome, \
+                                   error) \
+         SELECT j.id, a.k, j.id, j.id + 1, \
+                CASE WHEN j.state = 'completed' THEN 'completed' \
+                     WHEN a.k = 3 THEN 'discarded' ELSE 'failed' END, \
+                CASE WHEN j.state = 'discarded' THEN 'HTTP 503 from the upload server' END \
+         FROM jobs j JOIN a ON a.k <= j.attempt",
+    ];
+    for statement in statements {
+        sqlx::query(statement)
+            .bind(count as i64)
+            .execute(&db)
+            .await
+            .expect("fill");
+    }
+    let filter =
+        JobFilter::from_request(None, None, None, Some(JobFilter::MAX_LIMIT)).expect("filter");
+    const ROUNDS: u32 = 20;
+    let mut times = [Duration::ZERO; 3];
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let jobs = store.list_jobs(&filter).await.expect("list");
+        times[0] += started.elapsed();
+        assert_eq!(jobs.len(), JobFilter::MAX_LIMIT as usize);
+
+        let started = Instant::now();
+        let listed = store.list_jobs_with_attempts(&filter).await.expect("list");
+        times[1] += started.elapsed();
+        assert_eq!(listed.len(), JobFilter::MAX_LIMIT as usize);
+
+        let started = Instant::now();
+        let mut attempts = 0;
+        for job in store.list_jobs(&filter).await.expect("list") {
+            attempts += store.job_attempts(job.id).await.expect("attempts").len();
+        }
+        times[2] += started.elapsed();
+        assert_eq!(
+            attempts,
+            listed.iter().map(|job| job.attempts.len()).sum::<usize>()
+        );
+    }
+    let ms = |total: Duration| total.as_secs_f64() * 1_000.0 / f64::from(ROUNDS);
+    println!(
+        "job list of {} among {count} jobs, mean of {ROUNDS}: jobs only (reference) {:.2} ms, \
+         with attempts in one query {:.2} ms, one attempts query per job {:.2} ms; \
+         ratio one query / reference {:.2}",
+        JobFilter::MAX_LIMIT,
+        ms(times[0]),
+        ms(times[1]),
+        ms(times[2]),
+        ms(times[1]) / ms(times[0]),
+    );
     store.close().await;
 }

@@ -38,6 +38,12 @@ pub enum StoreError {
 
     #[error("the task writing image files did not finish")]
     ImageTask(#[source] tokio::task::JoinError),
+
+    #[error("hashing a password: {0}")]
+    PasswordHash(String),
+
+    #[error("the task hashing a password did not finish")]
+    HashTask(#[source] tokio::task::JoinError),
 }
 
 impl StoreError {

@@ -10,6 +10,7 @@ mod images;
 mod jobs;
 mod metrics;
 mod occupancy;
+mod records;
 mod retention;
 mod store;
 mod writer;
@@ -19,10 +20,15 @@ pub use check::FileCheckReport;
 pub use error::StoreError;
 pub use health::ImageWrites;
 pub use jobs::{
-    Enqueued, Job, JobAttempt, JobError, JobFilter, JobHandler, JobId, JobState, NewJob,
-    PeriodicJob, QueueSpec, RetryPolicy, retry_delay_ms, run_periodic, run_queue,
+    Enqueued, Job, JobAction, JobActionOutcome, JobAttempt, JobError, JobFilter, JobHandler, JobId,
+    JobState, JobWithAttempts, NewJob, PeriodicJob, QueueSpec, RetryPolicy, Schedule,
+    retry_delay_ms, run_periodic, run_queue,
 };
 pub use metrics::StoreMetrics;
+pub use records::config_history::{ConfigRecord, ConfigSource};
+pub use records::push::{NewPushEndpoint, PushEndpoint};
+pub use records::users::{Role, User};
+pub use records::vehicles::{VehicleMeasurements, VehicleRow, run_vehicle_recorder};
 pub use retention::{
     EvictionCandidate, RETENTION_QUEUE, RetentionSweeper, SWEEP_KIND, SweepReport,
     choose_evictions, retention_queue, sweep_schedule,

@@ -15,6 +15,9 @@ pub struct StoreMetrics {
     pub(crate) images_dropped_total: IntCounter,
     pub(crate) check_files_removed_total: IntCounterVec,
     pub(crate) check_images_missing: IntGauge,
+    pub(crate) vehicles_recorded_total: IntCounter,
+    pub(crate) vehicle_errors_total: IntCounter,
+    pub(crate) vehicles_missed_total: IntCounter,
     pub(crate) jobs: JobMetrics,
     pub(crate) retention: RetentionMetrics,
 }
@@ -119,8 +122,26 @@ impl StoreMetrics {
         )?;
         registry.register(Box::new(check_files_removed_total.clone()))?;
         registry.register(Box::new(check_images_missing.clone()))?;
+        let vehicles_recorded_total = IntCounter::new(
+            "vod_store_vehicles_recorded_total",
+            "Vehicle entries and exits recorded.",
+        )?;
+        let vehicle_errors_total = IntCounter::new(
+            "vod_store_vehicle_errors_total",
+            "Vehicle entries and exits that could not be recorded (database error).",
+        )?;
+        let vehicles_missed_total = IntCounter::new(
+            "vod_store_vehicles_missed_total",
+            "Vehicle entries and exits the recorder fell too far behind to see.",
+        )?;
+        registry.register(Box::new(vehicles_recorded_total.clone()))?;
+        registry.register(Box::new(vehicle_errors_total.clone()))?;
+        registry.register(Box::new(vehicles_missed_total.clone()))?;
         Ok(StoreMetrics {
             captures_total,
+            vehicles_recorded_total,
+            vehicle_errors_total,
+            vehicles_missed_total,
             write_errors_total,
             commit_seconds,
             images_writable,
@@ -139,6 +160,7 @@ pub(crate) struct RetentionMetrics {
     pub(crate) captures_deleted_total: IntCounterVec,
     pub(crate) pending_evicted_total: IntCounter,
     pub(crate) jobs_purged_total: IntCounter,
+    pub(crate) vehicles_deleted_total: IntCounter,
     pub(crate) image_bytes: IntGauge,
 }
 
@@ -160,6 +182,10 @@ impl RetentionMetrics {
                 "vod_store_retention_jobs_purged_total",
                 "Ended jobs removed from the history.",
             )?,
+            vehicles_deleted_total: IntCounter::new(
+                "vod_store_retention_vehicles_deleted_total",
+                "Vehicle records older than their age limit removed.",
+            )?,
             image_bytes: IntGauge::new(
                 "vod_store_image_bytes",
                 "Bytes of image files, as of the last retention sweep.",
@@ -168,6 +194,7 @@ impl RetentionMetrics {
         registry.register(Box::new(metrics.captures_deleted_total.clone()))?;
         registry.register(Box::new(metrics.pending_evicted_total.clone()))?;
         registry.register(Box::new(metrics.jobs_purged_total.clone()))?;
+        registry.register(Box::new(metrics.vehicles_deleted_total.clone()))?;
         registry.register(Box::new(metrics.image_bytes.clone()))?;
         Ok(metrics)
     }

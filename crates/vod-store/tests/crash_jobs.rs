@@ -62,7 +62,7 @@ fn upload_queue() -> QueueSpec {
     QueueSpec {
         name: "upload".into(),
         concurrency: NonZeroU32::new(4).expect("non-zero"),
-        max_starts_per_s: None,
+        max_starts_per_minute: None,
         retry: RetryPolicy {
             base_ms: 5,
             max_ms: 50,

@@ -149,9 +149,11 @@ async fn scenario(data_dir: &std::path::Path) {
     // Retention frees space under a quota; the next capture has its images again.
     let quota = RetentionConfig {
         captures_max_age_days: 3650,
+        vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes: 100_000,
-        sweep_every_s: 600,
+        sweep_every_s: Some(600),
+        sweep_cron: None,
     };
     let report = store
         .sweep_retention(&quota, chrono::Utc::now().timestamp_millis())

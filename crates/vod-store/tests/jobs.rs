@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use vod_store::{
-    Enqueued, Job, JobError, JobFilter, JobHandler, JobId, JobState, NewJob, QueueSpec,
-    RetryPolicy, Store, run_queue,
+    Enqueued, Job, JobAction, JobActionOutcome, JobError, JobFilter, JobHandler, JobId, JobState,
+    NewJob, QueueSpec, RetryPolicy, Store, run_queue,
 };
 
 /// Fails the first `failures` attempts of each job (with `Discard` when `discard` is set), and
@@ -61,7 +61,7 @@ fn queue(name: &str, concurrency: u32) -> QueueSpec {
     QueueSpec {
         name: name.into(),
         concurrency: NonZeroU32::new(concurrency).expect("non-zero"),
-        max_starts_per_s: None,
+        max_starts_per_minute: None,
         retry: RetryPolicy {
             base_ms: 2,
             max_ms: 20,
@@ -486,7 +486,7 @@ async fn a_rate_limited_queue_spaces_its_starts() {
     }
     let handler = Arc::new(Scripted::default());
     let spec = QueueSpec {
-        max_starts_per_s: NonZeroU32::new(20),
+        max_starts_per_minute: NonZeroU32::new(1_200),
         ..queue("limited", 5)
     };
     let (stop, runner) = spawn_runner(&store, spec, &handler);
@@ -498,9 +498,85 @@ async fn a_rate_limited_queue_spaces_its_starts() {
         .map(|job| job.attempted_at_ms.expect("started"))
         .collect();
     starts.sort_unstable();
-    // 20 starts per second: at least 50 ms apart (1 ms for the clocks' rounding), however
+    // 1200 starts per minute: at least 50 ms apart (1 ms for the clocks' rounding), however
     // many slots are free.
     for pair in starts.windows(2) {
         assert!(pair[1] - pair[0] >= 49, "starts {starts:?}");
     }
+}
+
+#[tokio::test]
+async fn job_actions_tell_done_refused_and_not_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = common::open(dir.path()).await;
+    let id = inserted(
+        store
+            .enqueue(&job("admin", "a1", 3))
+            .await
+            .expect("enqueue"),
+    );
+
+    let retried = store
+        .apply_job_action(id, JobAction::Retry)
+        .await
+        .expect("retry");
+    assert!(
+        matches!(&retried, JobActionOutcome::Refused(job) if job.state == JobState::Available),
+        "a waiting job cannot be retried: {retried:?}"
+    );
+    let cancelled = store
+        .apply_job_action(id, JobAction::Cancel)
+        .await
+        .expect("cancel");
+    assert!(
+        matches!(&cancelled, JobActionOutcome::Done(job) if job.state == JobState::Cancelled),
+        "{cancelled:?}"
+    );
+    let retried = store
+        .apply_job_action(id, JobAction::Retry)
+        .await
+        .expect("retry");
+    assert!(
+        matches!(&retried, JobActionOutcome::Done(job) if job.state == JobState::Available),
+        "{retried:?}"
+    );
+    assert_eq!(
+        store
+            .apply_job_action(JobId(id.0 + 1_000), JobAction::Cancel)
+            .await
+            .expect("cancel"),
+        JobActionOutcome::NotFound
+    );
+
+    let listed = store
+        .list_jobs_with_attempts(
+            &JobFilter::from_request(Some("admin"), Some("available"), None, None)
+                .expect("valid filter"),
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].job.id, id);
+    assert!(listed[0].attempts.is_empty());
+}
+
+#[test]
+fn job_filters_from_requests_are_checked() {
+    let filter = JobFilter::from_request(Some(""), Some(""), Some(9), None).expect("valid");
+    assert_eq!(
+        filter,
+        JobFilter {
+            queue: None,
+            state: None,
+            before: Some(JobId(9)),
+            limit: JobFilter::DEFAULT_LIMIT,
+        }
+    );
+    assert_eq!(
+        JobFilter::from_request(None, Some("stuck"), None, None).expect_err("unknown state"),
+        "unknown state \"stuck\"; the states are available, running, completed, discarded, \
+         cancelled"
+    );
+    assert!(JobFilter::from_request(None, None, None, Some(0)).is_err());
+    assert!(JobFilter::from_request(None, None, None, Some(JobFilter::MAX_LIMIT + 1)).is_err());
 }

@@ -16,9 +16,11 @@ const DAY_MS: i64 = 86_400_000;
 fn config(image_quota_bytes: u64) -> RetentionConfig {
     RetentionConfig {
         captures_max_age_days: 30,
+        vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes,
-        sweep_every_s: 600,
+        sweep_every_s: Some(600),
+        sweep_cron: None,
     }
 }
 

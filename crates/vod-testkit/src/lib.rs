@@ -1,5 +1,5 @@
-//! Test support: real servers started on free loopback ports and stopped on drop, and
-//! a wait helper for TCP ports.
+//! Test support: real servers started on free loopback ports and stopped on drop, a wait
+//! helper for TCP ports, and plain HTTP and NATS clients.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -58,6 +58,33 @@ impl NatsServer {
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+}
+
+/// A NATS request from outside the process under test, as an engineer's tool sends it;
+/// returns the reply's payload as text. Errors as text.
+pub fn nats_request(
+    url: &str,
+    subject: &str,
+    payload: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    runtime.block_on(async {
+        let client = async_nats::connect(url)
+            .await
+            .map_err(|error| error.to_string())?;
+        let reply = tokio::time::timeout(
+            timeout,
+            client.request(subject.to_owned(), payload.to_owned().into()),
+        )
+        .await
+        .map_err(|_| format!("no reply on {subject} within {timeout:?}"))?
+        .map_err(|error| error.to_string())?;
+        String::from_utf8(reply.payload.to_vec()).map_err(|error| error.to_string())
+    })
 }
 
 impl Drop for NatsServer {

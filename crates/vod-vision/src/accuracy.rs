@@ -24,6 +24,22 @@ pub struct AccuracyReport {
     /// Vehicles not flagged for review, and how many of those were exactly right.
     pub unflagged: u32,
     pub unflagged_exact: u32,
+    /// Vehicles and exactly counted vehicles by countability, in bins of
+    /// `1 / COUNTABILITY_BINS` from 0 (the last bin holds 1.0 as well).
+    pub by_countability: [Bin; COUNTABILITY_BINS],
+}
+
+pub const COUNTABILITY_BINS: usize = 10;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bin {
+    pub vehicles: u32,
+    pub exact: u32,
+}
+
+/// The bin of a countability score.
+pub fn bin_of(countability: f32) -> usize {
+    ((countability.clamp(0.0, 1.0) * COUNTABILITY_BINS as f32) as usize).min(COUNTABILITY_BINS - 1)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +102,9 @@ pub fn measure(
         report.exact_front += u32::from(front);
         report.exact_rear += u32::from(rear);
         report.exact_vehicle += u32::from(exact);
+        let bin = &mut report.by_countability[bin_of(occupancy.countability)];
+        bin.vehicles += 1;
+        bin.exact += u32::from(exact);
         if occupancy.needs_review {
             report.flagged += 1;
         } else {
@@ -94,4 +113,18 @@ pub fn measure(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_fall_in_tenths_and_one_goes_to_the_last_bin() {
+        assert_eq!(bin_of(0.0), 0);
+        assert_eq!(bin_of(0.35), 3);
+        assert_eq!(bin_of(0.999), 9);
+        assert_eq!(bin_of(1.0), 9);
+        assert_eq!(bin_of(-1.0), 0);
+    }
 }

@@ -24,7 +24,9 @@ impl Default for AnonymizeParams {
     fn default() -> Self {
         AnonymizeParams {
             margin: 0.25,
-            blocks: 5,
+            // With 5, RetinaFace found a face again in 4 of 40 noise draws over the test
+            // photo's face (score up to 0.81); with 3, in none.
+            blocks: 3,
             noise: 48,
         }
     }

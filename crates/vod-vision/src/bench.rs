@@ -33,6 +33,8 @@ pub struct BenchOptions {
     pub images: Vec<PathBuf>,
     pub rounds: usize,
     pub threads: usize,
+    /// Frames per inference call for models that take batches (`vision.batch_size`).
+    pub batch_size: usize,
     /// A Python with onnxruntime and numpy.
     pub python: PathBuf,
     /// Where the input tensors for the reference are written.
@@ -82,8 +84,8 @@ pub const FRAME_HEIGHT: i32 = 1024;
 pub fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     let threads = options.threads.max(1);
     let set = VisionSet {
-        person: Model::load(&options.person_manifest, threads)?,
-        face: Model::load(&options.face_manifest, threads)?,
+        person: Model::load_batched(&options.person_manifest, threads, options.batch_size)?,
+        face: Model::load_batched(&options.face_manifest, threads, options.batch_size)?,
         settings: VisionSettings {
             anonymize_people: false,
             evidence_raw: false,
@@ -124,7 +126,8 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
         model_args.push(format!("1,3,{},{}", input.height, input.width));
         model_args.push(prefix.display().to_string());
     }
-    let bursts: Vec<Burst> = frames.iter().map(burst).collect::<Result<_, _>>()?;
+    // One burst holds every frame, so that a batch size above 1 has frames to batch.
+    let bursts = vec![burst(&frames)?];
     let new_metrics = || {
         VisionMetrics::register(&prometheus::Registry::new())
             .map_err(|e| BenchError::Reference(e.to_string()))
@@ -148,8 +151,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
             for b in &bursts {
                 let t0 = Instant::now();
                 let capture = process(copy(b), &set, &metrics);
-                stage_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
-                if capture.images.len() != 1 {
+                let per_frame_ms = t0.elapsed().as_secs_f64() * 1000.0 / b.frames.len() as f64;
+                stage_ms.extend(b.frames.iter().map(|_| per_frame_ms));
+                if capture.images.len() != b.frames.len() {
                     return Err(BenchError::Dropped);
                 }
             }
@@ -279,31 +283,34 @@ fn copy(burst: &Burst) -> Burst {
     }
 }
 
-fn burst(image: &Mat) -> Result<Burst, BenchError> {
+fn burst(images: &[Mat]) -> Result<Burst, BenchError> {
     let vehicle_id = VehicleId::new(Utc::now(), 1, 1);
-    let frame = Frame {
-        camera: Arc::from("bench"),
-        vehicle_id,
-        lane: Arc::from("bench"),
-        burst_index: 0,
-        captured_utc: Utc::now(),
-        device_timestamp_ns: None,
-        width: image.cols() as u32,
-        height: image.rows() as u32,
-        pixel_format: PixelFormat::Bgr8,
-        pixels: image.data_bytes()?.to_vec(),
-    };
+    let mut frames = Vec::with_capacity(images.len());
+    for (index, image) in images.iter().enumerate() {
+        frames.push(Arc::new(Frame {
+            camera: Arc::from("bench"),
+            vehicle_id,
+            lane: Arc::from("bench"),
+            burst_index: index as u32,
+            captured_utc: Utc::now(),
+            device_timestamp_ns: None,
+            width: image.cols() as u32,
+            height: image.rows() as u32,
+            pixel_format: PixelFormat::Bgr8,
+            pixels: image.data_bytes()?.to_vec(),
+        }));
+    }
     Ok(Burst {
         trigger: TriggerCommand {
             camera: Arc::from("bench"),
             vehicle_id,
             lane: Arc::from("bench"),
             fire_at: std::time::Instant::now(),
-            frames: 1,
+            frames: frames.len() as u32,
             interval_ms: 0,
             detected_at: std::time::Instant::now(),
             detected_utc: Utc::now(),
         },
-        frames: vec![Arc::new(frame)],
+        frames,
     })
 }

@@ -1,5 +1,6 @@
 //! A loaded model: its manifest, an ONNX Runtime session checked against the manifest at
-//! load, and `detect`, which turns one frame into detections in frame pixels.
+//! load, and `detect_batch`, which turns frames into detections in frame pixels, several
+//! frames per inference call where the model's input takes any batch size.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,6 +33,9 @@ pub enum ModelError {
 pub struct Model {
     pub manifest: Manifest,
     pub manifest_path: PathBuf,
+    /// Frames per inference call: the configured batch size, or 1 for a model whose input's
+    /// batch dimension is fixed at 1.
+    batch_frames: usize,
     session: Mutex<Session>,
 }
 
@@ -60,6 +64,16 @@ impl Model {
     /// input tensor's name, type and shape, every output the decoder reads, and one inference
     /// on a blank image whose outputs must decode.
     pub fn load(manifest_path: &Path, intra_threads: usize) -> Result<Model, ModelError> {
+        Model::load_batched(manifest_path, intra_threads, 1)
+    }
+
+    /// As [`Model::load`], giving up to `batch_size` frames to one inference call. A model
+    /// whose input batch is fixed at 1 runs frames one by one, and says so here, once.
+    pub fn load_batched(
+        manifest_path: &Path,
+        intra_threads: usize,
+        batch_size: usize,
+    ) -> Result<Model, ModelError> {
         let manifest = Manifest::load(manifest_path)?;
         let refused = |problem: String| ModelError::Refused {
             manifest: manifest_path.to_owned(),
@@ -90,10 +104,24 @@ impl Model {
                     file.display()
                 ))
             })?;
-        check_signature(&session, &manifest).map_err(refused)?;
+        let batch = check_signature(&session, &manifest).map_err(refused)?;
+        let batch_frames = match batch {
+            InputBatch::Any => batch_size.max(1),
+            InputBatch::One => {
+                if batch_size > 1 {
+                    tracing::info!(
+                        manifest = %manifest_path.display(),
+                        batch_size,
+                        "The model's input takes one frame per call; it runs frames one by one."
+                    );
+                }
+                1
+            }
+        };
         let model = Model {
             manifest,
             manifest_path: manifest_path.to_owned(),
+            batch_frames,
             session: Mutex::new(session),
         };
         let blank = Mat::new_rows_cols_with_default(
@@ -113,18 +141,52 @@ impl Model {
         &self.manifest.name
     }
 
+    /// Frames given to one inference call.
+    pub fn batch_frames(&self) -> usize {
+        self.batch_frames
+    }
+
     /// Detections of the manifest's classes, in frame pixels, after NMS.
     pub fn detect(&self, image: &Mat) -> Result<Vec<Detection>, ModelError> {
+        let mut found = self.run_batch(&[image])?;
+        Ok(found.pop().unwrap_or_default())
+    }
+
+    /// The detections of each image, in order, `batch_frames` images per inference call.
+    pub fn detect_batch(&self, images: &[&Mat]) -> Result<Vec<Vec<Detection>>, ModelError> {
+        let mut found = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch_frames) {
+            found.extend(self.run_batch(chunk)?);
+        }
+        Ok(found)
+    }
+
+    /// One inference call on `images` stacked along the batch dimension.
+    fn run_batch(&self, images: &[&Mat]) -> Result<Vec<Vec<Detection>>, ModelError> {
         let failed = |message: String| ModelError::Inference {
             model: self.manifest.name.clone(),
             message,
         };
         let spec = &self.manifest.input;
-        let (data, transform) = preprocess(image, spec).map_err(|e| failed(e.to_string()))?;
-        let (h, w) = (spec.height as usize, spec.width as usize);
+        let mut transforms = Vec::with_capacity(images.len());
+        let mut stacked: Option<TensorData> = None;
+        for image in images {
+            let (data, transform) = preprocess(image, spec).map_err(|e| failed(e.to_string()))?;
+            transforms.push(transform);
+            match (&mut stacked, data) {
+                (None, data) => stacked = Some(data),
+                (Some(TensorData::F32(all)), TensorData::F32(one)) => all.extend(one),
+                (Some(TensorData::U8(all)), TensorData::U8(one)) => all.extend(one),
+                _ => return Err(failed("preprocessing gave mixed tensor types".into())),
+            }
+        }
+        let Some(data) = stacked else {
+            return Ok(Vec::new());
+        };
+        let (n, h, w) = (images.len(), spec.height as usize, spec.width as usize);
         let shape = match spec.layout {
-            Layout::Nchw => [1, 3, h, w],
-            Layout::Nhwc => [1, h, w, 3],
+            Layout::Nchw => [n, 3, h, w],
+            Layout::Nhwc => [n, h, w, 3],
         };
         let mut session = self
             .session
@@ -143,10 +205,18 @@ impl Model {
             }
         }
         .map_err(|e| failed(e.to_string()))?;
-        let raw = self
-            .decode(&SessionTensors(&outputs))
-            .map_err(|e| failed(e.to_string()))?;
-        Ok(self.finish(raw, transform, image.cols() as u32, image.rows() as u32))
+        let tensors = SessionTensors(&outputs);
+        images
+            .iter()
+            .zip(transforms)
+            .enumerate()
+            .map(|(index, (image, transform))| {
+                let item = BatchItem::of(&tensors, &self.manifest.decoder.output_names(), index, n)
+                    .map_err(|e| failed(e.to_string()))?;
+                let raw = self.decode(&item).map_err(|e| failed(e.to_string()))?;
+                Ok(self.finish(raw, transform, image.cols() as u32, image.rows() as u32))
+            })
+            .collect()
     }
 
     fn decode(&self, outputs: &dyn Outputs) -> Result<Vec<Detection>, DecodeError> {
@@ -174,7 +244,62 @@ impl Model {
     }
 }
 
-fn check_signature(session: &Session, manifest: &Manifest) -> Result<(), String> {
+/// One image's share of a batch's outputs: each output's leading dimension is the batch.
+struct BatchItem<'a> {
+    tensors: Vec<(&'a str, Vec<i64>, &'a [f32])>,
+}
+
+impl<'a> BatchItem<'a> {
+    fn of(
+        outputs: &'a dyn Outputs,
+        names: &[&'a str],
+        index: usize,
+        batch: usize,
+    ) -> Result<BatchItem<'a>, DecodeError> {
+        let mut tensors = Vec::with_capacity(names.len());
+        for name in names {
+            let (shape, data) = outputs.tensor(name)?;
+            if batch == 1 {
+                tensors.push((*name, shape.to_vec(), data));
+                continue;
+            }
+            let per_item = data.len() / batch;
+            if shape.first() != Some(&(batch as i64)) || per_item * batch != data.len() {
+                return Err(DecodeError::BadShape {
+                    name: (*name).to_owned(),
+                    shape: shape.to_vec(),
+                    expected: format!("a leading batch dimension of {batch}"),
+                });
+            }
+            let mut item_shape = shape.to_vec();
+            item_shape[0] = 1;
+            tensors.push((
+                *name,
+                item_shape,
+                &data[index * per_item..(index + 1) * per_item],
+            ));
+        }
+        Ok(BatchItem { tensors })
+    }
+}
+
+impl Outputs for BatchItem<'_> {
+    fn tensor(&self, name: &str) -> Result<(&[i64], &[f32]), DecodeError> {
+        self.tensors
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, shape, data)| (shape.as_slice(), *data))
+            .ok_or_else(|| DecodeError::MissingOutput(name.to_owned()))
+    }
+}
+
+/// Whether a model's input takes any number of frames per call or exactly one.
+enum InputBatch {
+    Any,
+    One,
+}
+
+fn check_signature(session: &Session, manifest: &Manifest) -> Result<InputBatch, String> {
     let spec = &manifest.input;
     let input = session
         .inputs()
@@ -216,7 +341,11 @@ fn check_signature(session: &Session, manifest: &Manifest) -> Result<(), String>
             ));
         }
     }
-    Ok(())
+    Ok(if shape[0] < 0 {
+        InputBatch::Any
+    } else {
+        InputBatch::One
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

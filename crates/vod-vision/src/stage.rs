@@ -1,11 +1,11 @@
-//! The vision task: bursts in, captures out. Each frame is copied out of the burst, run
-//! through the person and face models, anonymized in place unless evidence mode is on, and
-//! only then encoded.
+//! The vision task: bursts in, captures out. The frames of a burst are copied out of it, run
+//! through the person and face models (several frames per inference call where a model takes
+//! batches), anonymized in place unless evidence mode is on, and only then encoded.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use opencv::core::Mat;
-use opencv::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::{Mutex, mpsc};
@@ -59,9 +59,29 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
     let mut analysed = Vec::new();
     let mut people = Vec::new();
     let mut faces = 0;
+    let mut mats = Vec::with_capacity(burst.frames.len());
     for frame in &burst.frames {
         metrics.frames_total.inc();
-        if let Some(result) = process_frame(frame, set, metrics) {
+        match frame_mat(frame) {
+            Ok(image) => mats.push((&**frame, image)),
+            Err(error) => {
+                metrics.encode_errors_total.inc();
+                tracing::warn!(camera = %frame.camera, %error, "Frame dropped: bad buffer.");
+            }
+        }
+    }
+    let found_people = run_model(&set.person, &mats, metrics);
+    let found_faces = if set.settings.evidence_raw {
+        // Evidence mode: faces are neither looked for nor hidden.
+        vec![Some(Vec::new()); mats.len()]
+    } else {
+        run_model(&set.face, &mats, metrics)
+    };
+    for (((frame, image), found_people), found_faces) in
+        mats.into_iter().zip(found_people).zip(found_faces)
+    {
+        let found_people = found_people.unwrap_or_default();
+        if let Some(result) = finish_frame(frame, image, &found_people, found_faces, set, metrics) {
             analysed.push(frame.burst_index);
             people.extend(result.people);
             faces += result.faces;
@@ -100,22 +120,21 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
     }
 }
 
-/// `None` when the frame cannot be stored: a bad buffer, a face model that failed (a frame
-/// whose faces are unknown is never stored unless evidence mode is on), or an encoder error.
-fn process_frame(frame: &Frame, set: &VisionSet, metrics: &VisionMetrics) -> Option<FrameResult> {
-    let mut image = match frame_mat(frame) {
-        Ok(image) => image,
-        Err(error) => {
-            metrics.encode_errors_total.inc();
-            tracing::warn!(camera = %frame.camera, %error, "Frame dropped: bad buffer.");
-            return None;
-        }
-    };
-    let found_people = run_model(&set.person, &image, metrics, &frame.camera).unwrap_or_default();
+/// Anonymizes and encodes one frame whose detections are known. `None` when the frame cannot
+/// be stored: a face model that failed (`found_faces` is `None`: a frame whose faces are
+/// unknown is never stored unless evidence mode is on), or an encoder error.
+fn finish_frame(
+    frame: &Frame,
+    mut image: Mat,
+    found_people: &[Detection],
+    found_faces: Option<Vec<Detection>>,
+    set: &VisionSet,
+    metrics: &VisionMetrics,
+) -> Option<FrameResult> {
     let settings = &set.settings;
+    let found_faces = found_faces?;
     let mut faces = 0;
     if !settings.evidence_raw {
-        let found_faces = run_model(&set.face, &image, metrics, &frame.camera)?;
         let mut boxes: Vec<BoxF> = found_faces.iter().map(|d| d.bbox).collect();
         if settings.anonymize_people {
             boxes.extend(found_people.iter().map(|d| d.bbox));
@@ -169,27 +188,37 @@ fn process_frame(frame: &Frame, set: &VisionSet, metrics: &VisionMetrics) -> Opt
     }
 }
 
+/// The detections of each frame, `None` for the frames of a batch the model failed on.
 fn run_model(
     model: &Model,
-    image: &Mat,
+    frames: &[(&Frame, Mat)],
     metrics: &VisionMetrics,
-    camera: &str,
-) -> Option<Vec<Detection>> {
-    let timer = metrics
-        .inference_seconds
-        .with_label_values(&[model.name()])
-        .start_timer();
-    let result = model.detect(image);
-    timer.observe_duration();
-    match result {
-        Ok(found) => Some(found),
-        Err(error) => {
-            metrics
-                .inference_errors_total
-                .with_label_values(&[model.name()])
-                .inc();
-            tracing::warn!(%camera, rows = image.rows(), %error, "Model failed on a frame.");
-            None
+) -> Vec<Option<Vec<Detection>>> {
+    let mut found = Vec::with_capacity(frames.len());
+    for batch in frames.chunks(model.batch_frames()) {
+        let images: Vec<&Mat> = batch.iter().map(|(_, image)| image).collect();
+        let started = Instant::now();
+        let result = model.detect_batch(&images);
+        // The histogram is per frame: a batch's time is shared out evenly.
+        let per_frame_s = started.elapsed().as_secs_f64() / batch.len() as f64;
+        let seconds = metrics.inference_seconds.with_label_values(&[model.name()]);
+        match result {
+            Ok(detections) => {
+                for one in detections {
+                    seconds.observe(per_frame_s);
+                    found.push(Some(one));
+                }
+            }
+            Err(error) => {
+                metrics
+                    .inference_errors_total
+                    .with_label_values(&[model.name()])
+                    .inc_by(batch.len() as u64);
+                let camera = &batch[0].0.camera;
+                tracing::warn!(%camera, frames = batch.len(), %error, "Model failed on frames.");
+                found.extend(batch.iter().map(|_| None));
+            }
         }
     }
+    found
 }

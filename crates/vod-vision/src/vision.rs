@@ -64,9 +64,11 @@ impl VisionSet {
     /// Loads and checks both models the config names. On error nothing changes for whoever
     /// holds the current set.
     pub fn load(config: &VisionConfig) -> Result<VisionSet, ModelError> {
-        let threads = config.threads as usize;
-        let person = Model::load(&config.models_dir.join(&config.person_model), threads)?;
-        let face = Model::load(&config.models_dir.join(&config.face_model), threads)?;
+        let (threads, batch) = (config.threads as usize, config.batch_size as usize);
+        let load =
+            |manifest: &str| Model::load_batched(&config.models_dir.join(manifest), threads, batch);
+        let person = load(&config.person_model)?;
+        let face = load(&config.face_model)?;
         Ok(VisionSet {
             person,
             face,

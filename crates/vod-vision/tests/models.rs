@@ -140,3 +140,47 @@ fn a_model_whose_input_shape_or_outputs_do_not_match_is_refused() {
         assert!(text.contains(want), "{text} lacks {want}");
     }
 }
+
+#[test]
+fn a_batch_finds_what_frames_one_by_one_find() {
+    let images = [
+        photo("astronaut.png"),
+        photo("camera.png"),
+        photo("astronaut.png"),
+    ];
+    let refs: Vec<&Mat> = images.iter().collect();
+    // RetinaFace and SSDLite take any batch size; NanoDet's input is fixed at one frame.
+    for (manifest, batch_frames) in [
+        ("retinaface_mnet025.toml", 2),
+        ("ssdlite_pedestrian.toml", 2),
+        ("nanodet_g_416_coco.toml", 1),
+    ] {
+        let path = repo().join("models").join(manifest);
+        let batched = Model::load_batched(&path, 1, 2).unwrap();
+        assert_eq!(batched.batch_frames(), batch_frames, "{manifest}");
+        let together = batched.detect_batch(&refs).unwrap();
+        let one_by_one: Vec<_> = refs
+            .iter()
+            .map(|i| model(manifest).detect(i).unwrap())
+            .collect();
+        assert_eq!(together.len(), 3, "{manifest}");
+        for (a, b) in together.iter().zip(&one_by_one) {
+            assert_eq!(a.len(), b.len(), "{manifest}: {a:?} vs {b:?}");
+            for (a, b) in a.iter().zip(b) {
+                assert_eq!(a.class_id, b.class_id, "{manifest}");
+                assert!(
+                    (a.score - b.score).abs() < 1e-3,
+                    "{manifest}: {a:?} vs {b:?}"
+                );
+                assert!(
+                    (a.bbox.x1 - b.bbox.x1).abs() < 0.5,
+                    "{manifest}: {a:?} vs {b:?}"
+                );
+                assert!(
+                    (a.bbox.y2 - b.bbox.y2).abs() < 0.5,
+                    "{manifest}: {a:?} vs {b:?}"
+                );
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod captures;
 mod error;
 mod health;
+mod jobs;
 mod live;
 mod metrics;
 
@@ -27,10 +28,11 @@ pub struct AppState {
     pub hub: Hub,
 }
 
-/// The technician's application: pages, images, live events, health.
+/// The technician's application: pages, images, live events, the job list, health.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(captures::router())
+        .merge(jobs::router())
         .merge(live::router())
         .merge(health::router())
         .with_state(state)

@@ -1,7 +1,9 @@
 //! `vod run`: builds telemetry, metrics and every task from the validated config, runs them
-//! under the supervisor, and stops cleanly on Ctrl-C or SIGTERM.
+//! under the supervisor, reloads its config file on SIGHUP, and stops cleanly on Ctrl-C or
+//! SIGTERM.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +14,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 use vod_camera::{Camera, CameraMetrics, SimCamera};
-use vod_core::config::{CameraSource, Config};
+use vod_core::config::{CameraSource, LoadedConfig};
 use vod_core::supervisor::Supervisor;
 use vod_core::{Hub, TriggerCommand};
-use vod_lidar::{LidarMetrics, ScannerSetup, TriggerPlanner};
-use vod_store::{Store, StoreMetrics};
+use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner};
+use vod_store::{ConfigSource, Store, StoreMetrics};
 use vod_vision::{Vision, VisionMetrics, VisionSet};
 
+use crate::reload::Reloader;
 use crate::{EX_SOFTWARE, EX_USAGE, signals, telemetry};
 
 /// Bounds of the channels between stages (see docs/ARCHITECTURE.md for their policies).
@@ -29,8 +32,10 @@ const HUB_CAPACITY: usize = 1024;
 /// How long components get to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
-pub fn main(config: Config) -> ExitCode {
-    if let Err(error) = telemetry::init(&config.log) {
+/// `config_path` is where `loaded` was read from; SIGHUP (or the bus command
+/// `config.reload`) reads it again.
+pub fn main(loaded: LoadedConfig, config_path: PathBuf) -> ExitCode {
+    if let Err(error) = telemetry::init(&loaded.config.log) {
         eprintln!("log.filter: {error:#}");
         return ExitCode::from(EX_USAGE);
     }
@@ -41,7 +46,7 @@ pub fn main(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(loaded, config_path)) {
         Ok(Outcome::Stopped) => {
             tracing::info!("Stopped.");
             ExitCode::SUCCESS
@@ -59,7 +64,10 @@ enum Outcome {
     GaveUp,
 }
 
-async fn run(config: Config) -> anyhow::Result<Outcome> {
+async fn run(loaded: LoadedConfig, config_path: PathBuf) -> anyhow::Result<Outcome> {
+    let LoadedConfig { config, text } = loaded;
+    // From here on a SIGHUP is a reload request, not the end of the process.
+    let mut hangups = signals::hangups().context("listening for SIGHUP")?;
     let registry = Registry::new();
     let restarts_total = IntCounterVec::new(
         Opts::new(
@@ -87,6 +95,7 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
         .check_files(Duration::from_secs(600))
         .await
         .context("checking the image files")?;
+    record_config(&store, &text, ConfigSource::Start).await;
 
     let hub = Hub::new(HUB_CAPACITY);
     let shutdown = CancellationToken::new();
@@ -113,21 +122,22 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
             config: config.retention.clone(),
             hub: hub.clone(),
         });
-        let store = store.clone();
+        let (store, queue) = (store.clone(), vod_store::retention_queue(&config.jobs));
         supervisor.spawn("jobs:retention", move |stop| {
-            vod_store::run_queue(
-                store.clone(),
-                vod_store::retention_queue(),
-                sweeper.clone(),
-                stop,
-            )
+            vod_store::run_queue(store.clone(), queue.clone(), sweeper.clone(), stop)
         });
     }
     {
-        let (store, schedule) = (
-            store.clone(),
-            vec![vod_store::sweep_schedule(&config.retention)],
-        );
+        let (store, hub) = (store.clone(), hub.clone());
+        supervisor.spawn("vehicles", move |stop| {
+            vod_store::run_vehicle_recorder(store.clone(), hub.clone(), stop)
+        });
+    }
+    {
+        // The expression was checked with the config; an error here is a bug.
+        let sweep = vod_store::sweep_schedule(&config.retention, &config.jobs)
+            .context("retention.sweep_cron")?;
+        let (store, schedule) = (store.clone(), vec![sweep]);
         supervisor.spawn("jobs:periodic", move |stop| {
             vod_store::run_periodic(store.clone(), schedule.clone(), stop)
         });
@@ -135,7 +145,7 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
     let (burst_tx, burst_rx) = mpsc::channel(BURST_QUEUE);
     let burst_rx = Arc::new(Mutex::new(burst_rx));
     {
-        let metrics = vision_metrics.clone();
+        let (metrics, vision) = (vision_metrics.clone(), vision.clone());
         supervisor.spawn("vision", move |stop| {
             vod_vision::run_vision(
                 burst_rx.clone(),
@@ -187,32 +197,66 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
     }
     drop(burst_tx);
     let planner = TriggerPlanner::new(&config.cameras);
+    let speed_planes = SpeedPlanes::new(&config.speed_planes);
     for scanner in &config.scanners {
         let setup = ScannerSetup {
             scanner: scanner.clone(),
             lanes: config.lanes.clone(),
+            speed_planes: speed_planes.clone(),
             detector: config.detector.clone(),
             planner: planner.clone(),
             cameras: triggers.clone(),
             metrics: lidar_metrics.clone(),
             hub: hub.clone(),
         };
+        // Each scanner on a thread of its own: its triggers never wait behind vision or
+        // store work on the shared runtime.
         supervisor.spawn(format!("lidar:{}", scanner.name), move |stop| {
-            vod_lidar::run_scanner(setup.clone(), stop)
+            vod_lidar::run_scanner_on_thread(setup.clone(), stop)
         });
     }
+    let reloader = Arc::new(Reloader::new(
+        config_path,
+        config.clone(),
+        vision.clone(),
+        hub.clone(),
+        store.clone(),
+        &registry,
+    )?);
     if let Some(bus) = config.bus.clone() {
-        let (site_id, hub) = (site_id.clone(), hub.clone());
+        let (publisher_site, hub) = (site_id.clone(), hub.clone());
+        let (publisher_bus, publisher_metrics) = (bus.clone(), bus_metrics.clone());
         supervisor.spawn("bus", move |stop| {
             vod_bus::run_publisher(
+                publisher_bus.clone(),
+                publisher_site.clone(),
+                hub.clone(),
+                publisher_metrics.clone(),
+                stop,
+            )
+        });
+        let site_id = site_id.clone();
+        let commands = vod_bus::Commands {
+            store: store.clone(),
+            reload_config: reload_command(reloader.clone()),
+        };
+        supervisor.spawn("bus:commands", move |stop| {
+            vod_bus::run_commands(
                 bus.clone(),
                 site_id.clone(),
-                hub.clone(),
+                commands.clone(),
                 bus_metrics.clone(),
                 stop,
             )
         });
     }
+    let reloads = tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!(signal = "SIGHUP", "Reloading the config file.");
+            // Logged, counted and published by the reloader.
+            let _outcome = reloader.reload().await;
+        }
+    });
     let web = vod_web::app(vod_web::AppState {
         site_id: site_id.clone(),
         store: store.clone(),
@@ -254,6 +298,7 @@ async fn run(config: Config) -> anyhow::Result<Outcome> {
         }
     };
     signals.abort();
+    reloads.abort();
     store.close().await;
     Ok(match outcome {
         Ok(()) => Outcome::Stopped,
@@ -288,4 +333,32 @@ fn bind(address: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> 
         .with_context(|| format!("cannot listen on {address}"))?;
     listener.set_nonblocking(true)?;
     Ok(listener)
+}
+
+/// Records the config file's text as the one in effect at start, unless it is the one
+/// recorded last. A failure is logged: the history is for inspection, not for running.
+/// The bus command `config.reload`: the same reload as SIGHUP, its report as the reply.
+fn reload_command(reloader: Arc<Reloader>) -> vod_bus::ReloadConfig {
+    Arc::new(move || {
+        let reloader = reloader.clone();
+        Box::pin(async move {
+            reloader
+                .reload()
+                .await
+                .map(|report| {
+                    serde_json::json!({
+                        "applied": report.applied,
+                        "restart_needed": report.restart_needed,
+                    })
+                })
+                .map_err(|error| error.to_string())
+        })
+    })
+}
+
+/// Keeps `text` in the config history; a failure is logged, never fatal.
+pub async fn record_config(store: &Store, text: &str, source: ConfigSource) {
+    if let Err(error) = store.record_config(text, source).await {
+        tracing::warn!(%error, "Could not record the configuration in effect.");
+    }
 }

@@ -45,6 +45,9 @@ pub struct VisionArgs {
     rounds: usize,
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Frames per inference call for models whose input takes batches (vision.batch_size).
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
     /// A Python with onnxruntime==1.31.1 and numpy (scripts/setup.sh bench makes it).
     #[arg(long, default_value = ".tools/bench-venv/bin/python")]
     python: PathBuf,
@@ -61,7 +64,7 @@ pub fn main(command: BenchCommand) -> ExitCode {
 
 fn occupancy(args: OccupancyArgs) -> ExitCode {
     let config = match Config::load(&args.config) {
-        Ok(config) => config,
+        Ok(loaded) => loaded.config,
         Err(error) => {
             eprintln!("vod bench occupancy: {error}");
             return ExitCode::from(EX_USAGE);
@@ -114,6 +117,18 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
                 r.unflagged,
                 pct(r.unflagged_exact, r.unflagged)
             );
+            println!("countability  vehicles  exact");
+            let width = 1.0 / accuracy::COUNTABILITY_BINS as f64;
+            for (i, bin) in r.by_countability.iter().enumerate() {
+                println!(
+                    "{:.1}-{:.1}       {:>8}  {:>5} ({:.0}%)",
+                    i as f64 * width,
+                    (i + 1) as f64 * width,
+                    bin.vehicles,
+                    bin.exact,
+                    pct(bin.exact, bin.vehicles)
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -130,6 +145,7 @@ fn vision(args: VisionArgs) -> ExitCode {
         images: args.images,
         rounds: args.rounds,
         threads: args.threads,
+        batch_size: args.batch_size.max(1),
         python: args.python,
         work_dir: args.work_dir,
     };

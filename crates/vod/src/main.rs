@@ -4,6 +4,7 @@ mod appliance;
 mod bench;
 mod camera;
 mod lidar;
+mod reload;
 mod signals;
 mod sim;
 mod telemetry;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vod_core::config::{Config, ConfigError};
+use vod_core::config::{Config, ConfigError, LoadedConfig};
 
 /// Exit code for a bad command line or config file (sysexits EX_USAGE).
 const EX_USAGE: u8 = 64;
@@ -60,11 +61,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => {
-            let config = match load(&config) {
-                Ok(config) => config,
+            let path = config;
+            let loaded = match load(&path) {
+                Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            appliance::main(config)
+            appliance::main(loaded, path)
         }
         Command::Config(ConfigCommand::Check { file }) => match load(&file) {
             Ok(_) => {
@@ -81,7 +83,7 @@ fn main() -> ExitCode {
 }
 
 /// Loads and validates a config, printing every problem to stderr on failure.
-fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+fn load(path: &std::path::Path) -> Result<LoadedConfig, ExitCode> {
     Config::load(path).map_err(|error: ConfigError| {
         eprintln!("{}: {error}", path.display());
         ExitCode::from(EX_USAGE)

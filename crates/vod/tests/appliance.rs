@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use vod_testkit::{NatsServer, free_port, http_get, metric_sum, wait_for_port};
+use vod_testkit::{NatsServer, free_port, http_get, metric_sum, nats_request, wait_for_port};
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const BENCH_CONFIG: &str = include_str!("../../../deploy/bench/vod.toml");
@@ -184,4 +184,164 @@ fn config_check_names_every_problem_and_exits_64() {
         "{}",
         String::from_utf8_lossy(&good.stderr)
     );
+}
+
+#[test]
+fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let (scanner, web, metrics) = (free_port(), free_port(), free_port());
+    let _emulator = start_emulator(scanner);
+    let config = write_config(dir.path(), scanner, web, metrics, &nats.url());
+    // A models folder of this test's own: the shipped files, and a person manifest whose
+    // sha256 does not match its model file.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::os::unix::fs::symlink(&path, models.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let person = std::fs::read_to_string(shipped.join("nanodet_g_416_coco.toml")).unwrap();
+    let wrong = person.replace("sha256 = \"dfb4c85a", "sha256 = \"00000000");
+    assert_ne!(person, wrong);
+    std::fs::write(models.join("person_wrong_sha.toml"), wrong).unwrap();
+    let base = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            &format!("models_dir = {shipped:?}"),
+            &format!("models_dir = {models:?}"),
+        )
+        .replace("review_below = 0.2", "review_below = 0.0");
+    assert!(base.contains(&format!("models_dir = {models:?}")));
+    std::fs::write(&config, &base).unwrap();
+
+    let log = dir.path().join("vod.log");
+    let mut appliance = Process(
+        Command::new(VOD)
+            .args(["run", "--config", &config])
+            .env("RUST_LOG", "info")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = appliance.0.id().to_string();
+    let hangup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    wait_for_port(loopback(metrics), Duration::from_secs(30));
+    wait_for_metrics(metrics, Duration::from_secs(60), "a capture", |m| {
+        metric_sum(m, "vod_store_captures_total") > 0.0
+    });
+    assert_eq!(
+        metric_sum(&scrape(metrics), "vod_vision_captures_review_total"),
+        0.0
+    );
+
+    // A person manifest whose sha256 is wrong: refused, named, and the box goes on.
+    std::fs::write(
+        &config,
+        base.replace(
+            "person_model = \"nanodet_g_416_coco.toml\"",
+            "person_model = \"person_wrong_sha.toml\"",
+        ),
+    )
+    .unwrap();
+    hangup();
+    wait_for_metrics(metrics, Duration::from_secs(30), "the refusal", |m| {
+        metric_sum(m, "vod_config_reloads_total{result=\"refused\"}") == 1.0
+    });
+    let captures = metric_sum(&scrape(metrics), "vod_store_captures_total");
+    wait_for_metrics(
+        metrics,
+        Duration::from_secs(60),
+        "captures after the refusal",
+        |m| metric_sum(m, "vod_store_captures_total") > captures,
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("person_wrong_sha.toml") && logged.contains("the manifest says 00000000"),
+        "{logged}"
+    );
+    assert_eq!(
+        metric_sum(&scrape(metrics), "vod_vision_captures_review_total"),
+        0.0
+    );
+
+    // A valid change: every capture from now on is flagged for review. The web port changes
+    // too, which needs a restart: named, not applied.
+    let other_web = loopback(free_port()).to_string();
+    std::fs::write(
+        &config,
+        base.replace("review_below = 0.0", "review_below = 1.0")
+            .replace(&loopback(web).to_string(), &other_web),
+    )
+    .unwrap();
+    hangup();
+    wait_for_metrics(metrics, Duration::from_secs(30), "the reload", |m| {
+        metric_sum(m, "vod_config_reloads_total{result=\"applied\"}") == 1.0
+    });
+    wait_for_metrics(
+        metrics,
+        Duration::from_secs(60),
+        "a capture flagged for review",
+        |m| metric_sum(m, "vod_vision_captures_review_total") > 0.0,
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("vision.review_below"), "{logged}");
+    assert!(
+        logged.contains("Config changes that need a restart were not applied.")
+            && logged.contains("[\"web\"]"),
+        "{logged}"
+    );
+    assert_eq!(http_get(loopback(web), "/readyz").unwrap().0, 200);
+
+    // The same reload asked for over the bus, as an engineer does from afar: the reply says
+    // what was applied.
+    std::fs::write(
+        &config,
+        base.replace("review_below = 0.0", "review_below = 0.5"),
+    )
+    .unwrap();
+    let reply = nats_request(
+        &nats.url(),
+        "vod.bench-rig.cmd.config.reload",
+        "",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(
+        reply.contains("\"ok\":true") && reply.contains("vision.review_below"),
+        "{reply}"
+    );
+    assert_eq!(
+        metric_sum(
+            &scrape(metrics),
+            "vod_config_reloads_total{result=\"applied\"}"
+        ),
+        2.0
+    );
+    // The config history holds the start-up file and each applied one.
+    let sources = Command::new("sqlite3")
+        .arg(dir.path().join("data/vod.db"))
+        .arg("select source from config_history order by id")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(sources.stdout).unwrap(),
+        "start\nreload\nreload\n"
+    );
+
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let status = wait_exit(&mut appliance.0, Duration::from_secs(5)).expect("stopped within 5 s");
+    assert!(status.success(), "{status:?}");
 }

@@ -176,7 +176,8 @@ fn vision_settings_are_checked() {
     assert_eq!(config.vision.seat_rows[0].front, Some([0.5, 0.75]));
     let text = BENCH
         .replace("threads = 2 ", "threads = 0 ")
-        .replace("review_below = 0.4", "review_below = 1.5")
+        .replace("batch_size = 1 ", "batch_size = 0 ")
+        .replace("review_below = 0.2", "review_below = 1.5")
         .replace(
             "face_model = \"retinaface_mnet025.toml\"",
             "face_model = \"faces\"",
@@ -192,6 +193,7 @@ fn vision_settings_are_checked() {
     assert_eq!(
         keys,
         [
+            "vision.batch_size",
             "vision.face_model",
             "vision.review_below",
             "vision.seat_rows[0].rear",
@@ -224,4 +226,174 @@ fn a_usb_camera_source_parses_and_is_checked() {
     );
     assert_eq!(super::usb_device_index("/dev/video2"), Some(2));
     assert_eq!(super::usb_device_index("3"), Some(3));
+}
+
+#[test]
+fn the_sweep_runs_by_interval_or_by_cron_never_both() {
+    let config = Config::parse(BENCH).unwrap();
+    assert_eq!(config.retention.sweep_every_s, Some(600));
+    let cron = BENCH.replace("sweep_every_s = 600", "sweep_cron = \"0 */10 * * * *\"");
+    let config = Config::parse(&cron).unwrap();
+    assert_eq!(
+        config.retention.sweep_cron.as_deref(),
+        Some("0 */10 * * * *")
+    );
+    assert_eq!(config.retention.sweep_every_s, None);
+
+    let both = BENCH.replace(
+        "sweep_every_s = 600",
+        "sweep_every_s = 600\nsweep_cron = \"0 * * * *\"",
+    );
+    assert_eq!(
+        problems_of(&both),
+        ["retention.sweep_cron: give either sweep_every_s or sweep_cron, not both"]
+    );
+    let neither = BENCH.replace("sweep_every_s = 600", "");
+    assert_eq!(
+        problems_of(&neither),
+        ["retention.sweep_every_s: missing: give sweep_every_s or sweep_cron"]
+    );
+    let bad = BENCH.replace("sweep_every_s = 600", "sweep_cron = \"0 */10 * *\"");
+    let problems = problems_of(&bad);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("retention.sweep_cron: not a cron expression"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn job_queue_overrides_name_known_queues() {
+    let with_queues = |queues: &str| BENCH.replace("[web]", &format!("{queues}\n[web]"));
+    let config = Config::parse(&with_queues(
+        "[jobs.queues.retention]\nconcurrency = 2\nmax_attempts = 5",
+    ))
+    .unwrap();
+    let retention = config.jobs.queue("retention");
+    assert_eq!(retention.concurrency, Some(2));
+    assert_eq!(retention.max_attempts, Some(5));
+    assert_eq!(retention.rate_per_minute, None);
+    assert_eq!(Config::parse(BENCH).unwrap().jobs, JobsConfig::default());
+
+    let problems = problems_of(&with_queues(
+        "[jobs.queues.uploads]\nconcurrency = 2\n[jobs.queues.retention]\nrate_per_minute = 0",
+    ));
+    assert_eq!(
+        problems,
+        [
+            "jobs.queues.retention.rate_per_minute: must be at least 1",
+            "jobs.queues.uploads: no such queue; the queues are retention",
+        ]
+    );
+    let problems = problems_of(&with_queues("[jobs.queues.retention]\nworkers = 2"));
+    assert!(
+        problems[0].starts_with("jobs.queues.retention.workers: unknown key"),
+        "{problems:#?}"
+    );
+}
+
+/// The bench rig with a second scanner 6 m downstream of lane-1's and cam-1 firing 8 m past
+/// the first plane.
+fn with_speed_plane(plane: &str, cam_1_trigger: &str) -> String {
+    let second_scanner = "[[scanners]]\nname = \"gantry-b\"\naddress = \"127.0.0.1:2113\"\nmount_height_mm = 6000\nconnect_timeout_ms = 2000\n\n[[lanes]]";
+    let cam_1 = "name = \"cam-1\"\nlane = \"lane-1\"\nsource = \"sim\"\nwidth = 1280\nheight = 1024\ntrigger_delay_ms = 20\n";
+    assert!(BENCH.contains(cam_1));
+    BENCH
+        .replacen("[[lanes]]", second_scanner, 1)
+        .replacen("[[cameras]]", &format!("{plane}\n[[cameras]]"), 1)
+        .replacen(
+            cam_1,
+            &cam_1.replace("trigger_delay_ms = 20\n", cam_1_trigger),
+            1,
+        )
+}
+
+const SPEED_PLANE: &str = "[[speed_planes]]\nlane = \"lane-1\"\nsecond_scanner = \"gantry-b\"\nplane_distance_mm = 6000\n";
+
+#[test]
+fn a_speed_plane_and_a_trigger_distance_parse() {
+    let config = Config::parse(&with_speed_plane(
+        SPEED_PLANE,
+        "trigger_distance_mm = 8000\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.speed_planes,
+        [SpeedPlaneConfig {
+            lane: "lane-1".into(),
+            second_scanner: "gantry-b".into(),
+            plane_distance_mm: 6000,
+        }]
+    );
+    let (cam_1, cam_2) = (&config.cameras[0], &config.cameras[1]);
+    assert_eq!(
+        (cam_1.trigger_delay_ms, cam_1.trigger_distance_mm),
+        (None, Some(8000))
+    );
+    assert_eq!(
+        (cam_2.trigger_delay_ms, cam_2.trigger_distance_mm),
+        (Some(20), None)
+    );
+    // Without the optional section there are no speed planes.
+    assert!(Config::parse(BENCH).unwrap().speed_planes.is_empty());
+}
+
+#[test]
+fn bad_speed_planes_and_camera_triggers_name_their_keys() {
+    let cases = [
+        (
+            SPEED_PLANE.replace("lane-1", "lane-9"),
+            "trigger_delay_ms = 20\n",
+            "speed_planes[0].lane: names no lane in [[lanes]]",
+        ),
+        (
+            SPEED_PLANE.replace("gantry-b", "gantry-c"),
+            "trigger_delay_ms = 20\n",
+            "speed_planes[0].second_scanner: names no scanner in [[scanners]]",
+        ),
+        (
+            SPEED_PLANE.replace("\"gantry-b\"", "\"gantry\""),
+            "trigger_delay_ms = 20\n",
+            "speed_planes[0].second_scanner: must differ from the lane's own scanner",
+        ),
+        (
+            SPEED_PLANE.replace("6000", "499"),
+            "trigger_delay_ms = 20\n",
+            "speed_planes[0].plane_distance_mm: must be within 500..=50000",
+        ),
+        (
+            SPEED_PLANE.replace("6000", "50001"),
+            "trigger_delay_ms = 20\n",
+            "speed_planes[0].plane_distance_mm: must be within 500..=50000",
+        ),
+        (
+            format!("{SPEED_PLANE}{SPEED_PLANE}"),
+            "trigger_delay_ms = 20\n",
+            "speed_planes[1].lane: the lane already has a speed plane",
+        ),
+        (
+            SPEED_PLANE.to_owned(),
+            "trigger_delay_ms = 20\ntrigger_distance_mm = 8000\n",
+            "cameras[0].trigger_distance_mm: give either trigger_delay_ms or trigger_distance_mm, not both",
+        ),
+        (
+            SPEED_PLANE.to_owned(),
+            "",
+            "cameras[0].trigger_delay_ms: missing: give trigger_delay_ms or trigger_distance_mm",
+        ),
+        (
+            SPEED_PLANE.to_owned(),
+            "trigger_distance_mm = 0\n",
+            "cameras[0].trigger_distance_mm: must be within 1..=100000",
+        ),
+        (
+            SPEED_PLANE.replace("lane-1", "lane-2"),
+            "trigger_distance_mm = 8000\n",
+            "cameras[0].trigger_distance_mm: needs a measured speed: the camera's lane has no [[speed_planes]] entry",
+        ),
+    ];
+    for (plane, trigger, expected) in cases {
+        let problems = problems_of(&with_speed_plane(&plane, trigger));
+        assert_eq!(problems, [expected], "{plane} {trigger}");
+    }
 }

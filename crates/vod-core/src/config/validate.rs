@@ -30,13 +30,19 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
             u64::from(retention.captures_max_age_days),
         ),
         ("job_history_days", u64::from(retention.job_history_days)),
+        (
+            "vehicles_max_age_days",
+            u64::from(retention.vehicles_max_age_days),
+        ),
         ("image_quota_bytes", retention.image_quota_bytes),
-        ("sweep_every_s", retention.sweep_every_s),
+        ("sweep_every_s", retention.sweep_every_s.unwrap_or(1)),
     ] {
         if value == 0 {
             problem(format!("retention.{key}"), "must be at least 1");
         }
     }
+    check_sweep_schedule(config, &mut problem);
+    check_job_queues(config, &mut problem);
     let supervisor = &config.supervisor;
     if supervisor.window_s == 0 {
         problem("supervisor.window_s".into(), "must be at least 1");
@@ -163,7 +169,88 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         }
     }
     check_vision(config, &mut problem);
+    check_speed_planes(config, &mut problem);
+    check_camera_triggers(config, &mut problem);
     problems
+}
+
+/// Shortest and longest distance between two scan planes: closer than this the travel time
+/// is a few scans and the speed too coarse; farther, vehicles overtake between the planes.
+const PLANE_DISTANCE_MM: std::ops::RangeInclusive<u32> = 500..=50_000;
+/// Farthest a camera may look past the first scan plane.
+const MAX_TRIGGER_DISTANCE_MM: u32 = 100_000;
+
+fn check_speed_planes(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    let mut lanes_seen = HashSet::new();
+    for (i, plane) in config.speed_planes.iter().enumerate() {
+        let at = format!("speed_planes[{i}]");
+        match config.lanes.iter().find(|lane| lane.name == plane.lane) {
+            None => problem(format!("{at}.lane"), "names no lane in [[lanes]]"),
+            Some(lane) if lane.scanner == plane.second_scanner => problem(
+                format!("{at}.second_scanner"),
+                "must differ from the lane's own scanner",
+            ),
+            Some(_) => {}
+        }
+        if !lanes_seen.insert(plane.lane.as_str()) {
+            problem(format!("{at}.lane"), "the lane already has a speed plane");
+        }
+        if !config
+            .scanners
+            .iter()
+            .any(|scanner| scanner.name == plane.second_scanner)
+        {
+            problem(
+                format!("{at}.second_scanner"),
+                "names no scanner in [[scanners]]",
+            );
+        }
+        if !PLANE_DISTANCE_MM.contains(&plane.plane_distance_mm) {
+            problem(
+                format!("{at}.plane_distance_mm"),
+                &format!(
+                    "must be within {}..={}",
+                    PLANE_DISTANCE_MM.start(),
+                    PLANE_DISTANCE_MM.end()
+                ),
+            );
+        }
+    }
+}
+
+fn check_camera_triggers(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    for (i, camera) in config.cameras.iter().enumerate() {
+        let at = format!("cameras[{i}]");
+        match (camera.trigger_delay_ms, camera.trigger_distance_mm) {
+            (Some(_), Some(_)) => problem(
+                format!("{at}.trigger_distance_mm"),
+                "give either trigger_delay_ms or trigger_distance_mm, not both",
+            ),
+            (None, None) => problem(
+                format!("{at}.trigger_delay_ms"),
+                "missing: give trigger_delay_ms or trigger_distance_mm",
+            ),
+            (None, Some(distance_mm)) => {
+                if !config
+                    .speed_planes
+                    .iter()
+                    .any(|plane| plane.lane == camera.lane)
+                {
+                    problem(
+                        format!("{at}.trigger_distance_mm"),
+                        "needs a measured speed: the camera's lane has no [[speed_planes]] entry",
+                    );
+                }
+                if distance_mm == 0 || distance_mm > MAX_TRIGGER_DISTANCE_MM {
+                    problem(
+                        format!("{at}.trigger_distance_mm"),
+                        &format!("must be within 1..={MAX_TRIGGER_DISTANCE_MM}"),
+                    );
+                }
+            }
+            (Some(_), None) => {}
+        }
+    }
 }
 
 fn check_vision(config: &Config, problem: &mut impl FnMut(String, &str)) {
@@ -181,6 +268,9 @@ fn check_vision(config: &Config, problem: &mut impl FnMut(String, &str)) {
     }
     if vision.threads == 0 || vision.threads > 64 {
         problem("vision.threads".into(), "must be within 1..=64");
+    }
+    if vision.batch_size == 0 || vision.batch_size > 64 {
+        problem("vision.batch_size".into(), "must be within 1..=64");
     }
     if !(0.0..=1.0).contains(&vision.review_below) {
         problem("vision.review_below".into(), "must be within 0..=1");
@@ -280,5 +370,51 @@ fn check_gige(gige: &GigeSourceConfig, at: &str, problem: &mut impl FnMut(String
         .is_some_and(|limit| !(limit > 0.0 && limit.is_finite()))
     {
         problem(format!("{at}.clahe_clip_limit"), "must be above 0");
+    }
+}
+
+fn check_sweep_schedule(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    let retention = &config.retention;
+    match (&retention.sweep_every_s, &retention.sweep_cron) {
+        (Some(_), Some(_)) => problem(
+            "retention.sweep_cron".into(),
+            "give either sweep_every_s or sweep_cron, not both",
+        ),
+        (None, None) => problem(
+            "retention.sweep_every_s".into(),
+            "missing: give sweep_every_s or sweep_cron",
+        ),
+        (None, Some(cron)) => {
+            if let Err(error) = cron.parse::<croner::Cron>() {
+                problem(
+                    "retention.sweep_cron".into(),
+                    &format!("not a cron expression: {error}"),
+                );
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
+fn check_job_queues(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    for (name, queue) in &config.jobs.queues {
+        if !super::JOB_QUEUES.contains(&name.as_str()) {
+            problem(
+                format!("jobs.queues.{name}"),
+                &format!(
+                    "no such queue; the queues are {}",
+                    super::JOB_QUEUES.join(", ")
+                ),
+            );
+        }
+        for (key, value) in [
+            ("concurrency", queue.concurrency),
+            ("rate_per_minute", queue.rate_per_minute),
+            ("max_attempts", queue.max_attempts),
+        ] {
+            if value == Some(0) {
+                problem(format!("jobs.queues.{name}.{key}"), "must be at least 1");
+            }
+        }
     }
 }

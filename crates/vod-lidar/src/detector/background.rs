@@ -22,6 +22,21 @@ impl Geometry {
     }
 }
 
+/// The learned road, beam by beam: its range (0 where unknown), and the beam's direction
+/// (sine and cosine of its angle), worked out once.
+#[derive(Debug)]
+pub(super) struct Road {
+    pub(super) ranges_mm: Vec<f32>,
+    pub(super) sin_cos: Vec<(f64, f64)>,
+}
+
+impl Road {
+    /// Where beam `beam` meets the road, across it.
+    pub(super) fn lateral_mm(&self, beam: usize) -> f64 {
+        f64::from(self.ranges_mm[beam]) * self.sin_cos[beam].1
+    }
+}
+
 /// Each beam's background range is the median of its echoes over the learning scans, or 0
 /// (unknown: the beam is ignored) when it echoed in no more than half of them. The median
 /// shrugs off a vehicle that passes during less than half of the learning time.
@@ -30,7 +45,7 @@ pub(super) struct Background {
     scans_needed: usize,
     geometry: Option<Geometry>,
     samples: Vec<Vec<f32>>,
-    ranges_mm: Option<Vec<f32>>,
+    road: Option<Road>,
 }
 
 impl Background {
@@ -39,18 +54,18 @@ impl Background {
             scans_needed: scans_needed.max(1) as usize,
             geometry: None,
             samples: Vec::new(),
-            ranges_mm: None,
+            road: None,
         }
     }
 
-    /// The learned ranges, or `None` while `scan` went into learning. A scan of another
+    /// The learned road, or `None` while `scan` went into learning. A scan of another
     /// geometry than the learned one restarts learning with it and is an error.
-    pub(super) fn observe(&mut self, scan: &Scan) -> Result<Option<&[f32]>, DetectorError> {
+    pub(super) fn observe(&mut self, scan: &Scan) -> Result<Option<&Road>, DetectorError> {
         let geometry = Geometry::of(scan);
         if let Some(known) = self.geometry.filter(|known| *known != geometry) {
             self.geometry = Some(geometry);
             self.samples = vec![scan.ranges_mm.clone()];
-            self.ranges_mm = None;
+            self.road = None;
             return Err(DetectorError::GeometryChanged {
                 known_beams: known.beams,
                 known_start_deg: known.start_angle_deg,
@@ -61,15 +76,20 @@ impl Background {
             });
         }
         self.geometry = Some(geometry);
-        if self.ranges_mm.is_none() {
+        if self.road.is_none() {
             self.samples.push(scan.ranges_mm.clone());
             if self.samples.len() >= self.scans_needed {
-                self.ranges_mm = Some(self.learn());
+                self.road = Some(Road {
+                    ranges_mm: self.learn(),
+                    sin_cos: (0..geometry.beams)
+                        .map(|beam| scan.angle_deg(beam).to_radians().sin_cos())
+                        .collect(),
+                });
                 self.samples = Vec::new();
             }
             return Ok(None);
         }
-        Ok(self.ranges_mm.as_deref())
+        Ok(self.road.as_ref())
     }
 
     fn learn(&self) -> Vec<f32> {

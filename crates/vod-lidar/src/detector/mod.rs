@@ -1,24 +1,29 @@
-//! The vehicle detector: background subtraction on each scan, then a presence state machine
-//! per lane. Pure: no I/O and no clock; all time comes from the scans.
+//! The vehicle detector: background subtraction on each scan, objects given to lanes, then a
+//! presence state machine per lane. Pure: no I/O and no clock; all time comes from the scans.
 //!
-//! Geometry: a beam at angle `a` (90 deg straight down) whose echo is `r` away hits the point
-//! at lateral position `r cos a` and height `mount_height - r sin a` above the road.
-//!
-//! A beam is an object beam when its range is shorter than its background by more than
-//! `foreground_threshold_mm`. A beam without echo counts as an object beam only when both its
-//! neighbours are object beams (a dark or glassy spot on a vehicle, such as a windshield),
-//! at the point midway between theirs; without echo anywhere else it is ignored: over an
-//! empty road it is rain, spray or a wet patch, not a vehicle. A lane is occupied in a scan
-//! when at least `min_object_beams` object points fall within its zone.
+//! Each scan's object points are grouped into objects (`scene`); an object goes to the lane
+//! whose vehicle it continues (the lane whose current vehicle it overlaps, or nearly, across
+//! the road), else to the lane holding most of its width, so a vehicle straddling two lanes
+//! while it changes lanes is one vehicle of one lane. A lane shows a vehicle in a scan when at least
+//! `min_object_beams` of its objects' points fall in it; else the road (empty), or, when a
+//! good part of its road is hidden behind another lane's objects, nothing it can tell.
+//! `lane` turns these views into vehicles entering and leaving.
 
 mod background;
 mod lane;
+mod scene;
 
 use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
 use vod_core::{Scan, VehicleEvent, VehicleId};
 
 use background::Background;
-use lane::{Extent, LaneTracker};
+use lane::LaneTracker;
+use scene::{Object, Tally};
+
+/// How far beyond a vehicle's last extent across the road an object may be and still
+/// continue it: less than the ~230 mm that at least separate vehicles side by side in
+/// neighbouring lanes.
+const CONTINUITY_MARGIN_MM: f64 = 150.0;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DetectorError {
@@ -47,13 +52,6 @@ pub struct VehicleDetector {
     lanes: Vec<LaneTracker>,
     source_tag: u32,
     sequence: u32,
-}
-
-/// An object point in the scan plane.
-#[derive(Debug, Clone, Copy)]
-struct Point {
-    lateral_mm: f64,
-    height_mm: f64,
 }
 
 impl VehicleDetector {
@@ -92,73 +90,110 @@ impl VehicleDetector {
                 return Err(error);
             }
         };
-        let points = object_points(scan, background, self.threshold_mm, self.mount_height_mm);
+        let beams = scene::beams(scan, background, self.threshold_mm, self.mount_height_mm);
+        let (objects, owners) = scene::objects(&beams);
+        let object_lanes = self.object_lanes(&objects);
+        let mut tallies: Vec<Tally> = self
+            .lanes
+            .iter()
+            .map(|lane| Tally::new(lane.last_lateral_mm()))
+            .collect();
+        for (object, lane) in objects.iter().zip(&object_lanes) {
+            if let Some(lane) = lane {
+                object.points.iter().for_each(|p| tallies[*lane].point(p));
+            }
+        }
+        for (beam, owner) in beams.iter().zip(&owners) {
+            if let Some(lane) = self
+                .lanes
+                .iter()
+                .position(|l| l.contains(beam.road_lateral_mm))
+            {
+                let hidden = owner.is_some_and(|object| object_lanes[object] != Some(lane));
+                tallies[lane].road_beam(beam.road_lateral_mm, &beam.echo, hidden);
+            }
+        }
         let mut events = Vec::new();
-        for lane in &mut self.lanes {
-            let in_lane = points.iter().filter(|p| lane.contains(p.lateral_mm));
-            let extent = extent(in_lane, self.min_object_beams);
+        for (lane, tally) in self.lanes.iter_mut().zip(&tallies) {
             let sequence = &mut self.sequence;
             let source_tag = self.source_tag;
             let new_id = || {
                 *sequence = sequence.wrapping_add(1);
                 VehicleId::new(scan.received_utc, *sequence, source_tag)
             };
-            events.extend(lane.step(scan, extent, new_id));
+            events.extend(lane.step(scan, tally.view(self.min_object_beams), new_id));
         }
         Ok(events)
     }
-}
 
-fn object_points(scan: &Scan, background: &[f32], threshold_mm: f32, mount_mm: f64) -> Vec<Point> {
-    let ranges = &scan.ranges_mm;
-    let is_object = |i: usize| {
-        let (range, road) = (ranges[i], background[i]);
-        road > 0.0 && range > 0.0 && range < road - threshold_mm
-    };
-    let point = |i: usize| {
-        let (sin, cos) = scan.angle_deg(i).to_radians().sin_cos();
-        let range = f64::from(ranges[i]);
-        Point {
-            lateral_mm: range * cos,
-            height_mm: mount_mm - range * sin,
-        }
-    };
-    (0..ranges.len())
-        .filter_map(|i| {
-            if is_object(i) {
-                return Some(point(i));
+    /// Each object's lane. First each lane's vehicle (present or about to enter) claims the
+    /// objects that overlap its last extent across the road and, if none does, the one
+    /// nearest within `CONTINUITY_MARGIN_MM` of it (a motorcycle changing lanes fast may move
+    /// its own width between two scans); an object two lanes claim goes to the one it overlaps
+    /// more. The others go to the lane holding most of their width; `None` outside every lane.
+    fn object_lanes(&self, objects: &[Object]) -> Vec<Option<usize>> {
+        let mut claims: Vec<Option<(usize, f64)>> = vec![None; objects.len()];
+        let claim = |claims: &mut [Option<(usize, f64)>], index: usize, lane, overlap_mm: f64| {
+            if claims[index].is_none_or(|(_, best_mm)| overlap_mm > best_mm) {
+                claims[index] = Some((lane, overlap_mm));
             }
-            let dropout = ranges[i] == 0.0
-                && i > 0
-                && i + 1 < ranges.len()
-                && is_object(i - 1)
-                && is_object(i + 1);
-            dropout.then(|| {
-                let (a, b) = (point(i - 1), point(i + 1));
-                Point {
-                    lateral_mm: (a.lateral_mm + b.lateral_mm) / 2.0,
-                    height_mm: (a.height_mm + b.height_mm) / 2.0,
+        };
+        for (lane, tracker) in self.lanes.iter().enumerate() {
+            let Some((from_mm, to_mm)) = tracker.last_lateral_mm() else {
+                continue;
+            };
+            let widened = (from_mm - CONTINUITY_MARGIN_MM, to_mm + CONTINUITY_MARGIN_MM);
+            let mut nearest: Option<(usize, f64)> = None;
+            for (index, object) in objects.iter().enumerate() {
+                if object.points.is_empty() {
+                    continue;
                 }
+                let overlap_mm = object.overlap_mm((from_mm, to_mm));
+                if overlap_mm >= 0.0 {
+                    claim(&mut claims, index, lane, overlap_mm);
+                }
+                let near_mm = object.overlap_mm(widened);
+                if near_mm >= 0.0 && nearest.is_none_or(|(_, best_mm)| near_mm > best_mm) {
+                    nearest = Some((index, near_mm));
+                }
+            }
+            if let Some((index, near_mm)) = nearest
+                && claims
+                    .iter()
+                    .all(|claimed| claimed.is_none_or(|(owner, _)| owner != lane))
+            {
+                claim(
+                    &mut claims,
+                    index,
+                    lane,
+                    near_mm - 2.0 * CONTINUITY_MARGIN_MM,
+                );
+            }
+        }
+        objects
+            .iter()
+            .zip(claims)
+            .map(|(object, claim)| {
+                claim
+                    .map(|(lane, _)| lane)
+                    .or_else(|| self.widest_lane(object))
             })
-        })
-        .collect()
-}
-
-/// The lane's extent in this scan, or `None` when too few object points fall in it.
-fn extent<'a>(points: impl Iterator<Item = &'a Point>, min_points: usize) -> Option<Extent> {
-    let mut count = 0;
-    let mut max_height_mm = f64::NEG_INFINITY;
-    let (mut left_mm, mut right_mm) = (f64::INFINITY, f64::NEG_INFINITY);
-    for point in points {
-        count += 1;
-        max_height_mm = max_height_mm.max(point.height_mm);
-        left_mm = left_mm.min(point.lateral_mm);
-        right_mm = right_mm.max(point.lateral_mm);
+            .collect()
     }
-    (count >= min_points).then_some(Extent {
-        max_height_mm,
-        width_mm: right_mm - left_mm,
-    })
+
+    /// The lane holding most of `object`'s width; `None` outside every lane.
+    fn widest_lane(&self, object: &Object) -> Option<usize> {
+        self.lanes
+            .iter()
+            .enumerate()
+            .map(|(lane, tracker)| {
+                let zone = (tracker.lateral_from_mm, tracker.lateral_to_mm);
+                (lane, object.overlap_mm(zone))
+            })
+            .filter(|(_, overlap_mm)| *overlap_mm >= 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(lane, _)| lane)
+    }
 }
 
 /// Tells apart vehicle ids of different scanners seen in the same millisecond.
@@ -170,3 +205,5 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rules;

@@ -1,10 +1,12 @@
 //! The scanner emulator: a TCP server that speaks CoLa-B like a SICK LMS511 (our session or
 //! sick_scan_xd can talk to it) and streams scans of synthetic traffic: the scanner over the
-//! road looking down, vehicles as boxes driving through the scan plane.
+//! road looking down, vehicles driving through the scan plane, each cut by it as a box as high
+//! as its side profile where the plane meets it.
 
 pub(crate) mod geometry;
 mod replay;
 pub(crate) mod scanner;
+mod schedule;
 mod server;
 mod sopas;
 mod traffic;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::EmulatorConfig;
 use super::geometry::Section;
+use super::schedule::Schedule;
 
 pub use crate::class::VehicleClass;
 
@@ -47,6 +48,18 @@ const CLASSES: [ClassSpec; 4] = [
     ),
 ];
 
+/// How far bumpers reach beyond the body, and how high they stand.
+const BUMPER_MM: f64 = 200.0;
+const BUMPER_HEIGHT_MM: f64 = 550.0;
+/// A truck's cab (from its front) and the chassis behind it, before the box or trailer.
+const TRUCK_CAB_MM: f64 = 2400.0;
+const TRUCK_CHASSIS_HEIGHT_MM: f64 = 1200.0;
+/// Trucks longer than this are tractors with a semi-trailer (a longer coupling gap).
+const SEMI_TRAILER_FROM_MM: f64 = 13_000.0;
+/// A motorcycle's wheels, at each end, below the rider.
+const WHEEL_MM: f64 = 300.0;
+const WHEEL_HEIGHT_MM: f64 = 650.0;
+
 /// One vehicle passing through the scan plane: the emulator's ground truth.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VehiclePass {
@@ -59,6 +72,7 @@ pub struct VehiclePass {
     pub departure: Duration,
     pub center_lateral_mm: f64,
     pub width_mm: f64,
+    /// The roof (the highest point of the side profile, [`VehiclePass::height_at_mm`]).
     pub height_mm: f64,
     pub length_mm: f64,
     pub speed_kmh: f64,
@@ -76,7 +90,8 @@ impl VehiclePass {
         self.section_at(self.arrival)
     }
 
-    /// The cross-section at `at`, on its way across the road if it changes lanes.
+    /// The cross-section at `at` (for the reference plane): as high as the vehicle's side
+    /// profile where the plane cuts it, on its way across the road if it changes lanes.
     pub(crate) fn section_at(&self, at: Duration) -> Section {
         let span = (self.departure - self.arrival).as_secs_f64();
         let done = if span > 0.0 {
@@ -85,10 +100,56 @@ impl VehiclePass {
             0.0
         };
         let center_mm = self.center_lateral_mm + self.lateral_drift_mm * done;
+        let from_front_mm =
+            at.saturating_sub(self.arrival).as_secs_f64() * self.speed_kmh / 3.6 * 1000.0;
         Section {
             lateral_from_mm: center_mm - self.width_mm / 2.0,
             lateral_to_mm: center_mm + self.width_mm / 2.0,
-            height_mm: self.height_mm,
+            height_mm: self.height_at_mm(from_front_mm),
+        }
+    }
+
+    /// The side profile: the height `from_front_mm` behind the front. `height_mm` is the
+    /// roof; bumpers, bonnet, boot, a truck's chassis between cab and box (a longer gap before
+    /// a semi-trailer) and a motorcycle's wheels stand lower.
+    pub fn height_at_mm(&self, from_front_mm: f64) -> f64 {
+        let (x, length, roof) = (from_front_mm, self.length_mm, self.height_mm);
+        let from_rear = length - x;
+        let ramp = |from: f64, to: f64, low: f64, high: f64| {
+            low + (high - low) * ((x - from) / (to - from)).clamp(0.0, 1.0)
+        };
+        match self.class {
+            VehicleClass::Car if x < BUMPER_MM || from_rear < BUMPER_MM => BUMPER_HEIGHT_MM,
+            VehicleClass::Car if x < 0.3 * length => 0.65 * roof,
+            VehicleClass::Car if x < 0.42 * length => {
+                ramp(0.3 * length, 0.42 * length, 0.65 * roof, roof)
+            }
+            VehicleClass::Car if x < 0.72 * length => roof,
+            VehicleClass::Car if x < 0.85 * length => {
+                ramp(0.85 * length, 0.72 * length, 0.72 * roof, roof)
+            }
+            VehicleClass::Car => 0.72 * roof,
+            VehicleClass::Van if x < BUMPER_MM || from_rear < BUMPER_MM => BUMPER_HEIGHT_MM,
+            VehicleClass::Van if x < 900.0 => 0.5 * roof,
+            VehicleClass::Van => ramp(900.0, 1500.0, 0.5 * roof, roof),
+            VehicleClass::Truck => {
+                let coupling_mm = if length > SEMI_TRAILER_FROM_MM {
+                    1000.0
+                } else {
+                    600.0
+                };
+                if x < BUMPER_MM {
+                    BUMPER_HEIGHT_MM
+                } else if x < TRUCK_CAB_MM {
+                    0.85 * roof
+                } else if x < TRUCK_CAB_MM + coupling_mm {
+                    TRUCK_CHASSIS_HEIGHT_MM
+                } else {
+                    roof
+                }
+            }
+            VehicleClass::Motorcycle if x < WHEEL_MM || from_rear < WHEEL_MM => WHEEL_HEIGHT_MM,
+            VehicleClass::Motorcycle => roof,
         }
     }
 
@@ -100,7 +161,7 @@ impl VehiclePass {
 
 /// The vehicles of one lane, one after the other.
 #[derive(Debug)]
-struct LaneTraffic {
+pub(super) struct LaneTraffic {
     lane: usize,
     zone_mm: (f64, f64),
     /// Which ways a lane change can go: (towards lower lateral, towards higher lateral).
@@ -115,7 +176,7 @@ struct LaneTraffic {
 }
 
 impl LaneTraffic {
-    fn new(config: &EmulatorConfig, lane: usize) -> Self {
+    pub(super) fn new(config: &EmulatorConfig, lane: usize) -> Self {
         let zone = &config.lanes[lane];
         let lane_seed = (lane as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let warmup_s = f64::from(config.warmup_ms) / 1000.0;
@@ -139,7 +200,7 @@ impl LaneTraffic {
         }
     }
 
-    fn next(&mut self, config: &EmulatorConfig) -> Option<VehiclePass> {
+    pub(super) fn next(&mut self, config: &EmulatorConfig) -> Option<VehiclePass> {
         // Tailgaters come on top of the Poisson arrivals; together they make the flow.
         let rate_per_s = config.flow_per_hour / 3600.0 * (1.0 - config.tailgating_share);
         if rate_per_s <= 0.0 {
@@ -213,34 +274,25 @@ impl LaneTraffic {
 
 /// Every vehicle that arrives before `until` in a client's stream, by arrival time.
 pub fn ground_truth(config: &EmulatorConfig, until: Duration) -> Vec<VehiclePass> {
-    let mut passes: Vec<VehiclePass> = (0..config.lanes.len())
-        .flat_map(|lane| {
-            let mut traffic = LaneTraffic::new(config, lane);
-            std::iter::from_fn(move || traffic.next(config))
-                .take_while(move |pass| pass.arrival < until)
-        })
-        .collect();
-    passes.sort_by_key(|pass| pass.arrival);
-    passes
+    Schedule::new(config)
+        .take_while(|pass| pass.arrival < until)
+        .collect()
 }
 
 /// The traffic of one client's stream, followed through time.
 #[derive(Debug)]
 pub(crate) struct Traffic {
-    lanes: Vec<LaneTraffic>,
-    upcoming: Vec<Option<VehiclePass>>,
+    schedule: std::iter::Peekable<Schedule>,
+    /// Arrived at the reference plane, not yet at the scan plane.
+    coming: Vec<VehiclePass>,
     present: Vec<VehiclePass>,
 }
 
 impl Traffic {
     pub(crate) fn new(config: &EmulatorConfig) -> Self {
-        let mut lanes: Vec<LaneTraffic> = (0..config.lanes.len())
-            .map(|lane| LaneTraffic::new(config, lane))
-            .collect();
-        let upcoming = lanes.iter_mut().map(|lane| lane.next(config)).collect();
         Traffic {
-            lanes,
-            upcoming,
+            schedule: Schedule::new(config).peekable(),
+            coming: Vec::new(),
             present: Vec::new(),
         }
     }
@@ -249,14 +301,14 @@ impl Traffic {
     /// the reference plane) at `at`; `at` must not go back.
     pub(crate) fn sections_at(&mut self, config: &EmulatorConfig, at: Duration) -> Vec<Section> {
         let offset_mm = config.plane_offset_mm;
-        for (lane, upcoming) in self.lanes.iter_mut().zip(&mut self.upcoming) {
-            while let Some(pass) =
-                upcoming.take_if(|pass| pass.arrival + pass.delay_to(offset_mm) <= at)
-            {
-                self.present.push(pass);
-                *upcoming = lane.next(config);
-            }
+        while let Some(pass) = self.schedule.next_if(|pass| pass.arrival <= at) {
+            self.coming.push(pass);
         }
+        let (arrived, coming) = std::mem::take(&mut self.coming)
+            .into_iter()
+            .partition(|pass| pass.arrival + pass.delay_to(offset_mm) <= at);
+        self.coming = coming;
+        self.present.extend::<Vec<VehiclePass>>(arrived);
         self.present
             .retain(|pass| pass.departure + pass.delay_to(offset_mm) > at);
         self.present
@@ -314,7 +366,7 @@ mod tests {
             let expected: Vec<_> = passes
                 .iter()
                 .filter(|p| p.arrival <= at && at < p.departure)
-                .map(VehiclePass::section)
+                .map(|p| p.section_at(at))
                 .collect();
             let mut actual = traffic.sections_at(&config, at);
             actual.sort_by(|a, b| a.lateral_from_mm.total_cmp(&b.lateral_from_mm));
@@ -382,7 +434,7 @@ mod tests {
                     let delay = p.delay_to(5000);
                     p.arrival + delay <= at && at < p.departure + delay
                 })
-                .map(VehiclePass::section)
+                .map(|p| p.section_at(at - p.delay_to(5000)))
                 .collect();
             let mut actual = traffic.sections_at(&config, at);
             actual.sort_by(|a, b| a.lateral_from_mm.total_cmp(&b.lateral_from_mm));
@@ -395,6 +447,51 @@ mod tests {
             ..passes[0].clone()
         };
         assert_eq!(pass.delay_to(5000), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn side_profiles_dip_at_bumpers_and_between_cab_and_trailer() {
+        let pass = |class, length_mm| VehiclePass {
+            lane: 0,
+            class,
+            arrival: Duration::ZERO,
+            departure: Duration::from_secs(1),
+            center_lateral_mm: 0.0,
+            width_mm: 1800.0,
+            height_mm: 1500.0,
+            length_mm,
+            speed_kmh: 72.0,
+            tailgating: false,
+            lateral_drift_mm: 0.0,
+        };
+        let car = pass(VehicleClass::Car, 4500.0);
+        let heights = |pass: &VehiclePass, at_mm: &[f64]| -> Vec<f64> {
+            at_mm.iter().map(|&x| pass.height_at_mm(x)).collect()
+        };
+        // Bumper, bonnet, roof, boot, bumper.
+        assert_eq!(
+            heights(&car, &[100.0, 1000.0, 2500.0, 4000.0, 4400.0]),
+            [550.0, 975.0, 1500.0, 1080.0, 550.0]
+        );
+        let semi = VehiclePass {
+            height_mm: 4000.0,
+            ..pass(VehicleClass::Truck, 16_000.0)
+        };
+        // Bumper, cab, the tractor's chassis in the coupling gap, trailer to the very end.
+        assert_eq!(
+            heights(&semi, &[100.0, 1000.0, 3000.0, 3500.0, 15_999.0]),
+            [550.0, 3400.0, 1200.0, 4000.0, 4000.0]
+        );
+        let rigid = VehiclePass {
+            height_mm: 4000.0,
+            ..pass(VehicleClass::Truck, 10_000.0)
+        };
+        assert_eq!(heights(&rigid, &[2800.0, 3100.0]), [1200.0, 4000.0]);
+        // The scan plane cuts the profile as the vehicle drives through at 20 m/s: 75 ms
+        // after arrival 1.5 m behind the front, up the windscreen.
+        let windscreen_mm = car.section_at(Duration::from_millis(75)).height_mm;
+        assert!((windscreen_mm - 1120.833).abs() < 0.01, "{windscreen_mm}");
+        assert_eq!(car.section_at(Duration::from_millis(5)).height_mm, 550.0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chrono::Utc;
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
@@ -15,8 +15,13 @@ use vod_core::Scan;
 
 use super::SessionError;
 use crate::cola::{
-    ColaError, Framer, Framing, Request, Response, SICK_CLIENT_PASSWORD_HASH, encode_cola_b,
+    ColaError, DeviceState, Framer, Framing, Request, Response, SICK_CLIENT_PASSWORD_HASH,
+    encode_cola_b,
 };
+
+/// Device status codes that must not start measuring: 0 undefined (the device is in error),
+/// 1 initialisation, 2 configuration.
+const NOT_READY_STATES: std::ops::RangeInclusive<u16> = 0..=2;
 
 /// The scan period assumed before the first scan tells the real one.
 const DEFAULT_SCAN_PERIOD: Duration = Duration::from_secs(1);
@@ -38,13 +43,15 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Connects, logs in, starts measuring and subscribes to the scan stream; each step must
-    /// be answered within `timeout_ms`.
+    /// Connects, logs in, checks the device state (`sRN STlms`, set on `device_state`),
+    /// starts measuring and subscribes to the scan stream; each step must be answered within
+    /// `timeout_ms`. A device that is not ready or too hot or cold is refused.
     pub(super) async fn open(
         scanner: &Arc<str>,
         address: &str,
         timeout_ms: u64,
         decode_errors: &IntCounter,
+        device_state: &IntGauge,
     ) -> Result<Connection, SessionError> {
         let limit = Duration::from_millis(timeout_ms);
         let stream = timeout(limit, TcpStream::connect(address))
@@ -67,6 +74,7 @@ impl Connection {
         };
         let steps = [
             ("SetAccessMode", login),
+            ("STlms", Request::ReadDeviceState),
             ("LMCstartmeas", Request::StartMeasurement),
             ("Run", Request::Run),
             ("LMDscandata", Request::SubscribeScanData { enabled: true }),
@@ -77,6 +85,10 @@ impl Connection {
                 .await?;
             let refusal = match answer {
                 Response::AccessMode { granted: false } => Some("access denied".to_owned()),
+                Response::DeviceState(state) => {
+                    device_state.set(i64::from(state.status_code));
+                    device_refusal(&state)
+                }
                 Response::StartMeasurement { error_code } if error_code != 0 => {
                     Some(format!("error code {error_code}"))
                 }
@@ -202,6 +214,23 @@ impl Connection {
     }
 }
 
+/// Why a device in `state` must not start measuring, if it must not.
+pub(super) fn device_refusal(state: &DeviceState) -> Option<String> {
+    if NOT_READY_STATES.contains(&state.status_code) {
+        Some(format!(
+            "device status {} (0 undefined/error, 1 initialising, 2 configuring)",
+            state.status_code
+        ))
+    } else if !state.temperature_ok {
+        Some(format!(
+            "device temperature out of range (status {})",
+            state.status_code
+        ))
+    } else {
+        None
+    }
+}
+
 fn stall_timeout(scan_period: Duration) -> Duration {
     (scan_period * STALL_PERIODS).max(MIN_STALL_TIMEOUT)
 }
@@ -212,6 +241,7 @@ fn answers(request: &Request, response: &Response) -> bool {
         (request, response),
         (_, Response::Error { .. })
             | (Request::SetAccessMode { .. }, Response::AccessMode { .. })
+            | (Request::ReadDeviceState, Response::DeviceState(_))
             | (Request::StartMeasurement, Response::StartMeasurement { .. })
             | (Request::Run, Response::Run { .. })
             | (

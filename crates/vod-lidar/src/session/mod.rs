@@ -1,7 +1,8 @@
 //! The scanner session: one TCP connection to a SICK scanner at a time, logged in and
 //! subscribed to the scan stream, its telegrams turned into [`Scan`]s. The session keeps
-//! itself alive: a scanner that goes away, stalls or refuses is retried with capped
-//! exponential backoff, each retry logged and counted, so the process never dies of it.
+//! itself alive: a scanner that goes away, stalls or refuses (a device state that is not ready,
+//! or an out-of-range temperature, counts as a refusal) is retried with capped exponential
+//! backoff, each retry logged and counted, so the process never dies of it.
 
 mod connection;
 
@@ -50,6 +51,7 @@ struct SessionMetrics {
     connected: IntGauge,
     reconnects_total: IntCounter,
     decode_errors_total: IntCounter,
+    device_state: IntGauge,
 }
 
 /// A scanner client that hands out scans and reconnects by itself.
@@ -78,6 +80,7 @@ impl ScannerSession {
                 connected: metrics.connected.with_label_values(&label),
                 reconnects_total: metrics.reconnects_total.with_label_values(&label),
                 decode_errors_total: metrics.decode_errors_total.with_label_values(&label),
+                device_state: metrics.device_state.with_label_values(&label),
             },
             hub,
             connection: None,
@@ -127,6 +130,7 @@ impl ScannerSession {
                 &self.address,
                 self.connect_timeout_ms,
                 &self.metrics.decode_errors_total,
+                &self.metrics.device_state,
             )
             .await;
             match opened {

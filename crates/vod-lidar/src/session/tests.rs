@@ -9,7 +9,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::cola::{Framer, Framing, Request, Response, encode_cola_b};
+use crate::cola::{DeviceState, Framer, Framing, Request, Response, encode_cola_b};
 use crate::emulator::scanner::ScanSource;
 use crate::emulator::{self, tests::config as emulator_config};
 
@@ -71,20 +71,30 @@ async fn streams_scans_from_the_emulator() {
 #[derive(Debug, Clone, Copy)]
 struct Script {
     grant_access: bool,
+    /// The status code answered to `sRN STlms` (7: ready for measurement).
+    device_status: u16,
     /// Scans sent after the subscription, preceded by one telegram with a bad checksum;
     /// then the fake goes silent but keeps the connection open.
     scans: u16,
 }
 
-async fn fake_scanner(listener: TcpListener, script: Script, connections: Arc<AtomicU32>) {
+/// What the fake scanner saw.
+#[derive(Debug, Default)]
+struct Seen {
+    connections: AtomicU32,
+    /// `LMCstartmeas` requests.
+    starts: AtomicU32,
+}
+
+async fn fake_scanner(listener: TcpListener, script: Script, seen: Arc<Seen>) {
     loop {
         let (stream, _) = listener.accept().await.unwrap();
-        connections.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(fake_connection(stream, script));
+        seen.connections.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(fake_connection(stream, script, seen.clone()));
     }
 }
 
-async fn fake_connection(mut stream: TcpStream, script: Script) {
+async fn fake_connection(mut stream: TcpStream, script: Script, seen: Arc<Seen>) {
     let mut framer = Framer::new(Framing::ColaB);
     let mut buffer = [0u8; 1024];
     loop {
@@ -100,7 +110,17 @@ async fn fake_connection(mut stream: TcpStream, script: Script) {
                 Request::SetAccessMode { .. } => Response::AccessMode {
                     granted: script.grant_access,
                 },
-                Request::StartMeasurement => Response::StartMeasurement { error_code: 0 },
+                Request::ReadDeviceState => Response::DeviceState(DeviceState {
+                    status_code: script.device_status,
+                    temperature_ok: true,
+                    time: "00:34:19".into(),
+                    date: "01.01.1970".into(),
+                    leds: [0, 0, 0],
+                }),
+                Request::StartMeasurement => {
+                    seen.starts.fetch_add(1, Ordering::SeqCst);
+                    Response::StartMeasurement { error_code: 0 }
+                }
                 Request::Run => Response::Run { success: true },
                 Request::SubscribeScanData { enabled } => {
                     Response::ScanDataSubscription { enabled }
@@ -130,12 +150,13 @@ async fn fake_connection(mut stream: TcpStream, script: Script) {
 async fn a_stalled_scanner_is_dropped_and_reconnected() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let connections = Arc::new(AtomicU32::new(0));
+    let seen = Arc::new(Seen::default());
     let script = Script {
         grant_access: true,
+        device_status: DeviceState::READY_FOR_MEASUREMENT,
         scans: 3,
     };
-    let fake = tokio::spawn(fake_scanner(listener, script, connections.clone()));
+    let fake = tokio::spawn(fake_scanner(listener, script, seen.clone()));
     let metrics = metrics();
     let hub = Hub::new(16);
     let mut events = hub.subscribe();
@@ -150,8 +171,9 @@ async fn a_stalled_scanner_is_dropped_and_reconnected() {
         );
     }
     assert_eq!(counters, [0, 1, 2, 0, 1, 2]);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
     let label = ["gantry"];
+    assert_eq!(metrics.device_state.with_label_values(&label).get(), 7);
     assert_eq!(metrics.reconnects_total.with_label_values(&label).get(), 1);
     assert_eq!(
         metrics.decode_errors_total.with_label_values(&label).get(),
@@ -180,18 +202,19 @@ async fn a_stalled_scanner_is_dropped_and_reconnected() {
 async fn a_refusing_scanner_is_retried_with_backoff() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let connections = Arc::new(AtomicU32::new(0));
+    let seen = Arc::new(Seen::default());
     let script = Script {
         grant_access: false,
+        device_status: DeviceState::READY_FOR_MEASUREMENT,
         scans: 0,
     };
-    let fake = tokio::spawn(fake_scanner(listener, script, connections.clone()));
+    let fake = tokio::spawn(fake_scanner(listener, script, seen.clone()));
     let metrics = metrics();
     let mut session = ScannerSession::new(&scanner(address), &metrics, Hub::new(4));
     // 100 + 200 + 400 ms of backoff make four attempts in well under 2 s.
     let waited = timeout(Duration::from_secs(2), session.next_scan()).await;
     assert!(waited.is_err(), "a refusing scanner gives no scans");
-    let attempts = connections.load(Ordering::SeqCst);
+    let attempts = seen.connections.load(Ordering::SeqCst);
     assert!((2..=6).contains(&attempts), "{attempts} attempts");
     // The last retry may be under way, counted here but not yet accepted there.
     let reconnects = metrics
@@ -204,6 +227,73 @@ async fn a_refusing_scanner_is_retried_with_backoff() {
     );
     assert_eq!(metrics.connected.with_label_values(&["gantry"]).get(), 0);
     fake.abort();
+}
+
+#[tokio::test]
+async fn a_scanner_in_an_error_state_is_not_started_and_is_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(Seen::default());
+    let script = Script {
+        grant_access: true,
+        device_status: 0,
+        scans: 3,
+    };
+    let fake = tokio::spawn(fake_scanner(listener, script, seen.clone()));
+    let metrics = metrics();
+    let mut session = ScannerSession::new(&scanner(address), &metrics, Hub::new(4));
+    // The session retries (the backoff path) until its future is dropped: let it run until
+    // the third connection.
+    let third_connection = async {
+        while seen.connections.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let retried = async {
+        tokio::select! {
+            _ = session.next_scan() => panic!("a scanner in an error state gave a scan"),
+            () = third_connection => {}
+        }
+    };
+    timeout(PATIENCE, retried).await.unwrap();
+    assert_eq!(
+        seen.starts.load(Ordering::SeqCst),
+        0,
+        "never told to measure"
+    );
+    let label = ["gantry"];
+    assert_eq!(metrics.device_state.with_label_values(&label).get(), 0);
+    assert_eq!(metrics.connected.with_label_values(&label).get(), 0);
+    assert!(metrics.reconnects_total.with_label_values(&label).get() >= 2);
+    fake.abort();
+}
+
+#[test]
+fn device_states_that_refuse_to_measure() {
+    let state = |status_code, temperature_ok| DeviceState {
+        status_code,
+        temperature_ok,
+        time: String::new(),
+        date: String::new(),
+        leds: [0; 3],
+    };
+    for status in 0..=2 {
+        assert!(
+            connection::device_refusal(&state(status, true)).is_some(),
+            "{status}"
+        );
+    }
+    for status in 3..=7 {
+        assert_eq!(
+            connection::device_refusal(&state(status, true)),
+            None,
+            "{status}"
+        );
+    }
+    assert_eq!(
+        connection::device_refusal(&state(7, false)).unwrap(),
+        "device temperature out of range (status 7)"
+    );
 }
 
 #[test]

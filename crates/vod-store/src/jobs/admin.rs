@@ -1,5 +1,10 @@
 //! The job list and its actions, for the web page and the bus: list, history, retry, cancel.
 
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::FromRow;
+
 use super::{Job, JobAttempt, JobId, JobState, now_ms};
 use crate::error::StoreError;
 use crate::store::Store;
@@ -12,6 +17,83 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     pub before: Option<JobId>,
     pub limit: u32,
+}
+
+impl JobFilter {
+    /// Jobs listed when a request names no limit.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// The most jobs one request lists.
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The filter a request of the web page or the bus asks for: an empty queue or state
+    /// means any, no limit [`JobFilter::DEFAULT_LIMIT`]. Refuses an unknown state and a limit
+    /// of 0 or over [`JobFilter::MAX_LIMIT`], saying why.
+    pub fn from_request(
+        queue: Option<&str>,
+        state: Option<&str>,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<JobFilter, String> {
+        let state = match state.filter(|state| !state.is_empty()) {
+            None => None,
+            Some(name) => Some(JobState::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "unknown state {name:?}; the states are {}",
+                    known.join(", ")
+                )
+            })?),
+        };
+        let limit = limit.unwrap_or(JobFilter::DEFAULT_LIMIT);
+        if !(1..=JobFilter::MAX_LIMIT).contains(&limit) {
+            return Err(format!(
+                "limit must be from 1 to {}, not {limit}",
+                JobFilter::MAX_LIMIT
+            ));
+        }
+        Ok(JobFilter {
+            queue: queue.filter(|queue| !queue.is_empty()).map(str::to_owned),
+            state,
+            before: before.map(JobId),
+            limit,
+        })
+    }
+}
+
+/// A job and its attempts, first first, as the job list shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobWithAttempts {
+    #[serde(flatten)]
+    pub job: Job,
+    pub attempts: Vec<JobAttempt>,
+}
+
+/// An attempt with the job it belongs to, as the list reads them.
+#[derive(FromRow)]
+struct AttemptOfJob {
+    job_id: JobId,
+    #[sqlx(flatten)]
+    attempt: JobAttempt,
+}
+
+/// What a technician may do to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// See [`Store::retry_job`].
+    Retry,
+    /// See [`Store::cancel_job`].
+    Cancel,
+}
+
+/// What a [`JobAction`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobActionOutcome {
+    /// Done; the job as it is now.
+    Done(Job),
+    NotFound,
+    /// The job's state does not allow the action (retrying a waiting job, cancelling an
+    /// ended one, retrying while another job with its unique key waits); the job as it is.
+    Refused(Job),
 }
 
 impl Store {
@@ -31,6 +113,56 @@ impl Store {
         .fetch_all(&self.reader)
         .await
         .map_err(StoreError::database("listing jobs"))
+    }
+
+    /// Like [`Store::list_jobs`], with each job's attempts (read in one more query).
+    pub async fn list_jobs_with_attempts(
+        &self,
+        filter: &JobFilter,
+    ) -> Result<Vec<JobWithAttempts>, StoreError> {
+        let jobs = self.list_jobs(filter).await?;
+        let ids: Vec<i64> = jobs.iter().map(|job| job.id.0).collect();
+        let rows: Vec<(JobId, JobAttempt)> = sqlx::query_as::<_, AttemptOfJob>(
+            "SELECT job_id, attempt, started_at_ms, finished_at_ms, outcome, error \
+             FROM job_attempts WHERE job_id IN (SELECT value FROM json_each(?)) \
+             ORDER BY job_id, attempt",
+        )
+        .bind(serde_json::to_string(&ids).map_err(StoreError::Json)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::database("reading jobs' attempts"))?
+        .into_iter()
+        .map(|row| (row.job_id, row.attempt))
+        .collect();
+        let mut attempts: HashMap<JobId, Vec<JobAttempt>> = HashMap::new();
+        for (job_id, attempt) in rows {
+            attempts.entry(job_id).or_default().push(attempt);
+        }
+        Ok(jobs
+            .into_iter()
+            .map(|job| JobWithAttempts {
+                attempts: attempts.remove(&job.id).unwrap_or_default(),
+                job,
+            })
+            .collect())
+    }
+
+    /// Retries or cancels job `id`, and tells what came of it.
+    pub async fn apply_job_action(
+        &self,
+        id: JobId,
+        action: JobAction,
+    ) -> Result<JobActionOutcome, StoreError> {
+        let done = match action {
+            JobAction::Retry => self.retry_job(id).await?,
+            JobAction::Cancel => self.cancel_job(id).await?,
+        };
+        let job = self.job(id).await?;
+        Ok(match (job, done) {
+            (None, _) => JobActionOutcome::NotFound,
+            (Some(job), true) => JobActionOutcome::Done(job),
+            (Some(job), false) => JobActionOutcome::Refused(job),
+        })
     }
 
     pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -21,18 +21,22 @@ mod runner;
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-pub use admin::JobFilter;
+pub use admin::{JobAction, JobActionOutcome, JobFilter, JobWithAttempts};
 pub use backoff::{RetryPolicy, retry_delay_ms};
-pub use periodic::{PeriodicJob, run_periodic};
+pub use periodic::{PeriodicJob, Schedule, run_periodic};
 pub use runner::{JobHandler, QueueSpec, run_queue};
 
 pub(crate) use enqueue::insert_job;
 
 /// A job's row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, Serialize, Deserialize,
+)]
 #[sqlx(transparent)]
+#[serde(transparent)]
 pub struct JobId(pub i64);
 
 impl fmt::Display for JobId {
@@ -41,8 +45,9 @@ impl fmt::Display for JobId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Serialize)]
 #[sqlx(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for its run_at time or for a free slot in its queue.
     Available,
@@ -54,6 +59,21 @@ pub enum JobState {
 }
 
 impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Available,
+        JobState::Running,
+        JobState::Completed,
+        JobState::Discarded,
+        JobState::Cancelled,
+    ];
+
+    /// The state named `name` (as [`JobState::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<JobState> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Available => "available",
@@ -92,7 +112,7 @@ pub enum Enqueued {
 }
 
 /// A stored job, as handlers and the job list see it.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
 pub struct Job {
     pub id: JobId,
     pub queue: String,
@@ -113,7 +133,7 @@ pub struct Job {
 }
 
 /// One attempt at a job, for the job's history.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
 pub struct JobAttempt {
     pub attempt: u32,
     pub started_at_ms: i64,

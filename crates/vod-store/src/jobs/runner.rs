@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vod_core::TaskError;
+use vod_core::config::QueueConfig;
 
 use super::{Job, JobError, RetryPolicy, now_ms, retry_delay_ms};
 use crate::error::StoreError;
@@ -27,12 +28,29 @@ pub struct QueueSpec {
     pub name: String,
     /// Jobs of this queue that run at the same time.
     pub concurrency: NonZeroU32,
-    /// Job starts per second at most; `None` starts them as fast as slots free up.
-    pub max_starts_per_s: Option<NonZeroU32>,
+    /// Job starts per minute at most; `None` starts them as fast as slots free up.
+    pub max_starts_per_minute: Option<NonZeroU32>,
     pub retry: RetryPolicy,
     /// How often the runner looks for due jobs when nothing wakes it sooner (an enqueue in this
     /// process wakes it at once; scheduled jobs and retries become due on their own).
     pub poll_ms: u64,
+}
+
+impl QueueSpec {
+    /// These limits with those `config` sets instead.
+    pub fn with_config(self, config: &QueueConfig) -> QueueSpec {
+        QueueSpec {
+            concurrency: config
+                .concurrency
+                .and_then(NonZeroU32::new)
+                .unwrap_or(self.concurrency),
+            max_starts_per_minute: config
+                .rate_per_minute
+                .and_then(NonZeroU32::new)
+                .or(self.max_starts_per_minute),
+            ..self
+        }
+    }
 }
 
 /// Runs the jobs of `queue` until shutdown. At start, jobs of the queue left `running` (a crash,
@@ -50,7 +68,7 @@ pub async fn run_queue<H: JobHandler>(
     }
     let metrics = store.metrics.jobs.clone();
     let mut running = JoinSet::new();
-    let mut pacer = StartPacer::new(queue.max_starts_per_s);
+    let mut pacer = StartPacer::new(queue.max_starts_per_minute);
     loop {
         // Register for enqueue wake-ups before looking, so none is missed in between.
         let notified = store.jobs_notify.notified();
@@ -102,7 +120,7 @@ pub async fn run_queue<H: JobHandler>(
     Ok(())
 }
 
-/// Spaces job starts so that a queue never starts more than its rate per second.
+/// Spaces job starts so that a queue never starts more than its rate per minute.
 #[derive(Debug)]
 struct StartPacer {
     interval: Option<Duration>,
@@ -110,9 +128,9 @@ struct StartPacer {
 }
 
 impl StartPacer {
-    fn new(max_starts_per_s: Option<NonZeroU32>) -> StartPacer {
+    fn new(max_starts_per_minute: Option<NonZeroU32>) -> StartPacer {
         StartPacer {
-            interval: max_starts_per_s.map(|rate| Duration::from_secs(1) / rate.get()),
+            interval: max_starts_per_minute.map(|rate| Duration::from_secs(60) / rate.get()),
             next_start: None,
         }
     }
@@ -337,7 +355,7 @@ mod tests {
 
     #[test]
     fn pacer_spaces_starts_by_the_rate() {
-        let mut pacer = StartPacer::new(NonZeroU32::new(4));
+        let mut pacer = StartPacer::new(NonZeroU32::new(240));
         let t0 = Instant::now();
         assert_eq!(pacer.allowed(3, t0), 1);
         pacer.started(1, t0);

@@ -1,5 +1,5 @@
-//! Retention: expiring captures by age and by the image quota, and ended jobs by age, as a
-//! periodic job of the `retention` queue.
+//! Retention: expiring captures by age and by the image quota, vehicles and ended jobs by age,
+//! as a periodic job of the `retention` queue.
 //!
 //! Rows go first, in one transaction per batch, then their files: a crash in between leaves
 //! unreferenced files, which the start-up check removes, and never a row without its file.
@@ -33,6 +33,7 @@ pub struct SweepReport {
     pub image_bytes_freed: u64,
     pub image_files_removed: u64,
     pub jobs_purged: u64,
+    pub vehicles_expired: u64,
 }
 
 impl Store {
@@ -102,6 +103,18 @@ impl Store {
             used_bytes = used_bytes.saturating_sub(deleted.bytes);
         }
 
+        let vehicle_cutoff_ms =
+            now_ms.saturating_sub(i64::from(config.vehicles_max_age_days) * DAY_MS);
+        loop {
+            let deleted = self
+                .delete_vehicles_before(vehicle_cutoff_ms, BATCH * 5)
+                .await?;
+            if deleted == 0 {
+                break;
+            }
+            report.vehicles_expired += deleted;
+        }
+
         let history_cutoff_ms = now_ms.saturating_sub(i64::from(config.job_history_days) * DAY_MS);
         loop {
             let purged = sqlx::query(
@@ -132,6 +145,9 @@ impl Store {
             .inc_by(report.captures_over_quota);
         metrics.pending_evicted_total.inc_by(report.pending_evicted);
         metrics.jobs_purged_total.inc_by(report.jobs_purged);
+        metrics
+            .vehicles_deleted_total
+            .inc_by(report.vehicles_expired);
         metrics
             .image_bytes
             .set(i64::try_from(used_bytes).unwrap_or(i64::MAX));

@@ -2,39 +2,57 @@
 
 use std::num::NonZeroU32;
 
-use vod_core::config::RetentionConfig;
+use vod_core::config::{JobsConfig, RetentionConfig};
 use vod_core::{Event, Hub};
 
 use crate::health::error_chain;
-use crate::jobs::{Job, JobError, JobHandler, PeriodicJob, QueueSpec, RetryPolicy, now_ms};
+use crate::jobs::{
+    Job, JobError, JobHandler, PeriodicJob, QueueSpec, RetryPolicy, Schedule, now_ms,
+};
 use crate::store::Store;
 
 pub const RETENTION_QUEUE: &str = "retention";
 pub const SWEEP_KIND: &str = "retention.sweep";
 
-/// The retention queue: one sweep at a time.
-pub fn retention_queue() -> QueueSpec {
+/// Attempts of a sweep unless `[jobs.queues.retention]` says otherwise.
+const SWEEP_MAX_ATTEMPTS: u32 = 3;
+
+/// The retention queue: one sweep at a time, unless `[jobs.queues.retention]` says otherwise.
+pub fn retention_queue(jobs: &JobsConfig) -> QueueSpec {
     QueueSpec {
         name: RETENTION_QUEUE.into(),
         concurrency: NonZeroU32::MIN,
-        max_starts_per_s: None,
+        max_starts_per_minute: None,
         retry: RetryPolicy {
             base_ms: 10_000,
             max_ms: 600_000,
         },
         poll_ms: 5_000,
     }
+    .with_config(&jobs.queue(RETENTION_QUEUE))
 }
 
-/// The sweep, enqueued every `sweep_every_s`.
-pub fn sweep_schedule(config: &RetentionConfig) -> PeriodicJob {
-    PeriodicJob {
+/// The sweep, enqueued every `sweep_every_s` or at each firing of `sweep_cron`.
+pub fn sweep_schedule(
+    retention: &RetentionConfig,
+    jobs: &JobsConfig,
+) -> Result<PeriodicJob, croner::errors::CronError> {
+    let schedule = match &retention.sweep_cron {
+        Some(expression) => Schedule::cron(expression)?,
+        None => Schedule::Every {
+            seconds: retention.sweep_every_s.unwrap_or(600),
+        },
+    };
+    Ok(PeriodicJob {
         queue: RETENTION_QUEUE.into(),
         kind: SWEEP_KIND.into(),
         args: "{}".into(),
-        every_s: config.sweep_every_s,
-        max_attempts: 3,
-    }
+        schedule,
+        max_attempts: jobs
+            .queue(RETENTION_QUEUE)
+            .max_attempts
+            .unwrap_or(SWEEP_MAX_ATTEMPTS),
+    })
 }
 
 /// Performs retention sweeps; announces on the hub when the quota forced out captures that
@@ -59,7 +77,12 @@ impl JobHandler for RetentionSweeper {
             .sweep_retention(&self.config, now_ms())
             .await
             .map_err(|error| JobError::Retry(error_chain(&error)))?;
-        if report.captures_expired + report.captures_over_quota + report.jobs_purged > 0 {
+        if report.captures_expired
+            + report.captures_over_quota
+            + report.jobs_purged
+            + report.vehicles_expired
+            > 0
+        {
             tracing::info!(?report, "Retention sweep removed old data.");
         }
         if report.pending_evicted > 0 {
@@ -74,5 +97,54 @@ impl JobHandler for RetentionSweeper {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use vod_core::config::QueueConfig;
+
+    use super::*;
+
+    fn retention(sweep_every_s: Option<u64>, sweep_cron: Option<&str>) -> RetentionConfig {
+        RetentionConfig {
+            captures_max_age_days: 30,
+            vehicles_max_age_days: 90,
+            job_history_days: 7,
+            image_quota_bytes: 1,
+            sweep_every_s,
+            sweep_cron: sweep_cron.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_queue_and_the_sweep_take_their_limits_from_config() {
+        let defaults = JobsConfig::default();
+        let queue = retention_queue(&defaults);
+        assert_eq!(queue.concurrency.get(), 1);
+        assert_eq!(queue.max_starts_per_minute, None);
+        let sweep = sweep_schedule(&retention(Some(600), None), &defaults).unwrap();
+        assert_eq!(sweep.max_attempts, SWEEP_MAX_ATTEMPTS);
+        assert_eq!(sweep.schedule, Schedule::Every { seconds: 600 });
+
+        let jobs = JobsConfig {
+            queues: BTreeMap::from([(
+                RETENTION_QUEUE.to_owned(),
+                QueueConfig {
+                    concurrency: Some(2),
+                    rate_per_minute: Some(6),
+                    max_attempts: Some(9),
+                },
+            )]),
+        };
+        let queue = retention_queue(&jobs);
+        assert_eq!(queue.concurrency.get(), 2);
+        assert_eq!(queue.max_starts_per_minute.map(NonZeroU32::get), Some(6));
+        let sweep = sweep_schedule(&retention(None, Some("0 */10 * * * *")), &jobs).unwrap();
+        assert_eq!(sweep.max_attempts, 9);
+        assert_eq!(sweep.schedule, Schedule::cron("0 */10 * * * *").unwrap());
+        assert!(sweep_schedule(&retention(None, Some("every tuesday")), &jobs).is_err());
     }
 }

@@ -1,0 +1,339 @@
+//! Vehicles, the configuration history, users and push endpoints against a real database:
+//! what goes in comes back, and vehicles expire with their age limit.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::TimeDelta;
+use tokio_util::sync::CancellationToken;
+use vod_core::config::RetentionConfig;
+use vod_core::{Event, Hub, VehicleClass, VehicleEvent, VehicleEventKind};
+use vod_store::{ConfigSource, NewPushEndpoint, Role, VehicleMeasurements, run_vehicle_recorder};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::test]
+async fn a_vehicle_is_inserted_on_entry_and_measured_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _registry) = common::open(dir.path()).await;
+    let id = common::vehicle_id(1);
+    let entered = common::detected_utc(1);
+    let event = |kind, at_utc| VehicleEvent {
+        vehicle_id: id,
+        lane: Arc::from("hov-1"),
+        kind,
+        at_utc,
+        at: Instant::now(),
+    };
+
+    store
+        .record_vehicle_event(&event(VehicleEventKind::Entered, entered))
+        .await
+        .unwrap();
+    let row = store.vehicle(id).await.unwrap().unwrap();
+    assert_eq!(row.id, id.to_string());
+    assert_eq!(row.lane, "hov-1");
+    assert_eq!(row.entered_at_ms, entered.timestamp_millis());
+    assert_eq!(
+        (row.left_at_ms, row.occupancy_ms, row.max_height_mm),
+        (None, None, None)
+    );
+
+    let left = entered + TimeDelta::milliseconds(640);
+    store
+        .record_vehicle_event(&event(
+            VehicleEventKind::Left {
+                occupancy_ms: 640,
+                max_height_mm: 1_520,
+                max_width_mm: 1_810,
+                class: VehicleClass::Car,
+                speed_kmh: None,
+                length_mm: None,
+            },
+            left,
+        ))
+        .await
+        .unwrap();
+    let row = store.vehicle(id).await.unwrap().unwrap();
+    assert_eq!(row.entered_at_ms, entered.timestamp_millis());
+    assert_eq!(row.left_at_ms, Some(left.timestamp_millis()));
+    assert_eq!(row.occupancy_ms, Some(640));
+    assert_eq!(row.max_height_mm, Some(1_520));
+    assert_eq!(row.max_width_mm, Some(1_810));
+    assert_eq!(row.class.as_deref(), Some("car"));
+    assert_eq!((row.speed_kmh, row.length_mm), (None, None));
+}
+
+#[tokio::test]
+async fn an_exit_without_an_entry_still_records_the_vehicle_with_all_measurements() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _registry) = common::open(dir.path()).await;
+    let id = common::vehicle_id(2);
+    let left_ms = common::detected_utc(2).timestamp_millis();
+    let measured = VehicleMeasurements {
+        occupancy_ms: 500,
+        max_height_mm: Some(3_400),
+        max_width_mm: None,
+        class: Some("truck".into()),
+        speed_kmh: Some(72.5),
+        length_mm: Some(11_200),
+    };
+    store
+        .vehicle_left(id, "hov-2", left_ms, &measured)
+        .await
+        .unwrap();
+    let row = store.vehicle(id).await.unwrap().unwrap();
+    assert_eq!(row.entered_at_ms, left_ms - 500);
+    assert_eq!(row.class.as_deref(), Some("truck"));
+    assert_eq!(row.speed_kmh, Some(72.5));
+    assert_eq!(row.length_mm, Some(11_200));
+    assert_eq!(row.max_width_mm, None);
+}
+
+#[tokio::test]
+async fn the_recorder_stores_the_vehicles_the_hub_announces() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, registry) = common::open(dir.path()).await;
+    let hub = Hub::new(1024);
+    let stop = CancellationToken::new();
+    let recorder = tokio::spawn(run_vehicle_recorder(
+        store.clone(),
+        hub.clone(),
+        stop.clone(),
+    ));
+    let id = common::vehicle_id(3);
+    let at = common::detected_utc(3);
+    // The recorder subscribes when it starts: announce the entry until it is recorded.
+    while store.vehicle(id).await.unwrap().is_none() {
+        hub.publish(Event::VehicleEntered {
+            vehicle_id: id,
+            lane: "hov-1".into(),
+            at,
+        });
+        tokio::task::yield_now().await;
+    }
+    hub.publish(Event::VehicleLeft {
+        vehicle_id: id,
+        lane: "hov-1".into(),
+        at: at + TimeDelta::milliseconds(700),
+        occupancy_ms: 700,
+        max_height_mm: 1_450,
+        class: VehicleClass::Van,
+        speed_kmh: Some(54.0),
+        length_mm: Some(4_200),
+    });
+    while store
+        .vehicle(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .left_at_ms
+        .is_none()
+    {
+        tokio::task::yield_now().await;
+    }
+    stop.cancel();
+    recorder.await.unwrap().unwrap();
+    let row = store.vehicle(id).await.unwrap().unwrap();
+    assert_eq!(row.entered_at_ms, at.timestamp_millis());
+    assert_eq!(row.occupancy_ms, Some(700));
+    assert_eq!(row.max_height_mm, Some(1_450));
+    assert_eq!(row.max_width_mm, None);
+    assert_eq!(row.class.as_deref(), Some("van"));
+    assert_eq!((row.speed_kmh, row.length_mm), (Some(54.0), Some(4_200)));
+    assert!(common::sample(&registry, "vod_store_vehicles_recorded_total") >= 2.0);
+    assert_eq!(
+        common::sample(&registry, "vod_store_vehicle_errors_total"),
+        0.0
+    );
+    assert_eq!(row.max_height_mm, Some(1_450));
+}
+
+#[tokio::test]
+async fn vehicles_expire_after_their_own_age_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, registry) = common::open(dir.path()).await;
+    let now_ms = common::detected_utc(0).timestamp_millis() + 100 * DAY_MS;
+    let old = common::vehicle_id(1);
+    let recent = common::vehicle_id(2);
+    store
+        .vehicle_entered(old, "hov-1", now_ms - 91 * DAY_MS)
+        .await
+        .unwrap();
+    store
+        .vehicle_entered(recent, "hov-1", now_ms - 89 * DAY_MS)
+        .await
+        .unwrap();
+    let config = RetentionConfig {
+        captures_max_age_days: 30,
+        vehicles_max_age_days: 90,
+        job_history_days: 7,
+        image_quota_bytes: u64::MAX,
+        sweep_every_s: Some(600),
+        sweep_cron: None,
+    };
+    let report = store.sweep_retention(&config, now_ms).await.unwrap();
+    assert_eq!(report.vehicles_expired, 1);
+    assert!(store.vehicle(old).await.unwrap().is_none());
+    assert!(store.vehicle(recent).await.unwrap().is_some());
+    assert_eq!(
+        common::sample(&registry, "vod_store_retention_vehicles_deleted_total"),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_configuration_is_recorded_only_when_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _registry) = common::open(dir.path()).await;
+    assert!(
+        store
+            .record_config("a = 1\n", ConfigSource::Start)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_config("a = 1\n", ConfigSource::Reload)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_config("a = 2\n", ConfigSource::Reload)
+            .await
+            .unwrap()
+    );
+    // Back to the first text: it differs from the last one, so it is recorded again.
+    assert!(
+        store
+            .record_config("a = 1\n", ConfigSource::Start)
+            .await
+            .unwrap()
+    );
+
+    let history = store.config_history(10).await.unwrap();
+    let summary: Vec<(&str, ConfigSource)> = history
+        .iter()
+        .map(|record| (record.toml.as_str(), record.source))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a = 1\n", ConfigSource::Start),
+            ("a = 2\n", ConfigSource::Reload),
+            ("a = 1\n", ConfigSource::Start),
+        ]
+    );
+    assert_eq!(history[0].sha256, common::sha256_hex(b"a = 1\n"));
+    assert_eq!(history[0].sha256, history[2].sha256);
+}
+
+#[tokio::test]
+async fn users_are_created_verified_changed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _registry) = common::open(dir.path()).await;
+    let ana = store
+        .create_user("ana", "correct horse", Role::Technician)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ana.name.as_str(), ana.role), ("ana", Role::Technician));
+    assert!(
+        store
+            .create_user("ana", "other", Role::Admin)
+            .await
+            .unwrap()
+            .is_none(),
+        "names are unique"
+    );
+
+    assert_eq!(
+        store.verify_user("ana", "correct horse").await.unwrap(),
+        Some(ana.clone())
+    );
+    assert_eq!(store.verify_user("ana", "wrong").await.unwrap(), None);
+    assert_eq!(
+        store.verify_user("bob", "correct horse").await.unwrap(),
+        None
+    );
+
+    assert!(store.set_password("ana", "battery staple").await.unwrap());
+    assert_eq!(
+        store.verify_user("ana", "correct horse").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .verify_user("ana", "battery staple")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.set_role("ana", Role::Admin).await.unwrap());
+    assert_eq!(store.users().await.unwrap()[0].role, Role::Admin);
+    assert!(!store.set_password("bob", "x").await.unwrap());
+
+    // The hash is salted Argon2id, never the password itself.
+    let db = common::raw_db(dir.path()).await;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE name = 'ana'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("battery"));
+
+    assert!(store.delete_user("ana").await.unwrap());
+    assert!(!store.delete_user("ana").await.unwrap());
+    assert!(store.users().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn push_endpoints_are_saved_replaced_switched_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _registry) = common::open(dir.path()).await;
+    let mut endpoint = NewPushEndpoint {
+        client: "toll-office".into(),
+        url: "https://toll.example/vod".into(),
+        secret: Some("s3cret".into()),
+        rate_per_minute: 60,
+        enabled: true,
+    };
+    let saved = store.upsert_push_endpoint(&endpoint).await.unwrap();
+    assert_eq!(saved.secret.as_deref(), Some("s3cret"));
+
+    endpoint.url = "https://toll.example/v2".into();
+    endpoint.secret = None;
+    endpoint.rate_per_minute = 10;
+    let replaced = store.upsert_push_endpoint(&endpoint).await.unwrap();
+    assert_eq!(replaced.id, saved.id);
+    assert_eq!(replaced.created_at_ms, saved.created_at_ms);
+    assert_eq!(
+        (
+            replaced.url.as_str(),
+            replaced.secret.as_deref(),
+            replaced.rate_per_minute
+        ),
+        ("https://toll.example/v2", None, 10)
+    );
+
+    assert!(
+        store
+            .set_push_endpoint_enabled("toll-office", false)
+            .await
+            .unwrap()
+    );
+    assert!(!store.push_endpoints().await.unwrap()[0].enabled);
+    assert!(
+        !store
+            .set_push_endpoint_enabled("nobody", false)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_push_endpoint("toll-office").await.unwrap());
+    assert!(store.push_endpoints().await.unwrap().is_empty());
+}
