@@ -9,6 +9,7 @@ pub mod detector;
 pub mod emulator;
 pub mod metrics;
 pub mod pipeline;
+mod realtime;
 pub mod recording;
 pub mod session;
 pub mod speed;

@@ -36,6 +36,9 @@ pub struct LidarMetrics {
     /// `vod_lidar_speed_unmeasured_total{lane}`: vehicles of a lane with two planes that left
     /// without a speed (not seen in the second plane in time).
     pub speed_unmeasured_total: IntCounterVec,
+    /// `vod_lidar_realtime{scanner}`: 1 when the scanner's thread runs under real-time
+    /// scheduling (SCHED_FIFO), 0 when the process may not (it lacks CAP_SYS_NICE).
+    pub realtime: IntGaugeVec,
 }
 
 impl LidarMetrics {
@@ -62,6 +65,14 @@ impl LidarMetrics {
             &["scanner"],
         )?;
         registry.register(Box::new(device_state.clone()))?;
+        let realtime = IntGaugeVec::new(
+            Opts::new(
+                "vod_lidar_realtime",
+                "1 when the scanner's thread runs under real-time scheduling (SCHED_FIFO).",
+            ),
+            &["scanner"],
+        )?;
+        registry.register(Box::new(realtime.clone()))?;
         let vehicles_classified_total = IntCounterVec::new(
             Opts::new(
                 "vod_lidar_vehicles_classified_total",
@@ -81,6 +92,7 @@ impl LidarMetrics {
         registry.register(Box::new(trigger_latency_seconds.clone()))?;
         Ok(LidarMetrics {
             device_state,
+            realtime,
             speed_unmeasured_total: counter(
                 "vod_lidar_speed_unmeasured_total",
                 "Vehicles of a lane with two scan planes that left without a measured speed.",

@@ -72,7 +72,9 @@ enum Plane {
 
 /// Runs [`run_scanner`] on an OS thread of its own with a current-thread runtime, and waits
 /// for it: the scanner's socket reads, detection and trigger commands never queue behind
-/// other tasks of the process.
+/// other tasks of the process. The thread asks for real-time scheduling (SCHED_FIFO at the
+/// lowest real-time priority), so that no ordinary thread of the box delays a trigger;
+/// without the privilege it runs at normal priority and says so once.
 pub async fn run_scanner_on_thread(
     setup: ScannerSetup,
     shutdown: CancellationToken,
@@ -86,9 +88,22 @@ pub async fn run_scanner_on_thread(
             scanner: scanner.clone(),
             cause,
         })?;
+    let realtime = setup.metrics.realtime.with_label_values(&[&scanner]);
+    let thread_scanner = scanner.clone();
     std::thread::Builder::new()
         .name(format!("lidar-{scanner}"))
         .spawn(move || {
+            match crate::realtime::raise_current_thread() {
+                Ok(()) => realtime.set(1),
+                Err(error) => {
+                    realtime.set(0);
+                    tracing::warn!(
+                        scanner = %thread_scanner,
+                        %error,
+                        "Scanner thread runs at normal priority (real-time scheduling needs CAP_SYS_NICE)."
+                    );
+                }
+            }
             let outcome = runtime.block_on(run_scanner(setup, shutdown));
             let _waiter_gone = done.send(outcome);
         })
