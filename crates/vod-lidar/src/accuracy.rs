@@ -333,7 +333,6 @@ fn match_lane(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::tests::config;
 
     fn detector() -> DetectorConfig {
         DetectorConfig {
@@ -400,7 +399,7 @@ mod tests {
 
     #[test]
     fn light_traffic_on_a_dry_road_is_counted_exactly() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 600.0;
         let report = measure(&config, &detector(), Duration::from_secs(120)).unwrap();
         assert_eq!(report.scans, 3000);

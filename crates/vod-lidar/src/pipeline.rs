@@ -116,6 +116,26 @@ pub async fn run_scanner_on_thread(
         .unwrap_or_else(|_| Err(PipelineError::ThreadLost { scanner }.into()))
 }
 
+/// Every camera that watches `lane` must have a trigger channel.
+fn check_cameras(
+    planner: &TriggerPlanner,
+    cameras: &HashMap<String, mpsc::Sender<TriggerCommand>>,
+    lane: &str,
+    scanner: &str,
+) -> Result<(), PipelineError> {
+    match planner
+        .cameras_of(lane)
+        .find(|camera| !cameras.contains_key(*camera))
+    {
+        Some(camera) => Err(PipelineError::MissingCamera {
+            camera: camera.to_owned(),
+            lane: lane.to_owned(),
+            scanner: scanner.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs one scanner until `shutdown`: scans in, vehicle events to the hub, trigger commands
 /// to the cameras. A scanner that goes away is the session's business and never ends the
 /// task; it returns an error only for a wiring bug (a camera without a live channel).
@@ -138,17 +158,7 @@ pub async fn run_scanner(
     for lane in lanes.iter().filter(|lane| lane.scanner == scanner.name) {
         // Present from the start, so that a lane that never sees a vehicle can raise an alert.
         metrics.vehicles_total.with_label_values(&[&lane.name]);
-        if let Some(camera) = planner
-            .cameras_of(&lane.name)
-            .find(|camera| !cameras.contains_key(*camera))
-        {
-            return Err(PipelineError::MissingCamera {
-                camera: camera.to_owned(),
-                lane: lane.name.clone(),
-                scanner: scanner.name.clone(),
-            }
-            .into());
-        }
+        check_cameras(&planner, &cameras, &lane.name, &scanner.name)?;
         let plane = match speed_planes.of_lane(&lane.name) {
             Some((_, pairing)) => Plane::First(pairing.clone()),
             None => Plane::Only,
@@ -160,17 +170,7 @@ pub async fn run_scanner(
         // The second plane watches the lane's zone from a scanner mounted the same way.
         if let Some(lane) = lanes.iter().find(|lane| lane.name == plane.lane) {
             // This task plans the lane's distance cameras.
-            if let Some(camera) = planner
-                .cameras_of(&lane.name)
-                .find(|camera| !cameras.contains_key(*camera))
-            {
-                return Err(PipelineError::MissingCamera {
-                    camera: camera.to_owned(),
-                    lane: lane.name.clone(),
-                    scanner: scanner.name.clone(),
-                }
-                .into());
-            }
+            check_cameras(&planner, &cameras, &lane.name, &scanner.name)?;
             detected_lanes.push(LaneConfig {
                 scanner: scanner.name.clone(),
                 ..lane.clone()

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig};
 use vod_core::{Event, Hub, TriggerCommand};
-use vod_lidar::emulator::{self, EmulatedLane, EmulatorConfig, VehiclePass, ground_truth};
+use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner};
 
 /// Generous: the machine may be busy; nothing here measures speed.
@@ -23,32 +23,14 @@ const LANES: [&str; 2] = ["lane-1", "lane-2"];
 
 fn emulator_config() -> EmulatorConfig {
     EmulatorConfig {
-        mount_height_mm: 6000,
-        lanes: vec![
-            EmulatedLane {
-                lateral_from_mm: -3700,
-                lateral_to_mm: 0,
-            },
-            EmulatedLane {
-                lateral_from_mm: 0,
-                lateral_to_mm: 3700,
-            },
-        ],
         scan_frequency_hz: 50.0,
         flow_per_hour: 3600.0,
-        speed_min_kmh: 60.0,
         speed_max_kmh: 110.0,
         min_gap_ms: 400,
         warmup_ms: 1000,
         traffic_duration_ms: Some(5000),
-        range_noise_mm: 10,
-        tailgating_share: 0.0,
-        lane_change_share: 0.0,
-        plane_offset_mm: 0,
-        dropout_probability: 0.0,
-        rain_probability: 0.0,
-        wet_road: false,
         seed: 42,
+        ..EmulatorConfig::bench_rig()
     }
 }
 

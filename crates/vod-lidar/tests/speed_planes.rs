@@ -17,7 +17,7 @@ use vod_core::config::{
     CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig, SpeedPlaneConfig,
 };
 use vod_core::{Event, Hub, TriggerCommand, VehicleClass, VehicleId};
-use vod_lidar::emulator::{self, EmulatedLane, EmulatorConfig, VehiclePass, ground_truth};
+use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner_on_thread};
 
 /// Generous: the machine may be busy; nothing here measures how fast the code is.
@@ -29,32 +29,14 @@ const TRIGGER_DISTANCE_MM: u32 = 25_000;
 
 fn emulator_config(plane_offset_mm: u32) -> EmulatorConfig {
     EmulatorConfig {
-        mount_height_mm: 6000,
-        lanes: vec![
-            EmulatedLane {
-                lateral_from_mm: -3700,
-                lateral_to_mm: 0,
-            },
-            EmulatedLane {
-                lateral_from_mm: 0,
-                lateral_to_mm: 3700,
-            },
-        ],
         scan_frequency_hz: 50.0,
         flow_per_hour: 3600.0,
-        speed_min_kmh: 60.0,
         speed_max_kmh: 110.0,
         min_gap_ms: 400,
         warmup_ms: 1000,
         traffic_duration_ms: Some(6000),
-        range_noise_mm: 10,
-        tailgating_share: 0.0,
-        lane_change_share: 0.0,
         plane_offset_mm,
-        dropout_probability: 0.0,
-        rain_probability: 0.0,
-        wet_road: false,
-        seed: 7,
+        ..EmulatorConfig::bench_rig()
     }
 }
 

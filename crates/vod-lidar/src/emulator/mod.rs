@@ -82,6 +82,39 @@ pub struct EmulatorConfigError {
 }
 
 impl EmulatorConfig {
+    /// The bench rig's scanner: an LMS511 at 25 Hz, 6 m over two 3.7 m lanes, 600
+    /// vehicles/h/lane at 60 to 100 km/h, range noise only; tests vary it from here.
+    pub fn bench_rig() -> EmulatorConfig {
+        EmulatorConfig {
+            mount_height_mm: 6000,
+            lanes: vec![
+                EmulatedLane {
+                    lateral_from_mm: -3700,
+                    lateral_to_mm: 0,
+                },
+                EmulatedLane {
+                    lateral_from_mm: 0,
+                    lateral_to_mm: 3700,
+                },
+            ],
+            scan_frequency_hz: 25.0,
+            flow_per_hour: 600.0,
+            speed_min_kmh: 60.0,
+            speed_max_kmh: 100.0,
+            min_gap_ms: 500,
+            warmup_ms: 2000,
+            traffic_duration_ms: None,
+            range_noise_mm: 10,
+            tailgating_share: 0.0,
+            lane_change_share: 0.0,
+            plane_offset_mm: 0,
+            dropout_probability: 0.0,
+            rain_probability: 0.0,
+            wet_road: false,
+            seed: 7,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), EmulatorConfigError> {
         let problem = |field, reason| Err(EmulatorConfigError { field, reason });
         if self.mount_height_mm == 0 {
@@ -125,38 +158,6 @@ impl EmulatorConfig {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    /// The bench rig: an LMS511 6 m over two 3.7 m lanes.
-    pub(crate) fn config() -> EmulatorConfig {
-        EmulatorConfig {
-            mount_height_mm: 6000,
-            lanes: vec![
-                EmulatedLane {
-                    lateral_from_mm: -3700,
-                    lateral_to_mm: 0,
-                },
-                EmulatedLane {
-                    lateral_from_mm: 0,
-                    lateral_to_mm: 3700,
-                },
-            ],
-            scan_frequency_hz: 25.0,
-            flow_per_hour: 600.0,
-            speed_min_kmh: 60.0,
-            speed_max_kmh: 100.0,
-            min_gap_ms: 500,
-            warmup_ms: 2000,
-            traffic_duration_ms: None,
-            range_noise_mm: 10,
-            tailgating_share: 0.0,
-            lane_change_share: 0.0,
-            plane_offset_mm: 0,
-            dropout_probability: 0.0,
-            rain_probability: 0.0,
-            wet_road: false,
-            seed: 7,
-        }
-    }
 
     /// A test case: name, the change to the bench rig, the field it makes invalid.
     type Case = (&'static str, fn(&mut EmulatorConfig), Option<&'static str>);
@@ -203,7 +204,7 @@ pub(crate) mod tests {
             ),
         ];
         for (name, change, expected) in cases {
-            let mut config = config();
+            let mut config = EmulatorConfig::bench_rig();
             change(&mut config);
             assert_eq!(config.validate().err().map(|e| e.field), expected, "{name}");
         }

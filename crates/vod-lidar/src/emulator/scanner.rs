@@ -150,11 +150,10 @@ mod tests {
 
     use super::*;
     use crate::emulator::ground_truth;
-    use crate::emulator::tests::config;
 
     #[test]
     fn scans_have_the_lms511_geometry_and_show_the_traffic() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 3600.0;
         config.range_noise_mm = 0;
         let passes = ground_truth(&config, Duration::from_secs(10));
@@ -201,7 +200,6 @@ mod tests {
 #[cfg(test)]
 mod noise_tests {
     use super::*;
-    use crate::emulator::tests::config;
 
     /// Beams at and below the horizon over an empty road, counted by what they returned.
     fn count(config: &EmulatorConfig, scans: usize) -> (usize, usize, usize) {
@@ -227,7 +225,7 @@ mod noise_tests {
 
     #[test]
     fn dropouts_and_raindrops_come_at_their_rates() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 0.0;
         assert_eq!(count(&config, 10), (0, 0, 7800));
         config.dropout_probability = 0.02;
@@ -241,7 +239,7 @@ mod noise_tests {
 
     #[test]
     fn a_wet_road_shows_mirror_images_beside_vehicles() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 3600.0;
         config.range_noise_mm = 0;
         config.wet_road = true;

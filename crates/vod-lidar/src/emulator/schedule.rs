@@ -109,12 +109,11 @@ impl Iterator for Schedule {
 mod tests {
     use std::time::Duration;
 
-    use crate::emulator::ground_truth;
-    use crate::emulator::tests::config;
+    use crate::emulator::{EmulatorConfig, ground_truth};
 
     #[test]
     fn lane_changes_go_only_into_a_gap() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 2000.0;
         config.lane_change_share = 0.3;
         config.traffic_duration_ms = Some(600_000);

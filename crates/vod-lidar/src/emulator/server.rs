@@ -207,7 +207,6 @@ async fn write_telegram(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::tests::config;
 
     async fn request(stream: &mut TcpStream, framer: &mut Framer, request: Request) -> Response {
         let telegram = encode_cola_b(&request.encode()).unwrap();
@@ -232,7 +231,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.scan_frequency_hz = 100.0;
         let server = tokio::spawn(serve(listener, config, shutdown.clone()));
 
@@ -350,7 +349,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, config(), shutdown.clone()));
+        let server = tokio::spawn(serve(
+            listener,
+            EmulatorConfig::bench_rig(),
+            shutdown.clone(),
+        ));
         let mut client = TcpStream::connect(address).await.unwrap();
         let mut framer = Framer::new(Framing::ColaB);
         for (command, args) in SICK_SCAN_XD_STARTUP {
@@ -386,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_an_invalid_config() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.lanes.clear();
         let error = serve(listener, config, CancellationToken::new())
             .await

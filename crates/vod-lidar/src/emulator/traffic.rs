@@ -321,11 +321,10 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::tests::config;
 
     #[test]
     fn traffic_is_deterministic_and_respects_its_bounds() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 3600.0;
         config.traffic_duration_ms = Some(60_000);
         let passes = ground_truth(&config, Duration::MAX);
@@ -357,7 +356,7 @@ mod tests {
 
     #[test]
     fn sections_follow_the_ground_truth() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 3600.0;
         let passes = ground_truth(&config, Duration::from_secs(20));
         let mut traffic = Traffic::new(&config);
@@ -378,7 +377,7 @@ mod tests {
 
     #[test]
     fn tailgaters_follow_closely_and_lane_changers_cross_into_a_neighbour() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 2000.0;
         config.tailgating_share = 0.3;
         config.lane_change_share = 0.2;
@@ -421,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_downstream_plane_sees_each_vehicle_later_by_its_speed() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 1800.0;
         config.plane_offset_mm = 5000;
         let passes = ground_truth(&config, Duration::from_secs(30));
@@ -496,7 +495,7 @@ mod tests {
 
     #[test]
     fn no_flow_no_vehicles() {
-        let mut config = config();
+        let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 0.0;
         assert_eq!(ground_truth(&config, Duration::from_secs(3600)), []);
     }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::cola::{DeviceState, Framer, Framing, Request, Response, encode_cola_b};
 use crate::emulator::scanner::ScanSource;
-use crate::emulator::{self, tests::config as emulator_config};
+use crate::emulator::{self, EmulatorConfig};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -35,7 +35,7 @@ async fn streams_scans_from_the_emulator() {
     let shutdown = CancellationToken::new();
     tokio::spawn(emulator::serve(
         listener,
-        emulator_config(),
+        EmulatorConfig::bench_rig(),
         shutdown.clone(),
     ));
     let metrics = metrics();
@@ -133,7 +133,7 @@ async fn fake_connection(mut stream: TcpStream, script: Script, seen: Arc<Seen>)
                 let mut bad = encode_cola_b(b"sSN LMDscandata ").unwrap();
                 *bad.last_mut().unwrap() ^= 1;
                 out.extend(bad);
-                let mut source = ScanSource::new(&emulator_config());
+                let mut source = ScanSource::new(&EmulatorConfig::bench_rig());
                 for _ in 0..script.scans {
                     let scan = Response::ScanData(Box::new(source.next_scan()));
                     out.extend(encode_cola_b(&scan.encode().unwrap()).unwrap());

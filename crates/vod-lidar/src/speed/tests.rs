@@ -6,7 +6,7 @@ use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
 use super::*;
 use crate::detector::VehicleDetector;
 use crate::emulator::scanner::ScanSource;
-use crate::emulator::{ground_truth, tests::config};
+use crate::emulator::{EmulatorConfig, ground_truth};
 
 fn detector(scanner: &str, emulator: &crate::emulator::EmulatorConfig) -> VehicleDetector {
     let scanner = ScannerConfig {
@@ -38,7 +38,7 @@ fn detector(scanner: &str, emulator: &crate::emulator::EmulatorConfig) -> Vehicl
 
 #[test]
 fn two_planes_6_m_apart_measure_each_vehicles_speed() {
-    let mut upstream_config = config();
+    let mut upstream_config = EmulatorConfig::bench_rig();
     upstream_config.scan_frequency_hz = 100.0;
     upstream_config.flow_per_hour = 1200.0;
     upstream_config.speed_min_kmh = 40.0;
