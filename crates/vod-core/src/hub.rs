@@ -32,6 +32,7 @@ pub enum Event {
         at: DateTime<Utc>,
         occupancy_ms: u64,
         max_height_mm: u32,
+        max_width_mm: u32,
         class: VehicleClass,
         /// Measured between two scan planes, where the lane has them.
         speed_kmh: Option<f32>,

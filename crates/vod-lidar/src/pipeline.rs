@@ -358,16 +358,17 @@ fn hub_event(event: VehicleEvent) -> Event {
         VehicleEventKind::Left {
             occupancy_ms,
             max_height_mm,
+            max_width_mm,
             class,
             speed_kmh,
             length_mm,
-            ..
         } => Event::VehicleLeft {
             vehicle_id: event.vehicle_id,
             lane: event.lane,
             at: event.at_utc,
             occupancy_ms,
             max_height_mm,
+            max_width_mm,
             class,
             speed_kmh,
             length_mm,

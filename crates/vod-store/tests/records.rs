@@ -5,13 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::RetentionConfig;
-use vod_core::{Event, Hub, VehicleClass, VehicleEvent, VehicleEventKind};
+use vod_core::{Event, Hub, VehicleClass};
 use vod_store::{ConfigSource, NewPushEndpoint, Role, VehicleMeasurements, run_vehicle_recorder};
 
 const DAY_MS: i64 = 86_400_000;
@@ -21,46 +18,36 @@ async fn a_vehicle_is_inserted_on_entry_and_measured_on_exit() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _registry) = common::open(dir.path()).await;
     let id = common::vehicle_id(1);
-    let entered = common::detected_utc(1);
-    let event = |kind, at_utc| VehicleEvent {
-        vehicle_id: id,
-        lane: Arc::from("hov-1"),
-        kind,
-        at_utc,
-        at: Instant::now(),
-    };
+    let entered_ms = common::detected_utc(1).timestamp_millis();
 
     store
-        .record_vehicle_event(&event(VehicleEventKind::Entered, entered))
+        .vehicle_entered(id, "hov-1", entered_ms)
         .await
         .unwrap();
     let row = store.vehicle(id).await.unwrap().unwrap();
     assert_eq!(row.id, id.to_string());
     assert_eq!(row.lane, "hov-1");
-    assert_eq!(row.entered_at_ms, entered.timestamp_millis());
+    assert_eq!(row.entered_at_ms, entered_ms);
     assert_eq!(
         (row.left_at_ms, row.occupancy_ms, row.max_height_mm),
         (None, None, None)
     );
 
-    let left = entered + TimeDelta::milliseconds(640);
+    let measured = VehicleMeasurements {
+        occupancy_ms: 640,
+        max_height_mm: Some(1_520),
+        max_width_mm: Some(1_810),
+        class: Some("car".into()),
+        speed_kmh: None,
+        length_mm: None,
+    };
     store
-        .record_vehicle_event(&event(
-            VehicleEventKind::Left {
-                occupancy_ms: 640,
-                max_height_mm: 1_520,
-                max_width_mm: 1_810,
-                class: VehicleClass::Car,
-                speed_kmh: None,
-                length_mm: None,
-            },
-            left,
-        ))
+        .vehicle_left(id, "hov-1", entered_ms + 640, &measured)
         .await
         .unwrap();
     let row = store.vehicle(id).await.unwrap().unwrap();
-    assert_eq!(row.entered_at_ms, entered.timestamp_millis());
-    assert_eq!(row.left_at_ms, Some(left.timestamp_millis()));
+    assert_eq!(row.entered_at_ms, entered_ms);
+    assert_eq!(row.left_at_ms, Some(entered_ms + 640));
     assert_eq!(row.occupancy_ms, Some(640));
     assert_eq!(row.max_height_mm, Some(1_520));
     assert_eq!(row.max_width_mm, Some(1_810));
@@ -122,6 +109,7 @@ async fn the_recorder_stores_the_vehicles_the_hub_announces() {
         at: at + TimeDelta::milliseconds(700),
         occupancy_ms: 700,
         max_height_mm: 1_450,
+        max_width_mm: 1_790,
         class: VehicleClass::Van,
         speed_kmh: Some(54.0),
         length_mm: Some(4_200),
@@ -142,7 +130,7 @@ async fn the_recorder_stores_the_vehicles_the_hub_announces() {
     assert_eq!(row.entered_at_ms, at.timestamp_millis());
     assert_eq!(row.occupancy_ms, Some(700));
     assert_eq!(row.max_height_mm, Some(1_450));
-    assert_eq!(row.max_width_mm, None);
+    assert_eq!(row.max_width_mm, Some(1_790));
     assert_eq!(row.class.as_deref(), Some("van"));
     assert_eq!((row.speed_kmh, row.length_mm), (Some(54.0), Some(4_200)));
     assert!(common::sample(&registry, "vod_store_vehicles_recorded_total") >= 2.0);
@@ -150,7 +138,6 @@ async fn the_recorder_stores_the_vehicles_the_hub_announces() {
         common::sample(&registry, "vod_store_vehicle_errors_total"),
         0.0
     );
-    assert_eq!(row.max_height_mm, Some(1_450));
 }
 
 #[tokio::test]

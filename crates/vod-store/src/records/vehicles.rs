@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::FromRow;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
-use vod_core::vehicle::{VehicleEvent, VehicleEventKind, VehicleId};
+use vod_core::vehicle::VehicleId;
 use vod_core::{Event, Hub, TaskError};
 
 use crate::error::StoreError;
@@ -93,37 +93,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records one detector event: an entry inserts the vehicle, an exit adds its
-    /// measurements.
-    pub async fn record_vehicle_event(&self, event: &VehicleEvent) -> Result<(), StoreError> {
-        let at_ms = event.at_utc.timestamp_millis();
-        match &event.kind {
-            VehicleEventKind::Entered => {
-                self.vehicle_entered(event.vehicle_id, &event.lane, at_ms)
-                    .await
-            }
-            VehicleEventKind::Left {
-                occupancy_ms,
-                max_height_mm,
-                max_width_mm,
-                class,
-                speed_kmh,
-                length_mm,
-            } => {
-                let measured = VehicleMeasurements {
-                    occupancy_ms: *occupancy_ms,
-                    max_height_mm: Some(*max_height_mm),
-                    max_width_mm: Some(*max_width_mm),
-                    class: Some(class.as_str().to_owned()),
-                    speed_kmh: speed_kmh.map(f64::from),
-                    length_mm: *length_mm,
-                };
-                self.vehicle_left(event.vehicle_id, &event.lane, at_ms, &measured)
-                    .await
-            }
-        }
-    }
-
     /// The vehicle `id`, if recorded.
     pub async fn vehicle(&self, id: VehicleId) -> Result<Option<VehicleRow>, StoreError> {
         sqlx::query_as(
@@ -192,15 +161,15 @@ pub async fn run_vehicle_recorder(
                 at,
                 occupancy_ms,
                 max_height_mm,
+                max_width_mm,
                 class,
                 speed_kmh,
                 length_mm,
             } => {
-                // The hub's event carries no width.
                 let measured = VehicleMeasurements {
                     occupancy_ms: *occupancy_ms,
                     max_height_mm: Some(*max_height_mm),
-                    max_width_mm: None,
+                    max_width_mm: Some(*max_width_mm),
                     class: Some(class.as_str().to_owned()),
                     speed_kmh: speed_kmh.map(f64::from),
                     length_mm: *length_mm,
