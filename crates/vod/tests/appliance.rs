@@ -29,7 +29,7 @@ fn start_emulator(port: u16) -> Process {
     let child = Command::new(VOD)
         .args(["sim", "lidar", "--listen", &loopback(port).to_string()])
         .args(["--flow-per-hour", "3000", "--seed", "7"])
-        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start the emulator");
     wait_for_port(loopback(port), Duration::from_secs(10));
@@ -223,7 +223,7 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
         Command::new(VOD)
             .args(["run", "--config", &config])
             .env("RUST_LOG", "info")
-            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );

@@ -159,7 +159,7 @@ async fn sim_lidar_replays_a_recording_to_the_session() {
         Command::new(VOD)
             .args(["sim", "lidar", "--listen", &address.to_string(), "--replay"])
             .arg(recording(name))
-            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
