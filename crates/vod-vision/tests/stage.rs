@@ -93,6 +93,40 @@ fn burst(frames: Vec<Arc<Frame>>) -> Burst {
     }
 }
 
+/// The vision stage running as the appliance runs it, fed and drained through its channels.
+struct Stage {
+    bursts: mpsc::Sender<Burst>,
+    captures: mpsc::Receiver<vod_core::Capture>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), vod_core::TaskError>>,
+}
+
+impl Stage {
+    fn start(vision: &Vision, queue: usize) -> Stage {
+        let (bursts, burst_rx) = mpsc::channel(queue);
+        let (capture_tx, captures) = mpsc::channel(queue);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run_vision(
+            Arc::new(Mutex::new(burst_rx)),
+            capture_tx,
+            vision.clone(),
+            VisionMetrics::register(&Registry::new()).unwrap(),
+            stop.clone(),
+        ));
+        Stage {
+            bursts,
+            captures,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 fn decode(jpeg: &[u8]) -> Mat {
     imgcodecs::imdecode(&Vector::<u8>::from_slice(jpeg), imgcodecs::IMREAD_COLOR).unwrap()
 }
@@ -220,33 +254,24 @@ fn a_bad_frame_is_counted_and_the_rest_of_the_burst_is_kept() {
 #[tokio::test]
 async fn a_new_set_applies_to_the_next_burst_and_no_burst_is_lost() {
     let vision = Vision::new(set(false, 0.5));
-    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
-    let (burst_tx, burst_rx) = mpsc::channel(4);
-    let (capture_tx, mut capture_rx) = mpsc::channel(4);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_vision(
-        Arc::new(Mutex::new(burst_rx)),
-        capture_tx,
-        vision.clone(),
-        metrics,
-        stop.clone(),
-    ));
-    burst_tx
+    let mut stage = Stage::start(&vision, 4);
+    stage
+        .bursts
         .send(burst(vec![photo_frame("astronaut.png", 0)]))
         .await
         .unwrap();
-    let first = capture_rx.recv().await.unwrap().occupancy.unwrap();
+    let first = stage.captures.recv().await.unwrap().occupancy.unwrap();
     assert!(!first.evidence_raw);
     vision.replace(set(true, 0.5));
-    burst_tx
+    stage
+        .bursts
         .send(burst(vec![photo_frame("astronaut.png", 0)]))
         .await
         .unwrap();
-    let second = capture_rx.recv().await.unwrap();
+    let second = stage.captures.recv().await.unwrap();
     assert_eq!(second.images.len(), 1);
     assert!(second.occupancy.unwrap().evidence_raw);
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    stage.stop().await;
 }
 
 #[test]
@@ -274,17 +299,7 @@ fn a_burst_in_flight_during_a_replace_finishes_whole_with_its_own_set() {
 #[tokio::test]
 async fn bursts_queued_across_a_replace_all_come_out_whole_in_order_of_sets() {
     let vision = Vision::new(set(false, 0.5));
-    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
-    let (burst_tx, burst_rx) = mpsc::channel(8);
-    let (capture_tx, mut capture_rx) = mpsc::channel(8);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_vision(
-        Arc::new(Mutex::new(burst_rx)),
-        capture_tx,
-        vision.clone(),
-        metrics,
-        stop.clone(),
-    ));
+    let mut stage = Stage::start(&vision, 8);
     let two_frames = || {
         burst(vec![
             photo_frame("camera.png", 0),
@@ -292,22 +307,21 @@ async fn bursts_queued_across_a_replace_all_come_out_whole_in_order_of_sets() {
         ])
     };
     for _ in 0..3 {
-        burst_tx.send(two_frames()).await.unwrap();
+        stage.bursts.send(two_frames()).await.unwrap();
     }
     let new_set = tokio::task::spawn_blocking(|| set(true, 0.5))
         .await
         .unwrap();
     vision.replace(new_set);
-    burst_tx.send(two_frames()).await.unwrap();
+    stage.bursts.send(two_frames()).await.unwrap();
     let mut raw = Vec::new();
     for _ in 0..4 {
-        let capture = capture_rx.recv().await.unwrap();
+        let capture = stage.captures.recv().await.unwrap();
         assert_eq!(capture.images.len(), 2);
         raw.push(capture.occupancy.unwrap().evidence_raw);
     }
     // Each burst ran with one set: the old one up to some burst, the new one after it.
     assert!(raw.windows(2).all(|w| w[0] <= w[1]), "{raw:?}");
     assert_eq!(raw.last(), Some(&true));
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    stage.stop().await;
 }
