@@ -12,14 +12,14 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::config::CameraConfig;
 use vod_core::{Event, Hub, TriggerCommand};
 use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner};
 
-/// Generous: the machine may be busy; nothing here measures speed.
-const PATIENCE: Duration = Duration::from_secs(60);
-const LANES: [&str; 2] = ["lane-1", "lane-2"];
+mod common;
+
+use common::{LANES, PATIENCE};
 
 fn emulator_config() -> EmulatorConfig {
     EmulatorConfig {
@@ -43,36 +43,10 @@ struct Rig {
 }
 
 fn start_pipeline(address: SocketAddr) -> Rig {
-    let scanner = ScannerConfig {
-        name: "gantry".into(),
-        address: address.to_string(),
-        mount_height_mm: 6000,
-        connect_timeout_ms: 2000,
-    };
-    let lanes: Vec<LaneConfig> = LANES
-        .iter()
-        .zip([(-3700, 0), (0, 3700)])
-        .map(|(name, (from, to))| LaneConfig {
-            name: (*name).into(),
-            scanner: "gantry".into(),
-            lateral_from_mm: from,
-            lateral_to_mm: to,
-        })
-        .collect();
     let cameras: Vec<CameraConfig> = LANES
         .iter()
         .zip(["cam-1", "cam-2"])
-        .map(|(lane, name)| CameraConfig {
-            name: name.into(),
-            lane: (*lane).into(),
-            source: CameraSource::Sim,
-            width: 640,
-            height: 480,
-            trigger_delay_ms: Some(20),
-            trigger_distance_mm: None,
-            burst_frames: 2,
-            burst_interval_ms: 40,
-        })
+        .map(|(lane, name)| common::camera(name, lane, 2))
         .collect();
     let mut senders = HashMap::new();
     let mut triggers = HashMap::new();
@@ -87,15 +61,9 @@ fn start_pipeline(address: SocketAddr) -> Rig {
     let shutdown = CancellationToken::new();
     let setup = ScannerSetup {
         speed_planes: SpeedPlanes::default(),
-        scanner,
-        lanes,
-        detector: DetectorConfig {
-            background_scans: 25,
-            foreground_threshold_mm: 300,
-            min_object_beams: 4,
-            enter_scans: 2,
-            leave_scans: 3,
-        },
+        scanner: common::scanner("gantry", address.to_string()),
+        lanes: common::lanes("gantry"),
+        detector: common::detector(),
         planner: TriggerPlanner::new(&cameras),
         cameras: senders,
         metrics: metrics.clone(),

@@ -13,16 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{
-    CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig, SpeedPlaneConfig,
-};
+use vod_core::config::SpeedPlaneConfig;
 use vod_core::{Event, Hub, TriggerCommand, VehicleClass, VehicleId};
 use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner_on_thread};
 
-/// Generous: the machine may be busy; nothing here measures how fast the code is.
-const PATIENCE: Duration = Duration::from_secs(60);
-const LANES: [&str; 2] = ["lane-1", "lane-2"];
+mod common;
+
+use common::{LANES, PATIENCE};
 const PLANE_DISTANCE_MM: u32 = 20_000;
 /// cam-1 fires 25 m past the first plane.
 const TRIGGER_DISTANCE_MM: u32 = 25_000;
@@ -37,29 +35,6 @@ fn emulator_config(plane_offset_mm: u32) -> EmulatorConfig {
         traffic_duration_ms: Some(6000),
         plane_offset_mm,
         ..EmulatorConfig::bench_rig()
-    }
-}
-
-fn scanner(name: &str, address: String) -> ScannerConfig {
-    ScannerConfig {
-        name: name.into(),
-        address,
-        mount_height_mm: 6000,
-        connect_timeout_ms: 2000,
-    }
-}
-
-fn camera(name: &str, lane: &str) -> CameraConfig {
-    CameraConfig {
-        name: name.into(),
-        lane: lane.into(),
-        source: CameraSource::Sim,
-        width: 640,
-        height: 480,
-        trigger_delay_ms: Some(20),
-        trigger_distance_mm: None,
-        burst_frames: 1,
-        burst_interval_ms: 0,
     }
 }
 
@@ -86,16 +61,7 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
             shutdown.clone(),
         ));
     }
-    let lanes: Vec<LaneConfig> = LANES
-        .iter()
-        .zip([(-3700, 0), (0, 3700)])
-        .map(|(name, (from, to))| LaneConfig {
-            name: (*name).into(),
-            scanner: "gantry-a".into(),
-            lateral_from_mm: from,
-            lateral_to_mm: to,
-        })
-        .collect();
+    let lanes = common::lanes("gantry-a");
     let speed_planes: Vec<SpeedPlaneConfig> = LANES
         .iter()
         .map(|lane| SpeedPlaneConfig {
@@ -104,10 +70,10 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
             plane_distance_mm: PLANE_DISTANCE_MM,
         })
         .collect();
-    let mut by_distance = camera("cam-1", "lane-1");
+    let mut by_distance = common::camera("cam-1", "lane-1", 1);
     by_distance.trigger_delay_ms = None;
     by_distance.trigger_distance_mm = Some(TRIGGER_DISTANCE_MM);
-    let cameras = [by_distance, camera("cam-2", "lane-2")];
+    let cameras = [by_distance, common::camera("cam-2", "lane-2", 1)];
     let (sender, mut triggers) = mpsc::channel::<TriggerCommand>(256);
     let senders: HashMap<String, _> = cameras
         .iter()
@@ -118,23 +84,17 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
     let hub = Hub::new(1024);
     let mut events = hub.subscribe();
     let setup = ScannerSetup {
-        scanner: scanner("gantry-a", addresses[0].clone()),
+        scanner: common::scanner("gantry-a", addresses[0].clone()),
         lanes,
         speed_planes: SpeedPlanes::new(&speed_planes),
-        detector: DetectorConfig {
-            background_scans: 25,
-            foreground_threshold_mm: 300,
-            min_object_beams: 4,
-            enter_scans: 2,
-            leave_scans: 3,
-        },
+        detector: common::detector(),
         planner: TriggerPlanner::new(&cameras),
         cameras: senders,
         metrics: metrics.clone(),
         hub,
     };
     let second = ScannerSetup {
-        scanner: scanner("gantry-b", addresses[1].clone()),
+        scanner: common::scanner("gantry-b", addresses[1].clone()),
         ..setup.clone()
     };
     let tasks = [
