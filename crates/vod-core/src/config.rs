@@ -189,6 +189,18 @@ pub struct DetectorConfig {
     pub leave_scans: u32,
 }
 
+impl DetectorConfig {
+    /// The bench rig's settings (deploy/bench/vod.toml, kept equal by a test), which the
+    /// scanner emulator's traffic is detected with in tests and benchmarks.
+    pub const BENCH_RIG: DetectorConfig = DetectorConfig {
+        background_scans: 25,
+        foreground_threshold_mm: 300,
+        min_object_beams: 4,
+        enter_scans: 2,
+        leave_scans: 3,
+    };
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScannerConfig {

@@ -17,7 +17,7 @@ use prometheus::core::Collector;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{CameraConfig, CameraSource, DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::config::{CameraConfig, CameraSource, DetectorConfig};
 use vod_core::{Hub, TriggerCommand};
 use vod_lidar::accuracy::{AccuracyReport, MissCause, measure};
 use vod_lidar::cola::encode_cola_b;
@@ -29,16 +29,6 @@ use vod_lidar::{
 
 const LANES: usize = 4;
 const LANE_WIDTH_MM: i32 = 3700;
-
-fn detector() -> DetectorConfig {
-    DetectorConfig {
-        background_scans: 25,
-        foreground_threshold_mm: 300,
-        min_object_beams: 4,
-        enter_scans: 2,
-        leave_scans: 3,
-    }
-}
 
 /// Four 3.7 m lanes under a scanner 6 m up over the middle, 2,000 vehicles/h/lane, a fifth
 /// of them tailgating, a tenth changing lanes, lost echoes, rain and a wet road.
@@ -248,23 +238,7 @@ async fn run_rig(duration: Duration, placement: Placement) -> (Vec<Duration>, f6
     // Denser traffic for more triggers per second of run: 3,600 vehicles/h/lane.
     config.flow_per_hour = 3600.0;
     tokio::spawn(emulator::serve(listener, config.clone(), shutdown.clone()));
-    let scanner = ScannerConfig {
-        name: "gantry".into(),
-        address: address.to_string(),
-        mount_height_mm: config.mount_height_mm,
-        connect_timeout_ms: 2000,
-    };
-    let lanes: Vec<LaneConfig> = config
-        .lanes
-        .iter()
-        .enumerate()
-        .map(|(i, lane)| LaneConfig {
-            name: format!("lane-{}", i + 1),
-            scanner: "gantry".into(),
-            lateral_from_mm: lane.lateral_from_mm,
-            lateral_to_mm: lane.lateral_to_mm,
-        })
-        .collect();
+    let (scanner, lanes) = config.site("gantry", address.to_string());
     let cameras: Vec<CameraConfig> = lanes
         .iter()
         .enumerate()
@@ -291,7 +265,7 @@ async fn run_rig(duration: Duration, placement: Placement) -> (Vec<Duration>, f6
         scanner,
         lanes,
         speed_planes: SpeedPlanes::default(),
-        detector: detector(),
+        detector: DetectorConfig::BENCH_RIG,
         planner: TriggerPlanner::new(&cameras),
         cameras: senders,
         metrics: metrics.clone(),
@@ -353,7 +327,8 @@ fn main() {
         .unwrap_or_else(|| vec![25.0, 50.0, 100.0]);
     let mut at_25_hz = None;
     for hz in rates {
-        let report = measure(&heavy_traffic(hz), &detector(), duration).expect("the run works");
+        let report = measure(&heavy_traffic(hz), &DetectorConfig::BENCH_RIG, duration)
+            .expect("the run works");
         print_accuracy(
             &format!("LMS511 at {hz} Hz ({} scans):", report.scans),
             &report,

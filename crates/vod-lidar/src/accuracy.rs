@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::Serialize;
 use vod_core::VehicleEventKind;
-use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::config::DetectorConfig;
 
 use crate::cola::{ColaError, ScanData};
 use crate::detector::{DetectorError, VehicleDetector};
@@ -124,23 +124,7 @@ pub fn measure(
     duration: Duration,
 ) -> Result<AccuracyReport, AccuracyError> {
     emulator.validate()?;
-    let scanner = ScannerConfig {
-        name: "emulated".into(),
-        address: String::new(),
-        mount_height_mm: emulator.mount_height_mm,
-        connect_timeout_ms: 0,
-    };
-    let lanes: Vec<LaneConfig> = emulator
-        .lanes
-        .iter()
-        .enumerate()
-        .map(|(index, lane)| LaneConfig {
-            name: lane_name(index),
-            scanner: scanner.name.clone(),
-            lateral_from_mm: lane.lateral_from_mm,
-            lateral_to_mm: lane.lateral_to_mm,
-        })
-        .collect();
+    let (scanner, lanes) = emulator.site("emulated", String::new());
     let mut vehicle_detector = VehicleDetector::new(&scanner, &lanes, detector);
     let mut source = ScanSource::new(emulator);
     let period = source.period();
@@ -334,16 +318,6 @@ fn match_lane(
 mod tests {
     use super::*;
 
-    fn detector() -> DetectorConfig {
-        DetectorConfig {
-            background_scans: 25,
-            foreground_threshold_mm: 300,
-            min_object_beams: 4,
-            enter_scans: 2,
-            leave_scans: 3,
-        }
-    }
-
     #[test]
     fn matching_counts_misses_merges_and_false_detections() {
         let s = Duration::from_secs;
@@ -401,7 +375,12 @@ mod tests {
     fn light_traffic_on_a_dry_road_is_counted_exactly() {
         let mut config = EmulatorConfig::bench_rig();
         config.flow_per_hour = 600.0;
-        let report = measure(&config, &detector(), Duration::from_secs(120)).unwrap();
+        let report = measure(
+            &config,
+            &DetectorConfig::BENCH_RIG,
+            Duration::from_secs(120),
+        )
+        .unwrap();
         assert_eq!(report.scans, 3000);
         let vehicles: usize = report.lanes.iter().map(|l| l.vehicles).sum();
         assert!(vehicles > 20, "{vehicles}");

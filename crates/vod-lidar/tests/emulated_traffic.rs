@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::CameraConfig;
+use vod_core::config::{CameraConfig, DetectorConfig};
 use vod_core::{Event, Hub, TriggerCommand};
 use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner};
@@ -59,11 +59,12 @@ fn start_pipeline(address: SocketAddr) -> Rig {
     let hub = Hub::new(1024);
     let events = hub.subscribe();
     let shutdown = CancellationToken::new();
+    let (scanner, lanes) = emulator_config().site("gantry", address.to_string());
     let setup = ScannerSetup {
         speed_planes: SpeedPlanes::default(),
-        scanner: common::scanner("gantry", address.to_string()),
-        lanes: common::lanes("gantry"),
-        detector: common::detector(),
+        scanner,
+        lanes,
+        detector: DetectorConfig::BENCH_RIG,
         planner: TriggerPlanner::new(&cameras),
         cameras: senders,
         metrics: metrics.clone(),

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::SpeedPlaneConfig;
+use vod_core::config::{DetectorConfig, SpeedPlaneConfig};
 use vod_core::{Event, Hub, TriggerCommand, VehicleClass, VehicleId};
 use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner_on_thread};
@@ -61,7 +61,9 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
             shutdown.clone(),
         ));
     }
-    let lanes = common::lanes("gantry-a");
+    let (first_scanner, lanes) = emulator_config(0).site("gantry-a", addresses[0].clone());
+    let (second_scanner, _) =
+        emulator_config(PLANE_DISTANCE_MM).site("gantry-b", addresses[1].clone());
     let speed_planes: Vec<SpeedPlaneConfig> = LANES
         .iter()
         .map(|lane| SpeedPlaneConfig {
@@ -84,17 +86,17 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
     let hub = Hub::new(1024);
     let mut events = hub.subscribe();
     let setup = ScannerSetup {
-        scanner: common::scanner("gantry-a", addresses[0].clone()),
+        scanner: first_scanner,
         lanes,
         speed_planes: SpeedPlanes::new(&speed_planes),
-        detector: common::detector(),
+        detector: DetectorConfig::BENCH_RIG,
         planner: TriggerPlanner::new(&cameras),
         cameras: senders,
         metrics: metrics.clone(),
         hub,
     };
     let second = ScannerSetup {
-        scanner: common::scanner("gantry-b", addresses[1].clone()),
+        scanner: second_scanner,
         ..setup.clone()
     };
     let tasks = [

@@ -18,6 +18,7 @@ fn the_bench_rig_example_is_valid() {
     assert_eq!(config.lanes.len(), 2);
     assert_eq!(config.storage.database_path(), Path::new("./data/vod.db"));
     assert_eq!(config.bus.as_ref().unwrap().subject_prefix, "vod");
+    assert_eq!(config.detector, DetectorConfig::BENCH_RIG);
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod sopas;
 mod traffic;
 
 use serde::Serialize;
+use vod_core::config::{LaneConfig, ScannerConfig};
 
 pub use replay::serve_replay;
 pub use server::serve;
@@ -113,6 +114,29 @@ impl EmulatorConfig {
             wet_road: false,
             seed: 7,
         }
+    }
+
+    /// The appliance's view of this site: a scanner named `scanner` at `address`, mounted
+    /// as emulated, and its lanes `lane-1`, `lane-2`, ... across the road.
+    pub fn site(&self, scanner: &str, address: String) -> (ScannerConfig, Vec<LaneConfig>) {
+        let lanes = self
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(index, lane)| LaneConfig {
+                name: format!("lane-{}", index + 1),
+                scanner: scanner.into(),
+                lateral_from_mm: lane.lateral_from_mm,
+                lateral_to_mm: lane.lateral_to_mm,
+            })
+            .collect();
+        let scanner = ScannerConfig {
+            name: scanner.into(),
+            address,
+            mount_height_mm: self.mount_height_mm,
+            connect_timeout_ms: 2000,
+        };
+        (scanner, lanes)
     }
 
     pub fn validate(&self) -> Result<(), EmulatorConfigError> {

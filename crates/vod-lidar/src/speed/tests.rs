@@ -1,7 +1,7 @@
 //! Speed between two emulated planes, against the emulator's ground truth.
 
 use chrono::Utc;
-use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::config::DetectorConfig;
 
 use super::*;
 use crate::detector::VehicleDetector;
@@ -9,31 +9,8 @@ use crate::emulator::scanner::ScanSource;
 use crate::emulator::{EmulatorConfig, ground_truth};
 
 fn detector(scanner: &str, emulator: &crate::emulator::EmulatorConfig) -> VehicleDetector {
-    let scanner = ScannerConfig {
-        name: scanner.into(),
-        address: String::new(),
-        mount_height_mm: emulator.mount_height_mm,
-        connect_timeout_ms: 0,
-    };
-    let lanes: Vec<LaneConfig> = emulator
-        .lanes
-        .iter()
-        .enumerate()
-        .map(|(i, lane)| LaneConfig {
-            name: format!("lane-{i}"),
-            scanner: scanner.name.clone(),
-            lateral_from_mm: lane.lateral_from_mm,
-            lateral_to_mm: lane.lateral_to_mm,
-        })
-        .collect();
-    let settings = DetectorConfig {
-        background_scans: 25,
-        foreground_threshold_mm: 300,
-        min_object_beams: 4,
-        enter_scans: 2,
-        leave_scans: 3,
-    };
-    VehicleDetector::new(&scanner, &lanes, &settings)
+    let (scanner, lanes) = emulator.site(scanner, String::new());
+    VehicleDetector::new(&scanner, &lanes, &DetectorConfig::BENCH_RIG)
 }
 
 #[test]
@@ -90,7 +67,7 @@ fn two_planes_6_m_apart_measure_each_vehicles_speed() {
         let truth = passes
             .iter()
             .find(|p| {
-                **lane == *format!("lane-{}", p.lane) && p.arrival <= *at && *at <= p.departure
+                **lane == *format!("lane-{}", p.lane + 1) && p.arrival <= *at && *at <= p.departure
             })
             .expect("a measured vehicle passed");
         let error = (speed.speed_kmh - truth.speed_kmh).abs() / truth.speed_kmh;
