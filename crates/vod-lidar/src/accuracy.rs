@@ -14,15 +14,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::Serialize;
+use vod_core::VehicleClass;
 use vod_core::VehicleEventKind;
 use vod_core::config::DetectorConfig;
 
 use crate::cola::{ColaError, ScanData};
 use crate::detector::{DetectorError, VehicleDetector};
 use crate::emulator::scanner::ScanSource;
-use crate::emulator::{
-    EmulatorConfig, EmulatorConfigError, VehicleClass, VehiclePass, ground_truth,
-};
+use crate::emulator::{EmulatorConfig, EmulatorConfigError, VehiclePass, ground_truth};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccuracyError {

@@ -3,7 +3,6 @@
 //! async pipeline that runs one scanner from socket to camera triggers.
 
 pub mod accuracy;
-pub mod class;
 pub mod cola;
 pub mod detector;
 pub mod emulator;
@@ -15,7 +14,6 @@ pub mod session;
 pub mod speed;
 pub mod trigger;
 
-pub use class::VehicleClass;
 pub use detector::{DetectorError, VehicleDetector};
 pub use metrics::LidarMetrics;
 pub use pipeline::{ScannerSetup, run_scanner, run_scanner_on_thread};

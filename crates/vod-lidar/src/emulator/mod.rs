@@ -16,7 +16,7 @@ use vod_core::config::{LaneConfig, ScannerConfig};
 
 pub use replay::serve_replay;
 pub use server::serve;
-pub use traffic::{VehicleClass, VehiclePass, ground_truth};
+pub use traffic::{VehiclePass, ground_truth};
 
 /// A lane's zone across the road, in millimetres from the point below the scanner, positive
 /// towards the scanner's 0 deg side (as in `vod_core::config::LaneConfig`).

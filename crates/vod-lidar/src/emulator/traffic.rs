@@ -12,7 +12,7 @@ use super::EmulatorConfig;
 use super::geometry::Section;
 use super::schedule::Schedule;
 
-pub use crate::class::VehicleClass;
+use vod_core::VehicleClass;
 
 /// Share of each class in the traffic, and each one's size ranges in millimetres:
 /// (class, share, width, height, length).
