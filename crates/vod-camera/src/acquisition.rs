@@ -7,16 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
-use vod_core::{Frame, TaskError, TriggerCommand};
+use vod_core::{Burst, TaskError, TriggerCommand};
 
 use crate::{Camera, CameraMetrics};
-
-/// The frames one trigger produced, in burst order; empty when the camera delivered none.
-#[derive(Debug)]
-pub struct Burst {
-    pub trigger: TriggerCommand,
-    pub frames: Vec<Arc<Frame>>,
-}
 
 /// Runs until shutdown. `camera` and `triggers` outlive restarts of the task, so they come
 /// shared; the camera runs on a blocking thread because real exposures block.

@@ -18,7 +18,7 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 use vod_core::{Frame, TriggerCommand};
 
-pub use acquisition::{Burst, run_camera};
+pub use acquisition::run_camera;
 pub use metrics::CameraMetrics;
 pub use sim::SimCamera;
 

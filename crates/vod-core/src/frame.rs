@@ -1,9 +1,11 @@
-//! A frame as a camera delivered it: raw pixels, held in memory only.
+//! A frame as a camera delivered it (raw pixels, held in memory only), and the burst of
+//! frames one trigger produced.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::trigger::TriggerCommand;
 use crate::vehicle::VehicleId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,4 +49,11 @@ impl Frame {
     pub fn expected_len(&self) -> usize {
         self.width as usize * self.height as usize * self.pixel_format.bytes_per_pixel()
     }
+}
+
+/// The frames one trigger produced, in burst order; empty when the camera delivered none.
+#[derive(Debug)]
+pub struct Burst {
+    pub trigger: TriggerCommand,
+    pub frames: Vec<Arc<Frame>>,
 }

@@ -12,7 +12,7 @@ pub mod trigger;
 pub mod vehicle;
 
 pub use capture::{Capture, CaptureImage};
-pub use frame::{Frame, PixelFormat};
+pub use frame::{Burst, Frame, PixelFormat};
 pub use hub::{Event, Hub};
 pub use occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 pub use scan::Scan;

@@ -1,11 +1,9 @@
 //! The LIDAR side of the appliance: the SICK CoLa codec, the scanner session over TCP, the
-//! recordings reader, the vehicle detector, the trigger planner, the scanner emulator, and the
-//! async pipeline that runs one scanner from socket to camera triggers.
+//! recordings reader, the vehicle detector, the trigger planner, and the async pipeline that
+//! runs one scanner from socket to camera triggers.
 
-pub mod accuracy;
 pub mod cola;
 pub mod detector;
-pub mod emulator;
 pub mod metrics;
 pub mod pipeline;
 mod realtime;

@@ -84,6 +84,3 @@ impl SpeedEstimator {
         })
     }
 }
-
-#[cfg(test)]
-mod tests;

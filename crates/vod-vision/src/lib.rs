@@ -3,9 +3,7 @@
 //! anonymized, encoded images with the people counted per seat row; raw pixels stay in
 //! memory.
 
-pub mod accuracy;
 pub mod anonymize;
-pub mod bench;
 pub mod decode;
 pub mod encode;
 pub mod manifest;

@@ -10,8 +10,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
-use vod_camera::Burst;
-use vod_core::{Capture, CaptureImage, Frame, Occupancy, PersonDetection, TaskError};
+use vod_core::{Burst, Capture, CaptureImage, Frame, Occupancy, PersonDetection, TaskError};
 
 use crate::VisionMetrics;
 use crate::anonymize::anonymize;

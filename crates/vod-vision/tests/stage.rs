@@ -15,8 +15,7 @@ use opencv::prelude::*;
 use prometheus::Registry;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
-use vod_camera::Burst;
-use vod_core::{Frame, PixelFormat, SeatRow, TriggerCommand, VehicleId};
+use vod_core::{Burst, Frame, PixelFormat, SeatRow, TriggerCommand, VehicleId};
 use vod_vision::{
     AnonymizeParams, Model, RowZone, Vision, VisionMetrics, VisionSet, VisionSettings, process,
     run_vision,

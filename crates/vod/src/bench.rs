@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use vod_core::config::Config;
+use vod_sim::occupancy_accuracy as accuracy;
+use vod_sim::vision_bench::{self as bench, BenchOptions};
 use vod_vision::VisionSet;
-use vod_vision::accuracy;
-use vod_vision::bench::{self, BenchOptions};
 
 use crate::{EX_SOFTWARE, EX_USAGE};
 

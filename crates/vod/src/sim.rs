@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{LogConfig, LogFormat};
-use vod_lidar::emulator::{EmulatedLane, EmulatorConfig};
 use vod_lidar::recording::Recording;
+use vod_sim::emulator::{EmulatedLane, EmulatorConfig};
 
 use crate::{EX_USAGE, signals, telemetry};
 
@@ -131,10 +131,10 @@ pub fn main(command: SimCommand) -> ExitCode {
             });
             match source {
                 Source::Emulated(config) => {
-                    vod_lidar::emulator::serve(listener, config, shutdown).await
+                    vod_sim::emulator::serve(listener, config, shutdown).await
                 }
                 Source::Replay(recording) => {
-                    vod_lidar::emulator::serve_replay(listener, &recording, shutdown).await
+                    vod_sim::emulator::serve_replay(listener, &recording, shutdown).await
                 }
             }
         })

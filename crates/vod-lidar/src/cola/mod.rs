@@ -16,4 +16,4 @@ pub use framer::{Frame, Framer, Framing, MAX_PAYLOAD_LEN, encode_cola_a, encode_
 pub use scandata::{
     Channel, ChannelName, Encoder, EventInfo, Position, ScanData, ScanDataKind, TimeStamp,
 };
-pub(crate) use wire::put_string16;
+pub use wire::put_string16;

@@ -134,11 +134,7 @@ pub(crate) fn put_string8(
 }
 
 /// A string preceded by its length as `uint_16`.
-pub(crate) fn put_string16(
-    out: &mut Vec<u8>,
-    text: &str,
-    field: &'static str,
-) -> Result<(), ColaError> {
+pub fn put_string16(out: &mut Vec<u8>, text: &str, field: &'static str) -> Result<(), ColaError> {
     out.put_u16(len_u16(text.len(), field)?);
     out.put_slice(text.as_bytes());
     Ok(())

@@ -202,8 +202,3 @@ fn fnv1a(bytes: &[u8]) -> u32 {
         (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
 }
-
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_rules;

@@ -294,3 +294,91 @@ impl Tally {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::detector::background::Background;
+
+    const MOUNT_MM: f64 = 6000.0;
+
+    /// A scan of an LMS511 6 m above a flat road with a box standing on it, seen from above
+    /// (its top only: enough for these tests); `dropouts` beams get no echo.
+    fn scan(box_mm: Option<(f64, f64, f64)>, dropouts: &[usize]) -> Scan {
+        let (start_angle_deg, step_deg) = (-5.0, 0.1667);
+        let ranges_mm = (0..1141)
+            .map(|beam| {
+                let (sin, cos) = (start_angle_deg + step_deg * f64::from(beam))
+                    .to_radians()
+                    .sin_cos();
+                let top = box_mm.and_then(|(from_mm, to_mm, height_mm)| {
+                    let range = (MOUNT_MM - height_mm) / sin;
+                    (sin > 0.0 && (from_mm..=to_mm).contains(&(range * cos))).then_some(range)
+                });
+                match (dropouts.contains(&(beam as usize)), top) {
+                    (true, _) => 0.0,
+                    (false, Some(range)) => range as f32,
+                    (false, None) if sin > 1e-9 && MOUNT_MM / sin < 65_000.0 => {
+                        (MOUNT_MM / sin) as f32
+                    }
+                    (false, None) => 0.0,
+                }
+            })
+            .collect();
+        Scan {
+            scanner: Arc::from("gantry"),
+            scan_counter: 0,
+            time_since_power_up_us: 0,
+            scan_frequency_hz: 25.0,
+            start_angle_deg,
+            step_deg,
+            ranges_mm,
+            received_at: Instant::now(),
+            received_utc: Utc::now(),
+        }
+    }
+
+    /// A van 2.5 m high over lane 2, and a car 1.5 m high over lane 1.
+    const VAN: (f64, f64, f64) = (800.0, 2800.0, 2500.0);
+    const CAR: (f64, f64, f64) = (-3000.0, -1200.0, 1500.0);
+
+    fn learned(background: &mut Background) -> &Road {
+        assert!(background.observe(&scan(None, &[])).unwrap().is_none());
+        background.observe(&scan(None, &[])).unwrap().unwrap()
+    }
+
+    #[test]
+    fn dropouts_between_object_beams_count_as_object_points() {
+        let mut background = Background::new(1);
+        let road = learned(&mut background);
+        let count = |dropouts: &[usize]| {
+            beams(&scan(Some(VAN), dropouts), road, 300.0, MOUNT_MM)
+                .iter()
+                .filter(|beam| matches!(beam.echo, Echo::Object(_)))
+                .count()
+        };
+        let whole = count(&[]);
+        let every_other: Vec<usize> = (340..490).filter(|b| b % 2 == 0).collect();
+        assert_eq!(count(&every_other), whole);
+        let two_in_a_row: Vec<usize> = (400..402).collect();
+        assert_eq!(count(&two_in_a_row), whole - 2);
+    }
+
+    #[test]
+    fn a_lone_echo_above_the_road_is_a_raindrop_not_an_object() {
+        let mut background = Background::new(1);
+        let road = learned(&mut background);
+        let mut rainy = scan(Some(CAR), &[]);
+        // A raindrop 2 m below the scanner in beam 300 (over lane 2's road).
+        rainy.ranges_mm[300] = 2000.0;
+        let beams = beams(&rainy, road, 300.0, MOUNT_MM);
+        let (objects, _) = objects(&beams);
+        assert_eq!(objects.len(), 1, "{objects:?}");
+        assert!(objects[0].points.len() > 50);
+    }
+}

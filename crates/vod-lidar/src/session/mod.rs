@@ -5,6 +5,8 @@
 //! backoff, each retry logged and counted, so the process never dies of it.
 
 mod connection;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -165,6 +167,3 @@ fn backoff(failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1));
     BACKOFF_INITIAL.saturating_mul(factor).min(BACKOFF_MAX)
 }
-
-#[cfg(test)]
-mod tests;

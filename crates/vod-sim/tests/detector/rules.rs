@@ -1,9 +1,9 @@
 //! The rules that separate vehicles: a dip to bumper height, one scan of road, lost echoes,
 //! a lane hidden behind a taller vehicle, an object straddling two lanes, a vehicle seen in
-//! one scan only. Scans as in `tests`: an LMS511 6 m above the lanes, vehicles as boxes.
+//! one scan only. Scans as in `main.rs`: an LMS511 6 m above the lanes, vehicles as boxes.
 
-use super::tests::{CAR_1, Frame, Seen, coarse, detector_over, frames, run, run_with};
-use crate::emulator::geometry::Section;
+use super::{CAR_1, Frame, Seen, coarse, detector_over, frames, run, run_with};
+use vod_sim::emulator::geometry::Section;
 
 /// `CAR_1`'s place cut at `height_mm` (its bumpers, a truck's chassis).
 const fn car_1_at(height_mm: f64) -> Section {

@@ -5,20 +5,20 @@
 
 /// A vehicle's cross-section in the scan plane: a box standing on the road.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Section {
-    pub(crate) lateral_from_mm: f64,
-    pub(crate) lateral_to_mm: f64,
-    pub(crate) height_mm: f64,
+pub struct Section {
+    pub lateral_from_mm: f64,
+    pub lateral_to_mm: f64,
+    pub height_mm: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Surface {
+pub enum Surface {
     Road,
     Vehicle,
 }
 
 /// The first surface the beam at `angle_deg` hits within `max_range_mm`, and its range.
-pub(crate) fn cast(
+pub fn cast(
     mount_height_mm: f64,
     angle_deg: f64,
     sections: &[Section],
@@ -39,11 +39,7 @@ pub(crate) fn cast(
 /// beam meets a vehicle, the scanner sees that vehicle below the road: the returned range is
 /// the whole way, road plus mirror path. `None` when the beam misses the road or the mirror
 /// path meets nothing.
-pub(crate) fn mirror_range(
-    mount_height_mm: f64,
-    angle_deg: f64,
-    sections: &[Section],
-) -> Option<f64> {
+pub fn mirror_range(mount_height_mm: f64, angle_deg: f64, sections: &[Section]) -> Option<f64> {
     let (sin, cos) = angle_deg.to_radians().sin_cos();
     if sin <= 1e-9 {
         return None;

@@ -15,8 +15,8 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{DetectorConfig, SpeedPlaneConfig};
 use vod_core::{Event, Hub, TriggerCommand, VehicleClass, VehicleId};
-use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner_on_thread};
+use vod_sim::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 
 mod common;
 

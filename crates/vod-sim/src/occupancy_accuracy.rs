@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta};
-use vod_camera::{Burst, Camera, SimCamera};
-use vod_core::{SeatRow, TriggerCommand, VehicleId};
+use vod_camera::{Camera, SimCamera};
+use vod_core::{Burst, SeatRow, TriggerCommand, VehicleId};
 
-use crate::metrics::VisionMetrics;
-use crate::stage::process;
-use crate::vision::VisionSet;
+use vod_vision::VisionMetrics;
+use vod_vision::VisionSet;
+use vod_vision::process;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccuracyReport {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::EmulatorConfig;
 use super::scanner::ScanSource;
 use super::sopas::{self, ScanConfig};
-use crate::cola::{
+use vod_lidar::cola::{
     ColaError, DeviceState, Framer, Framing, Request, Response, SICK_CLIENT_PASSWORD_HASH,
     encode_cola_b,
 };

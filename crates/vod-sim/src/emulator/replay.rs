@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::server::{TelegramStream, accept_clients};
 use super::sopas::ScanConfig;
-use crate::cola::Response;
-use crate::recording::{RecordedScanPayload, Recording};
+use vod_lidar::cola::Response;
+use vod_lidar::recording::{RecordedScanPayload, Recording};
 
 /// A recording's scan telegrams, their times relative to the first one.
 struct Replay {

@@ -1,4 +1,4 @@
-//! The LIDAR benchmarks behind docs/PERFORMANCE.md (`cargo bench -p vod-lidar --bench lidar`):
+//! The LIDAR benchmarks behind docs/PERFORMANCE.md (`cargo bench -p vod-sim --bench lidar`):
 //! detection accuracy against the emulator's ground truth, decode + detection CPU time per
 //! LMS511 scan against a plain copy of the telegram's bytes, and trigger latency from the
 //! socket read to the trigger command while two busy loops keep both cores busy.
@@ -19,13 +19,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{CameraConfig, CameraSource, DetectorConfig};
 use vod_core::{Hub, TriggerCommand};
-use vod_lidar::accuracy::{AccuracyReport, MissCause, measure};
 use vod_lidar::cola::encode_cola_b;
-use vod_lidar::emulator::{self, EmulatedLane, EmulatorConfig};
 use vod_lidar::recording::Recording;
 use vod_lidar::{
     LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner, run_scanner_on_thread,
 };
+use vod_sim::emulator::{self, EmulatedLane, EmulatorConfig};
+use vod_sim::lidar_accuracy::{AccuracyReport, MissCause, measure};
 
 const LANES: usize = 4;
 const LANE_WIDTH_MM: i32 = 3700;

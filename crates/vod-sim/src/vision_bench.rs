@@ -13,17 +13,17 @@ use opencv::core::{self, Mat, Rect, Scalar, Size};
 use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
-use vod_camera::Burst;
-use vod_core::{Frame, PixelFormat, TriggerCommand, VehicleId};
 
-use crate::anonymize::AnonymizeParams;
-use crate::metrics::VisionMetrics;
-use crate::model::{Model, ModelError};
-use crate::preprocess::{TensorData, preprocess};
-use crate::stage::process;
-use crate::vision::{VisionSet, VisionSettings};
+use vod_core::{Burst, Frame, PixelFormat, TriggerCommand, VehicleId};
 
-const REFERENCE: &str = include_str!("bench_reference.py");
+use vod_vision::AnonymizeParams;
+use vod_vision::VisionMetrics;
+use vod_vision::preprocess::{TensorData, preprocess};
+use vod_vision::process;
+use vod_vision::{Model, ModelError};
+use vod_vision::{VisionSet, VisionSettings};
+
+const REFERENCE: &str = include_str!("vision_bench_reference.py");
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {

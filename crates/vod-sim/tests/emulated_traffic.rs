@@ -14,8 +14,8 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{CameraConfig, DetectorConfig};
 use vod_core::{Event, Hub, TriggerCommand};
-use vod_lidar::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner};
+use vod_sim::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 
 mod common;
 

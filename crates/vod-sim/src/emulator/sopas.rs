@@ -6,7 +6,7 @@
 
 use bytes::BufMut;
 
-use crate::cola::{Response, ScanData, put_string16};
+use vod_lidar::cola::{Response, ScanData, put_string16};
 
 /// SOPAS error codes the emulator answers with (`sFA`).
 const ERROR_METHOD_UNKNOWN: u16 = 2;

@@ -1,14 +1,19 @@
 //! Speed between two emulated planes, against the emulator's ground truth.
+#![allow(clippy::unwrap_used)] // a failing test may panic
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use vod_core::config::DetectorConfig;
+use vod_core::{VehicleEvent, VehicleEventKind, VehicleId};
+use vod_lidar::detector::VehicleDetector;
+use vod_lidar::speed::SpeedEstimator;
+use vod_sim::emulator::scanner::ScanSource;
+use vod_sim::emulator::{EmulatorConfig, ground_truth};
 
-use super::*;
-use crate::detector::VehicleDetector;
-use crate::emulator::scanner::ScanSource;
-use crate::emulator::{EmulatorConfig, ground_truth};
-
-fn detector(scanner: &str, emulator: &crate::emulator::EmulatorConfig) -> VehicleDetector {
+fn detector(scanner: &str, emulator: &vod_sim::emulator::EmulatorConfig) -> VehicleDetector {
     let (scanner, lanes) = emulator.site(scanner, String::new());
     VehicleDetector::new(&scanner, &lanes, &DetectorConfig::BENCH_RIG)
 }

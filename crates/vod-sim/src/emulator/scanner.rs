@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use super::EmulatorConfig;
 use super::geometry::{Section, Surface, cast, mirror_range};
 use super::traffic::Traffic;
-use crate::cola::{Channel, ChannelName, ScanData, ScanDataKind};
+use vod_lidar::cola::{Channel, ChannelName, ScanData, ScanDataKind};
 
 const BEAMS: u16 = 1141;
 const START_ANGLE_DEG_X10000: i32 = -50_000;
@@ -29,7 +29,7 @@ const RAIN_MIN_RANGE_MM: f64 = 500.0;
 
 /// Makes one client's scans, one after the other.
 #[derive(Debug)]
-pub(crate) struct ScanSource {
+pub struct ScanSource {
     config: EmulatorConfig,
     traffic: Traffic,
     noise: StdRng,
@@ -37,7 +37,7 @@ pub(crate) struct ScanSource {
 }
 
 impl ScanSource {
-    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+    pub fn new(config: &EmulatorConfig) -> Self {
         ScanSource {
             config: config.clone(),
             traffic: Traffic::new(config),
@@ -47,11 +47,11 @@ impl ScanSource {
     }
 
     /// Time between two scans.
-    pub(crate) fn period(&self) -> Duration {
+    pub fn period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.config.scan_frequency_hz)
     }
 
-    pub(crate) fn next_scan(&mut self) -> ScanData {
+    pub fn next_scan(&mut self) -> ScanData {
         let at = Duration::from_secs_f64(self.index as f64 / self.config.scan_frequency_hz);
         let sections = self.traffic.sections_at(&self.config, at);
         let (ranges, rssi): (Vec<u16>, Vec<u8>) =

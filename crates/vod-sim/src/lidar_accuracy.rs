@@ -18,10 +18,10 @@ use vod_core::VehicleClass;
 use vod_core::VehicleEventKind;
 use vod_core::config::DetectorConfig;
 
-use crate::cola::{ColaError, ScanData};
-use crate::detector::{DetectorError, VehicleDetector};
 use crate::emulator::scanner::ScanSource;
 use crate::emulator::{EmulatorConfig, EmulatorConfigError, VehiclePass, ground_truth};
+use vod_lidar::cola::{ColaError, ScanData};
+use vod_lidar::detector::{DetectorError, VehicleDetector};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccuracyError {

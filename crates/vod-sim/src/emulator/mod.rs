@@ -3,9 +3,9 @@
 //! road looking down, vehicles driving through the scan plane, each cut by it as a box as high
 //! as its side profile where the plane meets it.
 
-pub(crate) mod geometry;
+pub mod geometry;
 mod replay;
-pub(crate) mod scanner;
+pub mod scanner;
 mod schedule;
 mod server;
 mod sopas;
