@@ -377,12 +377,19 @@ pub struct RoiConfig {
 }
 
 impl Config {
-    /// Parses and validates `text`; `origin` names the file in messages.
+    /// Parses and validates `text`.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let config = problems::deserialize_reporting_all(text)?;
-        let problems = validate::check(&config);
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks that a well-typed config also makes sense (what [`Config::parse`] checks after
+    /// reading the file), for a config built or changed in code.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let problems = validate::check(self);
         if problems.is_empty() {
-            Ok(config)
+            Ok(())
         } else {
             Err(ConfigError::Invalid(problems))
         }

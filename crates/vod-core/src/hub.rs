@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::vehicle::{VehicleClass, VehicleId};
+use crate::vehicle::{VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements};
 
 /// Something a technician or a remote engineer may want to see live.
 #[derive(Debug, Clone, Serialize)]
@@ -30,14 +30,8 @@ pub enum Event {
         vehicle_id: VehicleId,
         lane: Arc<str>,
         at: DateTime<Utc>,
-        occupancy_ms: u64,
-        max_height_mm: u32,
-        max_width_mm: u32,
-        class: VehicleClass,
-        /// Measured between two scan planes, where the lane has them.
-        speed_kmh: Option<f32>,
-        /// Occupancy time times speed, when the speed is known.
-        length_mm: Option<u32>,
+        #[serde(flatten)]
+        measured: VehicleMeasurements,
     },
     CaptureStored {
         capture_id: i64,
@@ -72,6 +66,25 @@ pub enum Event {
         restart_needed: Vec<String>,
         error: Option<String>,
     },
+}
+
+impl From<&VehicleEvent> for Event {
+    fn from(event: &VehicleEvent) -> Event {
+        let (vehicle_id, lane, at) = (event.vehicle_id, event.lane.clone(), event.at_utc);
+        match event.kind {
+            VehicleEventKind::Entered => Event::VehicleEntered {
+                vehicle_id,
+                lane,
+                at,
+            },
+            VehicleEventKind::Left(measured) => Event::VehicleLeft {
+                vehicle_id,
+                lane,
+                at,
+                measured,
+            },
+        }
+    }
 }
 
 impl Event {

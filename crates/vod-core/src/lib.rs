@@ -16,8 +16,9 @@ pub use frame::{Burst, Frame, PixelFormat};
 pub use hub::{Event, Hub};
 pub use occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 pub use scan::Scan;
+pub use supervisor::{Component, SharedReceiver};
 pub use trigger::TriggerCommand;
-pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId};
+pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements};
 
 /// The error type that supervised tasks return; the supervisor logs it with its cause chain.
 pub type TaskError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -4,14 +4,37 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounterVec;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::TaskError;
 use crate::hub::{Event, Hub};
+
+/// A long-running part of the box: the supervisor runs it until shutdown, and runs it again
+/// after it failed or panicked. What it owns outlives its runs (it is the value itself), so a
+/// restart picks up the same channels and state.
+pub trait Component: Send + Sync + 'static {
+    /// Runs until `shutdown`; returning before it, with `Ok` or an error, is a failure.
+    fn run(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = Result<(), TaskError>> + Send;
+}
+
+/// The receiving end of a channel between two components, kept across restarts of the one
+/// that receives.
+pub type SharedReceiver<T> = Arc<Mutex<mpsc::Receiver<T>>>;
+
+/// A bounded channel whose receiver outlives restarts of its component.
+pub fn channel<T>(bound: usize) -> (mpsc::Sender<T>, SharedReceiver<T>) {
+    let (sender, receiver) = mpsc::channel(bound);
+    (sender, Arc::new(Mutex::new(receiver)))
+}
 
 /// How hard the supervisor tries before it gives up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,6 +162,15 @@ impl Supervisor {
                     () = shutdown.cancelled() => return Ok(()),
                 }
             }
+        });
+    }
+
+    /// Starts `component` under `name`, as [`Supervisor::spawn`] does.
+    pub fn start(&mut self, name: impl Into<String>, component: impl Component) {
+        let component = Arc::new(component);
+        self.spawn(name, move |shutdown| {
+            let component = component.clone();
+            async move { component.run(shutdown).await }
         });
     }
 

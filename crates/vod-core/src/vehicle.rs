@@ -74,26 +74,31 @@ impl VehicleClass {
     }
 }
 
+/// What the detector measured of a vehicle by the time its rear left the scan plane: the one
+/// spelling of these numbers, from the detector's event through the hub to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VehicleMeasurements {
+    /// How long the vehicle occupied the scan plane.
+    pub occupancy_ms: u64,
+    /// Highest point seen above the road.
+    pub max_height_mm: u32,
+    /// Widest extent seen across the lane.
+    pub max_width_mm: u32,
+    /// The size class from the height and width.
+    pub class: VehicleClass,
+    /// Measured between two scan planes; `None` where the lane has one plane or the vehicle
+    /// was not seen in both.
+    pub speed_kmh: Option<f32>,
+    /// Occupancy time times speed, when the speed is known.
+    pub length_mm: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum VehicleEventKind {
     /// The vehicle's front crossed the scan plane.
     Entered,
     /// The vehicle's rear left the scan plane.
-    Left {
-        /// How long the vehicle occupied the scan plane.
-        occupancy_ms: u64,
-        /// Highest point seen above the road.
-        max_height_mm: u32,
-        /// Widest extent seen across the lane.
-        max_width_mm: u32,
-        /// The size class from the height and width.
-        class: VehicleClass,
-        /// Measured between two scan planes; `None` where the lane has one plane or the
-        /// vehicle was not seen in both.
-        speed_kmh: Option<f32>,
-        /// Occupancy time times speed, when the speed is known.
-        length_mm: Option<u32>,
-    },
+    Left(VehicleMeasurements),
 }
 
 /// A vehicle entering or leaving one lane's zone of the scan plane.

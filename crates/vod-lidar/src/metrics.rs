@@ -1,6 +1,8 @@
 //! Every metric of the LIDAR side, registered in one place.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Trigger latency buckets, in seconds: 50 µs to 100 ms.
 const LATENCY_BUCKETS_S: [f64; 11] = [
@@ -39,6 +41,9 @@ pub struct LidarMetrics {
     /// `vod_lidar_realtime{scanner}`: 1 when the scanner's thread runs under real-time
     /// scheduling (SCHED_FIFO), 0 when the process may not (it lacks CAP_SYS_NICE).
     pub realtime: IntGaugeVec,
+    /// `vod_lidar_vehicle_records_dropped_total`: vehicle events the recorder's channel had no
+    /// room for (the store fell far behind); the vehicles were detected and triggered.
+    pub vehicle_records_dropped_total: IntCounter,
 }
 
 impl LidarMetrics {
@@ -90,7 +95,13 @@ impl LidarMetrics {
             &["camera"],
         )?;
         registry.register(Box::new(trigger_latency_seconds.clone()))?;
+        let vehicle_records_dropped_total = IntCounter::with_opts(Opts::new(
+            "vod_lidar_vehicle_records_dropped_total",
+            "Vehicle events not recorded because the recorder's channel was full.",
+        ))?;
+        registry.register(Box::new(vehicle_records_dropped_total.clone()))?;
         Ok(LidarMetrics {
+            vehicle_records_dropped_total,
             device_state,
             realtime,
             speed_unmeasured_total: counter(
@@ -164,6 +175,7 @@ mod tests {
         ] {
             counter.with_label_values(&["x"]).inc();
         }
+        metrics.vehicle_records_dropped_total.inc();
         let mut names: Vec<_> = registry
             .gather()
             .iter()
@@ -182,6 +194,7 @@ mod tests {
                 "vod_lidar_speed_unmeasured_total",
                 "vod_lidar_trigger_latency_seconds",
                 "vod_lidar_triggers_dropped_total",
+                "vod_lidar_vehicle_records_dropped_total",
                 "vod_lidar_vehicles_classified_total",
                 "vod_lidar_vehicles_total",
             ]

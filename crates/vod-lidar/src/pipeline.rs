@@ -3,17 +3,19 @@
 //! second scan plane (another scanner downstream) shares a [`LanePairing`] between the two
 //! scanners' tasks, which gives its vehicles a speed and its distance cameras their moment.
 //! [`run_scanner_on_thread`] gives the task an OS thread of its own, so that no other work of
-//! the process runs between a socket read and its triggers.
+//! the process runs between a socket read and its triggers. The task watches the running
+//! config: new lane zones and detector thresholds go to the detector (taken up between
+//! vehicles), new trigger timings and bursts to the planner (for the next vehicle to enter).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{
     mpsc::{self, error::TrySendError},
-    oneshot,
+    oneshot, watch,
 };
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
+use vod_core::config::{Config, LaneConfig};
 use vod_core::{Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
 
 use crate::detector::VehicleDetector;
@@ -25,16 +27,18 @@ use crate::trigger::TriggerPlanner;
 /// Everything [`run_scanner`] needs; clone it for each (re)start under the supervisor.
 #[derive(Debug, Clone)]
 pub struct ScannerSetup {
-    pub scanner: ScannerConfig,
-    /// All lanes of the site; the scanner's own are picked by name.
-    pub lanes: Vec<LaneConfig>,
+    /// The scanner's name in `config.scanners`.
+    pub scanner: String,
+    /// The running config: the scanner, its lanes, the detector and the cameras.
+    pub config: watch::Receiver<Arc<Config>>,
     /// The lanes with a second plane, shared by every scanner's setup.
     pub speed_planes: SpeedPlanes,
-    pub detector: DetectorConfig,
-    pub planner: TriggerPlanner,
     /// Each camera's trigger channel, by camera name; every camera of the scanner's lanes
     /// needs one.
     pub cameras: HashMap<String, mpsc::Sender<TriggerCommand>>,
+    /// Every vehicle event published goes here too, to be recorded. The scanner never waits
+    /// for it: a full channel drops the record and counts it.
+    pub vehicles: mpsc::Sender<VehicleEvent>,
     pub metrics: LidarMetrics,
     pub hub: Hub,
 }
@@ -50,6 +54,10 @@ pub enum PipelineError {
     },
     #[error("the trigger channel of camera {camera} is closed: its task is gone")]
     CameraGone { camera: String },
+    #[error("the vehicle records channel is closed: the recorder is gone")]
+    RecorderGone,
+    #[error("scanner {0} is not in the config")]
+    UnknownScanner(String),
     #[error("cannot start the thread of scanner {scanner}: {cause}")]
     Thread {
         scanner: String,
@@ -79,7 +87,7 @@ pub async fn run_scanner_on_thread(
     setup: ScannerSetup,
     shutdown: CancellationToken,
 ) -> Result<(), TaskError> {
-    let scanner = setup.scanner.name.clone();
+    let scanner = setup.scanner.clone();
     let (done, result) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,47 +144,63 @@ fn check_cameras(
     }
 }
 
-/// Runs one scanner until `shutdown`: scans in, vehicle events to the hub, trigger commands
-/// to the cameras. A scanner that goes away is the session's business and never ends the
-/// task; it returns an error only for a wiring bug (a camera without a live channel).
+/// The lanes `scanner`'s detector watches: its own, and those it is the second plane of (with
+/// the scanner named as theirs, since it is mounted the same way over them).
+fn detected_lanes(config: &Config, scanner: &str, speed_planes: &SpeedPlanes) -> Vec<LaneConfig> {
+    let own = config
+        .lanes
+        .iter()
+        .filter(|lane| lane.scanner == scanner)
+        .cloned();
+    let second = speed_planes
+        .second_planes_of(scanner)
+        .filter_map(|(plane, _)| config.lanes.iter().find(|lane| lane.name == plane.lane))
+        .map(|lane| LaneConfig {
+            scanner: scanner.to_owned(),
+            ..lane.clone()
+        });
+    own.chain(second).collect()
+}
+
+/// Runs one scanner until `shutdown`: scans in, vehicle events to the hub and the recorder,
+/// trigger commands to the cameras. A scanner that goes away is the session's business and
+/// never ends the task; it returns an error only for a wiring bug (a camera or the recorder
+/// without a live channel).
 pub async fn run_scanner(
     setup: ScannerSetup,
     shutdown: CancellationToken,
 ) -> Result<(), TaskError> {
     let ScannerSetup {
-        scanner,
-        lanes,
+        scanner: name,
+        mut config,
         speed_planes,
-        detector,
-        planner,
         cameras,
+        vehicles,
         metrics,
         hub,
     } = setup;
+    let running = config.borrow_and_update().clone();
+    let scanner = running
+        .scanners
+        .iter()
+        .find(|scanner| scanner.name == name)
+        .ok_or_else(|| PipelineError::UnknownScanner(name.clone()))?;
+    let mut planner = TriggerPlanner::new(&running.cameras);
     let mut planes: HashMap<String, Plane> = HashMap::new();
-    let mut detected_lanes = Vec::new();
-    for lane in lanes.iter().filter(|lane| lane.scanner == scanner.name) {
+    for lane in running.lanes.iter().filter(|lane| lane.scanner == name) {
         // Present from the start, so that a lane that never sees a vehicle can raise an alert.
         metrics.vehicles_total.with_label_values(&[&lane.name]);
-        check_cameras(&planner, &cameras, &lane.name, &scanner.name)?;
+        check_cameras(&planner, &cameras, &lane.name, &name)?;
         let plane = match speed_planes.of_lane(&lane.name) {
             Some((_, pairing)) => Plane::First(pairing.clone()),
             None => Plane::Only,
         };
         planes.insert(lane.name.clone(), plane);
-        detected_lanes.push(lane.clone());
     }
-    for (plane, pairing) in speed_planes.second_planes_of(&scanner.name) {
-        // The second plane watches the lane's zone from a scanner mounted the same way.
-        if let Some(lane) = lanes.iter().find(|lane| lane.name == plane.lane) {
-            // This task plans the lane's distance cameras.
-            check_cameras(&planner, &cameras, &lane.name, &scanner.name)?;
-            detected_lanes.push(LaneConfig {
-                scanner: scanner.name.clone(),
-                ..lane.clone()
-            });
-            planes.insert(lane.name.clone(), Plane::Second(pairing.clone()));
-        }
+    for (plane, pairing) in speed_planes.second_planes_of(&name) {
+        // This task plans the lane's distance cameras.
+        check_cameras(&planner, &cameras, &plane.lane, &name)?;
+        planes.insert(plane.lane.clone(), Plane::Second(pairing.clone()));
     }
     let first_planes: Vec<_> = planes
         .values()
@@ -185,30 +209,41 @@ pub async fn run_scanner(
             _ => None,
         })
         .collect();
-    let label = [scanner.name.as_str()];
+    let label = [name.as_str()];
     let scans_total = metrics.scans_total.with_label_values(&label);
     let scans_rejected_total = metrics.scans_rejected_total.with_label_values(&label);
-    let mut detector = VehicleDetector::new(&scanner, &detected_lanes, &detector);
-    let mut session = ScannerSession::new(&scanner, &metrics, hub.clone());
-    let output = Output {
-        planner: &planner,
-        cameras: &cameras,
-        metrics: &metrics,
-        hub: &hub,
-    };
+    let lanes = detected_lanes(&running, &name, &speed_planes);
+    let mut detector = VehicleDetector::new(scanner, &lanes, &running.detector);
+    let mut session = ScannerSession::new(scanner, &metrics, hub.clone());
     loop {
         let scan = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             scan = session.next_scan() => scan,
         };
+        if config.has_changed().unwrap_or(false) {
+            let running = config.borrow_and_update().clone();
+            let lanes = detected_lanes(&running, &name, &speed_planes);
+            detector.reconfigure(&lanes, &running.detector);
+            planner = TriggerPlanner::new(&running.cameras);
+        }
+        if detector.apply_pending() {
+            tracing::info!(scanner = %name, "Detector settings applied.");
+        }
         scans_total.inc();
         let events = match detector.process(&scan) {
             Ok(events) => events,
             Err(error) => {
                 scans_rejected_total.inc();
-                tracing::warn!(scanner = %scanner.name, %error, "The detector rejected a scan.");
+                tracing::warn!(scanner = %name, %error, "The detector rejected a scan.");
                 continue;
             }
+        };
+        let output = Output {
+            planner: &planner,
+            cameras: &cameras,
+            vehicles: &vehicles,
+            metrics: &metrics,
+            hub: &hub,
         };
         for event in events {
             tracing::debug!(lane = %event.lane, vehicle_id = %event.vehicle_id, kind = ?event.kind, "Vehicle event.");
@@ -220,7 +255,7 @@ pub async fn run_scanner(
         }
         for pairing in &first_planes {
             for left in lock(pairing).expire(scan.received_at) {
-                output.publish_left(left, true);
+                output.publish_left(left, true)?;
             }
         }
     }
@@ -230,6 +265,7 @@ pub async fn run_scanner(
 struct Output<'a> {
     planner: &'a TriggerPlanner,
     cameras: &'a HashMap<String, mpsc::Sender<TriggerCommand>>,
+    vehicles: &'a mpsc::Sender<VehicleEvent>,
     metrics: &'a LidarMetrics,
     hub: &'a Hub,
 }
@@ -240,8 +276,7 @@ impl Output<'_> {
         if event.kind == VehicleEventKind::Entered {
             self.entered(event)
         } else {
-            self.publish_left(event, false);
-            Ok(())
+            self.publish_left(event, false)
         }
     }
 
@@ -256,7 +291,7 @@ impl Output<'_> {
             self.entered(event.clone())?;
             lock(pairing).first_plane(event);
         } else if let Some(left) = lock(pairing).first_plane(event) {
-            self.publish_left(left, true);
+            self.publish_left(left, true)?;
         }
         Ok(())
     }
@@ -279,7 +314,7 @@ impl Output<'_> {
             send_trigger(self.cameras, command, self.metrics)?;
         }
         if let Some(left) = measured.left {
-            self.publish_left(left, true);
+            self.publish_left(left, true)?;
         }
         Ok(())
     }
@@ -292,28 +327,38 @@ impl Output<'_> {
             .vehicles_total
             .with_label_values(&[&*event.lane])
             .inc();
-        self.hub.publish(hub_event(event));
-        Ok(())
+        self.publish(event)
     }
 
     /// Publishes a `Left` event; `speed_lane` where the lane has two planes.
-    fn publish_left(&self, event: VehicleEvent, speed_lane: bool) {
-        if let VehicleEventKind::Left {
-            class, speed_kmh, ..
-        } = event.kind
-        {
+    fn publish_left(&self, event: VehicleEvent, speed_lane: bool) -> Result<(), PipelineError> {
+        if let VehicleEventKind::Left(measured) = event.kind {
             self.metrics
                 .vehicles_classified_total
-                .with_label_values(&[&*event.lane, class.as_str()])
+                .with_label_values(&[&*event.lane, measured.class.as_str()])
                 .inc();
-            if speed_lane && speed_kmh.is_none() {
+            if speed_lane && measured.speed_kmh.is_none() {
                 self.metrics
                     .speed_unmeasured_total
                     .with_label_values(&[&*event.lane])
                     .inc();
             }
         }
-        self.hub.publish(hub_event(event));
+        self.publish(event)
+    }
+
+    /// Hands a vehicle event to the recorder and to the hub.
+    fn publish(&self, event: VehicleEvent) -> Result<(), PipelineError> {
+        self.hub.publish(Event::from(&event));
+        match self.vehicles.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(event)) => {
+                self.metrics.vehicle_records_dropped_total.inc();
+                tracing::warn!(lane = %event.lane, vehicle_id = %event.vehicle_id, "Vehicle records channel full; the record is dropped.");
+                Ok(())
+            }
+            Err(TrySendError::Closed(_)) => Err(PipelineError::RecorderGone),
+        }
     }
 }
 
@@ -348,34 +393,6 @@ fn send_trigger(
     }
 }
 
-fn hub_event(event: VehicleEvent) -> Event {
-    match event.kind {
-        VehicleEventKind::Entered => Event::VehicleEntered {
-            vehicle_id: event.vehicle_id,
-            lane: event.lane,
-            at: event.at_utc,
-        },
-        VehicleEventKind::Left {
-            occupancy_ms,
-            max_height_mm,
-            max_width_mm,
-            class,
-            speed_kmh,
-            length_mm,
-        } => Event::VehicleLeft {
-            vehicle_id: event.vehicle_id,
-            lane: event.lane,
-            at: event.at_utc,
-            occupancy_ms,
-            max_height_mm,
-            max_width_mm,
-            class,
-            speed_kmh,
-            length_mm,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -383,7 +400,6 @@ mod tests {
     use chrono::Utc;
     use prometheus::Registry;
     use vod_core::VehicleId;
-    use vod_core::config::{CameraConfig, CameraSource};
 
     use super::*;
 
@@ -424,40 +440,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_camera_without_a_channel_is_a_wiring_bug() {
-        let camera = CameraConfig {
-            name: "cam-1".into(),
-            lane: "lane-1".into(),
-            source: CameraSource::Sim,
-            width: 640,
-            height: 480,
-            trigger_delay_ms: Some(20),
-            trigger_distance_mm: None,
-            burst_frames: 1,
-            burst_interval_ms: 0,
-        };
+        let config = Config::parse(include_str!("../../../deploy/bench/vod.toml")).unwrap();
+        let (_config, watched) = watch::channel(Arc::new(config));
+        let (vehicles, _records) = mpsc::channel(1);
         let setup = ScannerSetup {
-            scanner: ScannerConfig {
-                name: "gantry".into(),
-                address: "127.0.0.1:1".into(),
-                mount_height_mm: 6000,
-                connect_timeout_ms: 100,
-            },
-            lanes: vec![LaneConfig {
-                name: "lane-1".into(),
-                scanner: "gantry".into(),
-                lateral_from_mm: 0,
-                lateral_to_mm: 3700,
-            }],
+            scanner: "gantry".into(),
+            config: watched,
             speed_planes: SpeedPlanes::default(),
-            detector: DetectorConfig {
-                background_scans: 1,
-                foreground_threshold_mm: 300,
-                min_object_beams: 1,
-                enter_scans: 1,
-                leave_scans: 1,
-            },
-            planner: TriggerPlanner::new(&[camera]),
             cameras: HashMap::new(),
+            vehicles,
             metrics: LidarMetrics::register(&Registry::new()).unwrap(),
             hub: Hub::new(4),
         };

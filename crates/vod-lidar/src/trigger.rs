@@ -122,7 +122,7 @@ mod tests {
 
     use chrono::DateTime;
     use vod_core::config::CameraSource;
-    use vod_core::{VehicleClass, VehicleId};
+    use vod_core::{VehicleClass, VehicleId, VehicleMeasurements};
 
     use super::*;
 
@@ -158,14 +158,14 @@ mod tests {
             camera("cam-1b", "lane-1", 0),
             camera("cam-2", "lane-2", 20),
         ]);
-        let left = VehicleEventKind::Left {
+        let left = VehicleEventKind::Left(VehicleMeasurements {
             occupancy_ms: 300,
             max_height_mm: 1500,
             max_width_mm: 1800,
             class: VehicleClass::Car,
             speed_kmh: None,
             length_mm: None,
-        };
+        });
         let cases = [
             (
                 "lane-1",

@@ -20,4 +20,5 @@
 pub mod emulator;
 pub mod lidar_accuracy;
 pub mod occupancy_accuracy;
+pub mod site;
 pub mod vision_bench;

@@ -4,18 +4,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{CameraConfig, DetectorConfig};
-use vod_core::{Event, Hub, TriggerCommand};
-use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner};
+use vod_core::config::CameraConfig;
+use vod_core::{Event, Hub, TriggerCommand, VehicleEvent, VehicleEventKind};
+use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, run_scanner};
 use vod_sim::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
+use vod_sim::site::Site;
 
 mod common;
 
@@ -38,6 +40,9 @@ struct Rig {
     metrics: LidarMetrics,
     events: broadcast::Receiver<std::sync::Arc<Event>>,
     triggers: HashMap<&'static str, mpsc::Receiver<TriggerCommand>>,
+    /// What the pipeline hands the vehicle recorder: the same events as the hub's.
+    records: mpsc::Receiver<VehicleEvent>,
+    recorded: Vec<VehicleEvent>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), vod_core::TaskError>>,
 }
@@ -60,13 +65,21 @@ fn start_pipeline(address: SocketAddr) -> Rig {
     let events = hub.subscribe();
     let shutdown = CancellationToken::new();
     let (scanner, lanes) = emulator_config().site("gantry", address.to_string());
-    let setup = ScannerSetup {
-        speed_planes: SpeedPlanes::default(),
-        scanner,
+    let config = Site {
+        scanners: vec![scanner],
         lanes,
-        detector: DetectorConfig::BENCH_RIG,
-        planner: TriggerPlanner::new(&cameras),
+        cameras,
+        ..Site::default()
+    }
+    .config()
+    .expect("the bench rig with the emulated site is a valid config");
+    let (vehicles, records) = mpsc::channel(1024);
+    let setup = ScannerSetup {
+        scanner: "gantry".into(),
+        config: watch::channel(Arc::new(config)).1,
+        speed_planes: SpeedPlanes::default(),
         cameras: senders,
+        vehicles,
         metrics: metrics.clone(),
         hub,
     };
@@ -75,6 +88,8 @@ fn start_pipeline(address: SocketAddr) -> Rig {
         metrics,
         events,
         triggers,
+        records,
+        recorded: Vec::new(),
         shutdown,
         task,
     }
@@ -135,15 +150,11 @@ fn per_lane(events: &[Event]) -> HashMap<String, (usize, Vec<u32>)> {
     for event in events {
         match event {
             Event::VehicleEntered { lane, .. } => lanes.entry(lane.to_string()).or_default().0 += 1,
-            Event::VehicleLeft {
-                lane,
-                max_height_mm,
-                ..
-            } => lanes
+            Event::VehicleLeft { lane, measured, .. } => lanes
                 .entry(lane.to_string())
                 .or_default()
                 .1
-                .push(*max_height_mm),
+                .push(measured.max_height_mm),
             _ => {}
         }
     }
@@ -167,10 +178,26 @@ fn assert_matches_truth(events: &[Event], heights: &HashMap<&str, Vec<f64>>, rou
 }
 
 fn assert_counted(rig: &mut Rig, heights: &HashMap<&str, Vec<f64>>, rounds: usize) {
+    while let Ok(record) = rig.records.try_recv() {
+        rig.recorded.push(record);
+    }
     for (lane, camera) in LANES.iter().zip(["cam-1", "cam-2"]) {
         let expected = heights[lane].len() * rounds;
         let vehicles = rig.metrics.vehicles_total.with_label_values(&[*lane]).get();
         assert_eq!(vehicles, expected as u64, "{lane}: vehicles_total");
+        let records = |entered: bool| {
+            rig.recorded
+                .iter()
+                .filter(|record| {
+                    *record.lane == **lane && (record.kind == VehicleEventKind::Entered) == entered
+                })
+                .count()
+        };
+        assert_eq!(
+            (records(true), records(false)),
+            (expected, expected),
+            "{lane}: vehicle records (entered, left)"
+        );
         let receiver = rig.triggers.get_mut(camera).expect("a channel per camera");
         let mut commands = Vec::new();
         while let Ok(command) = receiver.try_recv() {

@@ -6,17 +6,19 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{DetectorConfig, SpeedPlaneConfig};
+use vod_core::config::SpeedPlaneConfig;
 use vod_core::{Event, Hub, TriggerCommand, VehicleClass, VehicleId};
-use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner, run_scanner_on_thread};
+use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, run_scanner_on_thread};
 use vod_sim::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
+use vod_sim::site::Site;
 
 mod common;
 
@@ -85,18 +87,26 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
     let metrics = LidarMetrics::register(&Registry::new()).unwrap();
     let hub = Hub::new(1024);
     let mut events = hub.subscribe();
-    let setup = ScannerSetup {
-        scanner: first_scanner,
+    let config = Site {
+        scanners: vec![first_scanner, second_scanner],
         lanes,
+        speed_planes: speed_planes.clone(),
+        cameras: cameras.to_vec(),
+    }
+    .config()
+    .unwrap();
+    let (vehicles, _records) = mpsc::channel(1024);
+    let setup = ScannerSetup {
+        scanner: "gantry-a".into(),
+        config: watch::channel(Arc::new(config)).1,
         speed_planes: SpeedPlanes::new(&speed_planes),
-        detector: DetectorConfig::BENCH_RIG,
-        planner: TriggerPlanner::new(&cameras),
         cameras: senders,
+        vehicles,
         metrics: metrics.clone(),
         hub,
     };
     let second = ScannerSetup {
-        scanner: second_scanner,
+        scanner: "gantry-b".into(),
         ..setup.clone()
     };
     let tasks = [
@@ -131,17 +141,14 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
                 Event::VehicleLeft {
                     vehicle_id,
                     lane,
-                    occupancy_ms,
-                    class,
-                    speed_kmh,
-                    length_mm,
+                    measured,
                     ..
                 } => left.entry(lane.to_string()).or_default().push(Left {
                     vehicle_id: *vehicle_id,
-                    occupancy_ms: *occupancy_ms,
-                    class: *class,
-                    speed_kmh: *speed_kmh,
-                    length_mm: *length_mm,
+                    occupancy_ms: measured.occupancy_ms,
+                    class: measured.class,
+                    speed_kmh: measured.speed_kmh,
+                    length_mm: measured.length_mm,
                 }),
                 _ => {}
             }

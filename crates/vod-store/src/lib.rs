@@ -28,7 +28,7 @@ pub use metrics::StoreMetrics;
 pub use records::config_history::{ConfigRecord, ConfigSource};
 pub use records::push::{NewPushEndpoint, PushEndpoint};
 pub use records::users::{Role, User};
-pub use records::vehicles::{VehicleMeasurements, VehicleRow, run_vehicle_recorder};
+pub use records::vehicles::{VehicleRecorder, VehicleRow};
 pub use retention::{
     EvictionCandidate, RETENTION_QUEUE, RetentionSweeper, SWEEP_KIND, SweepReport,
     choose_evictions, retention_queue, sweep_schedule,

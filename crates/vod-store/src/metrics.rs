@@ -17,7 +17,6 @@ pub struct StoreMetrics {
     pub(crate) check_images_missing: IntGauge,
     pub(crate) vehicles_recorded_total: IntCounter,
     pub(crate) vehicle_errors_total: IntCounter,
-    pub(crate) vehicles_missed_total: IntCounter,
     pub(crate) jobs: JobMetrics,
     pub(crate) retention: RetentionMetrics,
 }
@@ -130,18 +129,12 @@ impl StoreMetrics {
             "vod_store_vehicle_errors_total",
             "Vehicle entries and exits that could not be recorded (database error).",
         )?;
-        let vehicles_missed_total = IntCounter::new(
-            "vod_store_vehicles_missed_total",
-            "Vehicle entries and exits the recorder fell too far behind to see.",
-        )?;
         registry.register(Box::new(vehicles_recorded_total.clone()))?;
         registry.register(Box::new(vehicle_errors_total.clone()))?;
-        registry.register(Box::new(vehicles_missed_total.clone()))?;
         Ok(StoreMetrics {
             captures_total,
             vehicles_recorded_total,
             vehicle_errors_total,
-            vehicles_missed_total,
             write_errors_total,
             commit_seconds,
             images_writable,

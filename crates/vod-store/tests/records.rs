@@ -5,11 +5,14 @@
 
 mod common;
 
+use std::time::Instant;
+
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::RetentionConfig;
-use vod_core::{Event, Hub, VehicleClass};
-use vod_store::{ConfigSource, NewPushEndpoint, Role, VehicleMeasurements, run_vehicle_recorder};
+use vod_core::supervisor::channel;
+use vod_core::{Component, VehicleClass, VehicleEvent, VehicleEventKind, VehicleMeasurements};
+use vod_store::{ConfigSource, NewPushEndpoint, Role, VehicleRecorder};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -35,9 +38,9 @@ async fn a_vehicle_is_inserted_on_entry_and_measured_on_exit() {
 
     let measured = VehicleMeasurements {
         occupancy_ms: 640,
-        max_height_mm: Some(1_520),
-        max_width_mm: Some(1_810),
-        class: Some("car".into()),
+        max_height_mm: 1_520,
+        max_width_mm: 1_810,
+        class: VehicleClass::Car,
         speed_kmh: None,
         length_mm: None,
     };
@@ -63,9 +66,9 @@ async fn an_exit_without_an_entry_still_records_the_vehicle_with_all_measurement
     let left_ms = common::detected_utc(2).timestamp_millis();
     let measured = VehicleMeasurements {
         occupancy_ms: 500,
-        max_height_mm: Some(3_400),
-        max_width_mm: None,
-        class: Some("truck".into()),
+        max_height_mm: 3_400,
+        max_width_mm: 2_550,
+        class: VehicleClass::Truck,
         speed_kmh: Some(72.5),
         length_mm: Some(11_200),
     };
@@ -78,54 +81,53 @@ async fn an_exit_without_an_entry_still_records_the_vehicle_with_all_measurement
     assert_eq!(row.class.as_deref(), Some("truck"));
     assert_eq!(row.speed_kmh, Some(72.5));
     assert_eq!(row.length_mm, Some(11_200));
-    assert_eq!(row.max_width_mm, None);
+    assert_eq!(row.max_width_mm, Some(2_550));
 }
 
 #[tokio::test]
-async fn the_recorder_stores_the_vehicles_the_hub_announces() {
+async fn the_recorder_stores_every_vehicle_the_pipeline_sends() {
     let dir = tempfile::tempdir().unwrap();
     let (store, registry) = common::open(dir.path()).await;
-    let hub = Hub::new(1024);
+    let (vehicles, received) = channel(16);
     let stop = CancellationToken::new();
-    let recorder = tokio::spawn(run_vehicle_recorder(
-        store.clone(),
-        hub.clone(),
-        stop.clone(),
-    ));
+    let recorder = VehicleRecorder {
+        store: store.clone(),
+        vehicles: received,
+    };
     let id = common::vehicle_id(3);
     let at = common::detected_utc(3);
-    // The recorder subscribes when it starts: announce the entry until it is recorded.
-    while store.vehicle(id).await.unwrap().is_none() {
-        hub.publish(Event::VehicleEntered {
-            vehicle_id: id,
-            lane: "hov-1".into(),
-            at,
-        });
-        tokio::task::yield_now().await;
-    }
-    hub.publish(Event::VehicleLeft {
+    let event = |kind, at| VehicleEvent {
         vehicle_id: id,
         lane: "hov-1".into(),
-        at: at + TimeDelta::milliseconds(700),
+        kind,
+        at_utc: at,
+        at: Instant::now(),
+    };
+    // Sent before the recorder runs: the channel keeps them.
+    vehicles
+        .send(event(VehicleEventKind::Entered, at))
+        .await
+        .unwrap();
+    let left = VehicleMeasurements {
         occupancy_ms: 700,
         max_height_mm: 1_450,
         max_width_mm: 1_790,
         class: VehicleClass::Van,
         speed_kmh: Some(54.0),
         length_mm: Some(4_200),
-    });
-    while store
-        .vehicle(id)
+    };
+    vehicles
+        .send(event(
+            VehicleEventKind::Left(left),
+            at + TimeDelta::milliseconds(700),
+        ))
         .await
-        .unwrap()
-        .unwrap()
-        .left_at_ms
-        .is_none()
-    {
-        tokio::task::yield_now().await;
-    }
-    stop.cancel();
-    recorder.await.unwrap().unwrap();
+        .unwrap();
+    drop(vehicles);
+    // With its sender gone the recorder drains the channel, then fails: it must run until
+    // shutdown.
+    let error = recorder.run(stop).await.unwrap_err();
+    assert_eq!(error.to_string(), "the vehicle channel closed");
     let row = store.vehicle(id).await.unwrap().unwrap();
     assert_eq!(row.entered_at_ms, at.timestamp_millis());
     assert_eq!(row.occupancy_ms, Some(700));
@@ -133,7 +135,10 @@ async fn the_recorder_stores_the_vehicles_the_hub_announces() {
     assert_eq!(row.max_width_mm, Some(1_790));
     assert_eq!(row.class.as_deref(), Some("van"));
     assert_eq!((row.speed_kmh, row.length_mm), (Some(54.0), Some(4_200)));
-    assert!(common::sample(&registry, "vod_store_vehicles_recorded_total") >= 2.0);
+    assert_eq!(
+        common::sample(&registry, "vod_store_vehicles_recorded_total"),
+        2.0
+    );
     assert_eq!(
         common::sample(&registry, "vod_store_vehicle_errors_total"),
         0.0

@@ -17,7 +17,7 @@ use vod_camera::{Camera, CameraMetrics, SimCamera};
 use vod_core::config::{CameraSource, LoadedConfig};
 use vod_core::supervisor::Supervisor;
 use vod_core::{Hub, TriggerCommand};
-use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, TriggerPlanner};
+use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 use vod_store::{ConfigSource, Store, StoreMetrics};
 use vod_vision::{Vision, VisionMetrics, VisionSet};
 
@@ -28,6 +28,7 @@ use crate::{EX_SOFTWARE, EX_USAGE, signals, telemetry};
 const TRIGGER_QUEUE: usize = 16;
 const BURST_QUEUE: usize = 8;
 const CAPTURE_QUEUE: usize = 8;
+const VEHICLE_QUEUE: usize = 4096;
 const HUB_CAPACITY: usize = 1024;
 /// How long components get to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
@@ -127,12 +128,14 @@ async fn run(loaded: LoadedConfig, config_path: PathBuf) -> anyhow::Result<Outco
             vod_store::run_queue(store.clone(), queue.clone(), sweeper.clone(), stop)
         });
     }
-    {
-        let (store, hub) = (store.clone(), hub.clone());
-        supervisor.spawn("vehicles", move |stop| {
-            vod_store::run_vehicle_recorder(store.clone(), hub.clone(), stop)
-        });
-    }
+    let (vehicles, vehicle_events) = vod_core::supervisor::channel(VEHICLE_QUEUE);
+    supervisor.start(
+        "vehicles",
+        vod_store::VehicleRecorder {
+            store: store.clone(),
+            vehicles: vehicle_events,
+        },
+    );
     {
         // The expression was checked with the config; an error here is a bug.
         let sweep = vod_store::sweep_schedule(&config.retention, &config.jobs)
@@ -196,16 +199,15 @@ async fn run(loaded: LoadedConfig, config_path: PathBuf) -> anyhow::Result<Outco
         });
     }
     drop(burst_tx);
-    let planner = TriggerPlanner::new(&config.cameras);
     let speed_planes = SpeedPlanes::new(&config.speed_planes);
+    let (_running_config, watched_config) = tokio::sync::watch::channel(Arc::new(config.clone()));
     for scanner in &config.scanners {
         let setup = ScannerSetup {
-            scanner: scanner.clone(),
-            lanes: config.lanes.clone(),
+            scanner: scanner.name.clone(),
+            config: watched_config.clone(),
             speed_planes: speed_planes.clone(),
-            detector: config.detector.clone(),
-            planner: planner.clone(),
             cameras: triggers.clone(),
+            vehicles: vehicles.clone(),
             metrics: lidar_metrics.clone(),
             hub: hub.clone(),
         };

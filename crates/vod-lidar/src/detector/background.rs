@@ -58,6 +58,11 @@ impl Background {
         }
     }
 
+    /// Scans to learn from the next time the road is learned.
+    pub(super) fn set_scans_needed(&mut self, scans_needed: u32) {
+        self.scans_needed = scans_needed.max(1) as usize;
+    }
+
     /// The learned road, or `None` while `scan` went into learning. A scan of another
     /// geometry than the learned one restarts learning with it and is an error.
     pub(super) fn observe(&mut self, scan: &Scan) -> Result<Option<&Road>, DetectorError> {

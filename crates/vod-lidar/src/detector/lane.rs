@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use vod_core::{Scan, VehicleClass, VehicleEvent, VehicleEventKind, VehicleId};
+use vod_core::{
+    Scan, VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements,
+};
 
 use super::scene::{Extent, View};
 
@@ -101,6 +103,11 @@ impl LaneTracker {
 
     pub(super) fn contains(&self, lateral_mm: f64) -> bool {
         (self.lateral_from_mm..self.lateral_to_mm).contains(&lateral_mm)
+    }
+
+    /// No vehicle present and none about to enter.
+    pub(super) fn is_idle(&self) -> bool {
+        matches!(self.presence, Presence::Empty { candidate: None })
     }
 
     pub(super) fn reset(&mut self) {
@@ -228,7 +235,7 @@ impl LaneTracker {
             track.max_height_mm.round() as u32,
             track.max_width_mm.round() as u32,
         );
-        let left = VehicleEventKind::Left {
+        let left = VehicleEventKind::Left(VehicleMeasurements {
             occupancy_ms: u64::from(gone_us.wrapping_sub(track.first_us) / 1000),
             max_height_mm,
             max_width_mm,
@@ -236,7 +243,7 @@ impl LaneTracker {
             // Known only where two scan planes meet; the pipeline fills them in.
             speed_kmh: None,
             length_mm: None,
-        };
+        });
         Some(self.event(scan, *vehicle_id, left))
     }
 }

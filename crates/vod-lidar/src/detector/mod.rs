@@ -45,11 +45,14 @@ pub enum DetectorError {
 /// Detects vehicles in the lanes of one scanner.
 #[derive(Debug)]
 pub struct VehicleDetector {
+    scanner: String,
     mount_height_mm: f64,
     threshold_mm: f32,
     min_object_beams: usize,
     background: Background,
     lanes: Vec<LaneTracker>,
+    /// Settings waiting for a moment without a vehicle in any lane.
+    pending: Option<(Vec<LaneConfig>, DetectorConfig)>,
     source_tag: u32,
     sequence: u32,
 }
@@ -57,26 +60,58 @@ pub struct VehicleDetector {
 impl VehicleDetector {
     /// A detector for `scanner`'s lanes among `lanes`.
     pub fn new(scanner: &ScannerConfig, lanes: &[LaneConfig], config: &DetectorConfig) -> Self {
-        VehicleDetector {
+        let mut detector = VehicleDetector {
+            scanner: scanner.name.clone(),
             mount_height_mm: scanner.mount_height_mm.into(),
-            threshold_mm: config.foreground_threshold_mm as f32,
-            min_object_beams: config.min_object_beams.max(1) as usize,
+            threshold_mm: 0.0,
+            min_object_beams: 1,
             background: Background::new(config.background_scans),
-            lanes: lanes
-                .iter()
-                .filter(|lane| lane.scanner == scanner.name)
-                .map(|lane| {
-                    LaneTracker::new(
-                        &lane.name,
-                        (lane.lateral_from_mm, lane.lateral_to_mm),
-                        config.enter_scans,
-                        config.leave_scans,
-                    )
-                })
-                .collect(),
+            lanes: Vec::new(),
+            pending: None,
             source_tag: fnv1a(scanner.name.as_bytes()),
             sequence: 0,
+        };
+        detector.configure(lanes, config);
+        detector
+    }
+
+    /// New lane zones and thresholds, taken up by [`VehicleDetector::apply_pending`] once no
+    /// lane holds a vehicle or one about to enter: a vehicle in the plane finishes with the
+    /// settings it entered with. A new `background_scans` applies when the road is next
+    /// learned (a scan geometry change).
+    pub fn reconfigure(&mut self, lanes: &[LaneConfig], config: &DetectorConfig) {
+        self.pending = Some((lanes.to_vec(), config.clone()));
+    }
+
+    /// Takes up the settings of [`VehicleDetector::reconfigure`] if no lane is busy; true
+    /// when it did.
+    pub fn apply_pending(&mut self) -> bool {
+        if !self.lanes.iter().all(LaneTracker::is_idle) {
+            return false;
         }
+        let Some((lanes, config)) = self.pending.take() else {
+            return false;
+        };
+        self.configure(&lanes, &config);
+        true
+    }
+
+    fn configure(&mut self, lanes: &[LaneConfig], config: &DetectorConfig) {
+        self.threshold_mm = config.foreground_threshold_mm as f32;
+        self.min_object_beams = config.min_object_beams.max(1) as usize;
+        self.background.set_scans_needed(config.background_scans);
+        self.lanes = lanes
+            .iter()
+            .filter(|lane| lane.scanner == self.scanner)
+            .map(|lane| {
+                LaneTracker::new(
+                    &lane.name,
+                    (lane.lateral_from_mm, lane.lateral_to_mm),
+                    config.enter_scans,
+                    config.leave_scans,
+                )
+            })
+            .collect();
     }
 
     /// Feeds one scan; returns the vehicles that entered or left a lane with it. The first

@@ -61,7 +61,7 @@ impl LanePairing {
                 self.entered.insert(event.vehicle_id, event);
                 None
             }
-            VehicleEventKind::Left { .. } => match self.speeds.remove(&event.vehicle_id) {
+            VehicleEventKind::Left(_) => match self.speeds.remove(&event.vehicle_id) {
                 Some((speed, _)) => Some(with_speed(event, &speed)),
                 None => {
                     self.lefts.push(event);
@@ -118,7 +118,7 @@ impl LanePairing {
 /// When the vehicle of a `Left` event entered: its occupancy before it left.
 fn entered_at(left: &VehicleEvent) -> Instant {
     let occupancy_ms = match left.kind {
-        VehicleEventKind::Left { occupancy_ms, .. } => occupancy_ms,
+        VehicleEventKind::Left(measured) => measured.occupancy_ms,
         VehicleEventKind::Entered => 0,
     };
     left.at
@@ -127,15 +127,9 @@ fn entered_at(left: &VehicleEvent) -> Instant {
 }
 
 fn with_speed(mut left: VehicleEvent, speed: &SpeedMeasurement) -> VehicleEvent {
-    if let VehicleEventKind::Left {
-        occupancy_ms,
-        speed_kmh,
-        length_mm,
-        ..
-    } = &mut left.kind
-    {
-        *speed_kmh = Some(speed.speed_kmh as f32);
-        *length_mm = Some(speed.length_mm(*occupancy_ms).round() as u32);
+    if let VehicleEventKind::Left(measured) = &mut left.kind {
+        measured.speed_kmh = Some(speed.speed_kmh as f32);
+        measured.length_mm = Some(speed.length_mm(measured.occupancy_ms).round() as u32);
     }
     left
 }
@@ -191,7 +185,7 @@ pub fn lock(pairing: &Mutex<LanePairing>) -> MutexGuard<'_, LanePairing> {
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;
-    use vod_core::VehicleClass;
+    use vod_core::{VehicleClass, VehicleMeasurements};
 
     use super::*;
 
@@ -207,23 +201,19 @@ mod tests {
     }
 
     fn left(occupancy_ms: u64) -> VehicleEventKind {
-        VehicleEventKind::Left {
+        VehicleEventKind::Left(VehicleMeasurements {
             occupancy_ms,
             max_height_mm: 1500,
             max_width_mm: 1800,
             class: VehicleClass::Car,
             speed_kmh: None,
             length_mm: None,
-        }
+        })
     }
 
     fn speed_and_length(event: &VehicleEvent) -> (Option<f32>, Option<u32>) {
         match event.kind {
-            VehicleEventKind::Left {
-                speed_kmh,
-                length_mm,
-                ..
-            } => (speed_kmh, length_mm),
+            VehicleEventKind::Left(measured) => (measured.speed_kmh, measured.length_mm),
             VehicleEventKind::Entered => panic!("not a Left event"),
         }
     }

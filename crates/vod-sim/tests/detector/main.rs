@@ -126,12 +126,12 @@ pub fn run_with(mut detector: VehicleDetector, frames: &[Frame]) -> Vec<(u32, Se
                 index,
                 match event.kind {
                     VehicleEventKind::Entered => Seen::Entered(lane),
-                    VehicleEventKind::Left {
-                        occupancy_ms,
-                        max_height_mm,
-                        max_width_mm,
-                        ..
-                    } => Seen::Left(lane, occupancy_ms, max_height_mm, max_width_mm),
+                    VehicleEventKind::Left(measured) => Seen::Left(
+                        lane,
+                        measured.occupancy_ms,
+                        measured.max_height_mm,
+                        measured.max_width_mm,
+                    ),
                 },
             ));
         }

@@ -1,26 +1,15 @@
-//! Vehicles as the detector reported them, recorded from the hub's events.
-
-use std::sync::Arc;
+//! Vehicles as the detector reported them, recorded from the scanner pipelines' own channel
+//! (not from the hub, which lets a slow subscriber miss events).
 
 use sqlx::FromRow;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
-use vod_core::vehicle::VehicleId;
-use vod_core::{Event, Hub, TaskError};
+use vod_core::{
+    Component, SharedReceiver, TaskError, VehicleEvent, VehicleEventKind, VehicleId,
+    VehicleMeasurements,
+};
 
 use crate::error::StoreError;
 use crate::store::Store;
-
-/// What the detector measured by the time a vehicle left; `None` where it does not measure it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VehicleMeasurements {
-    pub occupancy_ms: u64,
-    pub max_height_mm: Option<u32>,
-    pub max_width_mm: Option<u32>,
-    pub class: Option<String>,
-    pub speed_kmh: Option<f64>,
-    pub length_mm: Option<u32>,
-}
 
 /// A stored vehicle; the measurements are `None` until it left.
 #[derive(Debug, Clone, PartialEq, FromRow)]
@@ -82,10 +71,10 @@ impl Store {
         .bind(lane)
         .bind(at_ms)
         .bind(occupancy_ms)
-        .bind(&measured.class)
+        .bind(measured.class.as_str())
         .bind(measured.max_height_mm)
         .bind(measured.max_width_mm)
-        .bind(measured.speed_kmh)
+        .bind(measured.speed_kmh.map(f64::from))
         .bind(measured.length_mm)
         .execute(&self.writer)
         .await
@@ -124,67 +113,46 @@ impl Store {
     }
 }
 
-/// Records every vehicle the hub announces until shutdown. A vehicle that cannot be recorded
-/// is logged and counted; the task goes on with the next one.
-pub async fn run_vehicle_recorder(
-    store: Store,
-    hub: Hub,
-    shutdown: CancellationToken,
-) -> Result<(), TaskError> {
-    let mut events = hub.subscribe();
-    loop {
-        let event: Arc<Event> = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            event = events.recv() => match event {
-                Ok(event) => event,
-                Err(RecvError::Lagged(missed)) => {
-                    store.metrics.vehicles_missed_total.inc_by(missed);
-                    tracing::warn!(missed, "The vehicle recorder fell behind; vehicles missed.");
-                    continue;
+/// The store task that records every vehicle event the scanner pipelines send. A vehicle
+/// that cannot be recorded is logged and counted; the task goes on with the next one.
+#[derive(Debug)]
+pub struct VehicleRecorder {
+    pub store: Store,
+    pub vehicles: SharedReceiver<VehicleEvent>,
+}
+
+impl Component for VehicleRecorder {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let mut vehicles = self.vehicles.lock().await;
+        loop {
+            let event = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                event = vehicles.recv() => event.ok_or("the vehicle channel closed")?,
+            };
+            match self.record(&event).await {
+                Ok(()) => self.store.metrics.vehicles_recorded_total.inc(),
+                Err(error) => {
+                    self.store.metrics.vehicle_errors_total.inc();
+                    tracing::error!(error = %crate::health::error_chain(&error), vehicle_id = %event.vehicle_id, "Could not record a vehicle.");
                 }
-                Err(RecvError::Closed) => return Err("the hub closed".into()),
-            },
-        };
-        let result = match event.as_ref() {
-            Event::VehicleEntered {
-                vehicle_id,
-                lane,
-                at,
-            } => {
-                store
-                    .vehicle_entered(*vehicle_id, lane, at.timestamp_millis())
+            }
+        }
+    }
+}
+
+impl VehicleRecorder {
+    async fn record(&self, event: &VehicleEvent) -> Result<(), StoreError> {
+        let at_ms = event.at_utc.timestamp_millis();
+        match &event.kind {
+            VehicleEventKind::Entered => {
+                self.store
+                    .vehicle_entered(event.vehicle_id, &event.lane, at_ms)
                     .await
             }
-            Event::VehicleLeft {
-                vehicle_id,
-                lane,
-                at,
-                occupancy_ms,
-                max_height_mm,
-                max_width_mm,
-                class,
-                speed_kmh,
-                length_mm,
-            } => {
-                let measured = VehicleMeasurements {
-                    occupancy_ms: *occupancy_ms,
-                    max_height_mm: Some(*max_height_mm),
-                    max_width_mm: Some(*max_width_mm),
-                    class: Some(class.as_str().to_owned()),
-                    speed_kmh: speed_kmh.map(f64::from),
-                    length_mm: *length_mm,
-                };
-                store
-                    .vehicle_left(*vehicle_id, lane, at.timestamp_millis(), &measured)
+            VehicleEventKind::Left(measured) => {
+                self.store
+                    .vehicle_left(event.vehicle_id, &event.lane, at_ms, measured)
                     .await
-            }
-            _ => continue,
-        };
-        match result {
-            Ok(()) => store.metrics.vehicles_recorded_total.inc(),
-            Err(error) => {
-                store.metrics.vehicle_errors_total.inc();
-                tracing::error!(error = %crate::health::error_chain(&error), "Could not record a vehicle.");
             }
         }
     }
