@@ -1,6 +1,7 @@
 //! The one typed configuration of the appliance, read from a TOML file and validated
 //! completely (every problem reported, each with its key path) before any port is bound.
 
+mod choices;
 mod problems;
 mod validate;
 
@@ -57,7 +58,7 @@ pub struct StorageConfig {
 /// runs as a job of the `retention` queue, every `sweep_every_s` or when `sweep_cron` says
 /// (exactly one of the two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "choices::RetentionFile", into = "choices::RetentionFile")]
 pub struct RetentionConfig {
     /// Captures (rows and images) older than this are removed, unless a job (an upload) still
     /// waits for them.
@@ -69,12 +70,17 @@ pub struct RetentionConfig {
     /// The image files may take this much; past it the oldest captures go first, those still
     /// waiting for an upload last.
     pub image_quota_bytes: u64,
-    #[serde(default)]
-    pub sweep_every_s: Option<u64>,
-    /// A cron expression in UTC, seconds first and optional: `0 */10 * * * *` sweeps at every
-    /// tenth minute.
-    #[serde(default)]
-    pub sweep_cron: Option<String>,
+    pub sweep: SweepSchedule,
+}
+
+/// When the retention sweep runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SweepSchedule {
+    /// `sweep_every_s`.
+    EverySeconds(u64),
+    /// `sweep_cron`: a cron expression in UTC, seconds first and optional: `0 */10 * * * *`
+    /// sweeps at every tenth minute.
+    Cron(String),
 }
 
 /// The job queues the box runs; `[jobs.queues.<name>]` must name one of them.
@@ -235,24 +241,31 @@ pub struct SpeedPlaneConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "choices::CameraFile", into = "choices::CameraFile")]
 pub struct CameraConfig {
     pub name: String,
     pub lane: String,
     pub source: CameraSource,
-    /// Image size the simulated camera renders.
-    pub width: u32,
-    pub height: u32,
-    /// From the vehicle entering the scan plane to the first exposure. Give this or
-    /// `trigger_distance_mm`.
-    #[serde(default)]
-    pub trigger_delay_ms: Option<u32>,
-    /// Fire when the vehicle has driven this far past the lane's first scan plane, at its
-    /// measured speed; the lane needs a `[[speed_planes]]` entry.
-    #[serde(default)]
-    pub trigger_distance_mm: Option<u32>,
+    pub trigger: CameraTrigger,
     pub burst_frames: u32,
     pub burst_interval_ms: u32,
+}
+
+/// When a camera fires after a vehicle entered its lane's (first) scan plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraTrigger {
+    /// `trigger_delay_ms`: from the vehicle entering the scan plane to the first exposure.
+    DelayMs(u32),
+    /// `trigger_distance_mm`: when the vehicle has driven this far past the lane's first scan
+    /// plane, at its measured speed; the lane needs a `[[speed_planes]]` entry.
+    DistanceMm(u32),
+}
+
+/// The image a simulated camera renders: `width` and `height` beside `source = "sim"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimSize {
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Where the seat rows appear in one camera's side view, as `[from, to]` ranges of the image
@@ -297,12 +310,12 @@ pub enum AnonymizeTarget {
     FacesAndPeople,
 }
 
-/// `source = "sim"`, or a table `[cameras.source.gige]` or `[cameras.source.usb]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// `source = "sim"` with `width` and `height`, or a table `[cameras.source.gige]` or
+/// `[cameras.source.usb]`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum CameraSource {
     /// Renders the passing vehicle; for the bench rig and tests.
-    Sim,
+    Sim(SimSize),
     /// A GigE Vision (GenICam) camera through Aravis.
     Gige(GigeSourceConfig),
     /// A free-running USB (UVC) camera; each trigger takes the frame nearest its moment.

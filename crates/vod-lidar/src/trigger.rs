@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vod_core::config::CameraConfig;
+use vod_core::config::{CameraConfig, CameraTrigger};
 use vod_core::{TriggerCommand, VehicleEvent, VehicleEventKind};
 
 /// When a camera fires after a vehicle entered its lane's (first) scan plane.
@@ -33,8 +33,7 @@ pub struct TriggerPlanner {
 }
 
 impl TriggerPlanner {
-    /// Cameras with a `trigger_distance_mm` fire by distance, the others by delay (a camera
-    /// with neither, which validation refuses, fires at entry).
+    /// Cameras with a `trigger_distance_mm` fire by distance, the others by delay.
     pub fn new(cameras: &[CameraConfig]) -> Self {
         TriggerPlanner {
             cameras: cameras
@@ -42,11 +41,11 @@ impl TriggerPlanner {
                 .map(|camera| PlannedCamera {
                     name: camera.name.as_str().into(),
                     lane: camera.lane.clone(),
-                    timing: match camera.trigger_distance_mm {
-                        Some(distance_mm) => Timing::DistanceMm(distance_mm),
-                        None => Timing::Delay(Duration::from_millis(
-                            camera.trigger_delay_ms.unwrap_or(0).into(),
-                        )),
+                    timing: match camera.trigger {
+                        CameraTrigger::DistanceMm(distance_mm) => Timing::DistanceMm(distance_mm),
+                        CameraTrigger::DelayMs(delay_ms) => {
+                            Timing::Delay(Duration::from_millis(delay_ms.into()))
+                        }
                     },
                     frames: camera.burst_frames,
                     interval_ms: camera.burst_interval_ms,
@@ -121,7 +120,7 @@ mod tests {
     use std::time::Instant;
 
     use chrono::DateTime;
-    use vod_core::config::CameraSource;
+    use vod_core::config::{CameraSource, SimSize};
     use vod_core::{VehicleClass, VehicleId, VehicleMeasurements};
 
     use super::*;
@@ -130,11 +129,11 @@ mod tests {
         CameraConfig {
             name: name.into(),
             lane: lane.into(),
-            source: CameraSource::Sim,
-            width: 1280,
-            height: 1024,
-            trigger_delay_ms: Some(delay_ms),
-            trigger_distance_mm: None,
+            source: CameraSource::Sim(SimSize {
+                width: 1280,
+                height: 1024,
+            }),
+            trigger: CameraTrigger::DelayMs(delay_ms),
             burst_frames: 2,
             burst_interval_ms: 40,
         }
@@ -201,8 +200,7 @@ mod tests {
     #[test]
     fn a_trigger_distance_turns_the_measured_speed_into_a_delay() {
         let mut by_distance = camera("cam-1", "lane-1", 0);
-        by_distance.trigger_delay_ms = None;
-        by_distance.trigger_distance_mm = Some(5000);
+        by_distance.trigger = CameraTrigger::DistanceMm(5000);
         let planner = TriggerPlanner::new(&[by_distance, camera("cam-1b", "lane-1", 30)]);
         let event = event("lane-1", VehicleEventKind::Entered);
         let delays_ms = |commands: Vec<TriggerCommand>| {

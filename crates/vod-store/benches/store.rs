@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use prometheus::Registry;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use vod_core::config::{RetentionConfig, StorageConfig};
+use vod_core::config::{RetentionConfig, StorageConfig, SweepSchedule};
 use vod_core::{Capture, CaptureImage, VehicleId};
 use vod_store::{JobFilter, NewJob, Store, StoreMetrics};
 
@@ -179,8 +179,7 @@ async fn sweep_benchmark(count: u64) {
         vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes: u64::MAX,
-        sweep_every_s: Some(600),
-        sweep_cron: None,
+        sweep: SweepSchedule::EverySeconds(600),
     };
 
     // Reference: one bare DELETE of the same old captures, cascading to their image rows, with

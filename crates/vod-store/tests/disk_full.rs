@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
-use vod_core::config::RetentionConfig;
+use vod_core::config::{RetentionConfig, SweepSchedule};
 use vod_core::{Event, Hub};
 use vod_store::{CaptureStatus, ImageWrites, run_writer};
 
@@ -152,8 +152,7 @@ async fn scenario(data_dir: &std::path::Path) {
         vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes: 100_000,
-        sweep_every_s: Some(600),
-        sweep_cron: None,
+        sweep: SweepSchedule::EverySeconds(600),
     };
     let report = store
         .sweep_retention(&quota, chrono::Utc::now().timestamp_millis())

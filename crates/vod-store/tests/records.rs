@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::RetentionConfig;
+use vod_core::config::{RetentionConfig, SweepSchedule};
 use vod_core::supervisor::channel;
 use vod_core::{Component, VehicleClass, VehicleEvent, VehicleEventKind, VehicleMeasurements};
 use vod_store::{ConfigSource, NewPushEndpoint, Role, VehicleRecorder};
@@ -165,8 +165,7 @@ async fn vehicles_expire_after_their_own_age_limit() {
         vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes: u64::MAX,
-        sweep_every_s: Some(600),
-        sweep_cron: None,
+        sweep: SweepSchedule::EverySeconds(600),
     };
     let report = store.sweep_retention(&config, now_ms).await.unwrap();
     assert_eq!(report.vehicles_expired, 1);

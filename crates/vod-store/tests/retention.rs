@@ -4,7 +4,7 @@
 mod common;
 
 use sqlx::Row;
-use vod_core::config::RetentionConfig;
+use vod_core::config::{RetentionConfig, SweepSchedule};
 use vod_core::{Event, Hub};
 use vod_store::{
     CaptureId, Enqueued, JobFilter, JobHandler, JobState, NewJob, RetentionSweeper, SWEEP_KIND,
@@ -19,8 +19,7 @@ fn config(image_quota_bytes: u64) -> RetentionConfig {
         vehicles_max_age_days: 90,
         job_history_days: 7,
         image_quota_bytes,
-        sweep_every_s: Some(600),
-        sweep_cron: None,
+        sweep: SweepSchedule::EverySeconds(600),
     }
 }
 

@@ -163,11 +163,9 @@ async fn run(loaded: LoadedConfig, config_path: PathBuf) -> anyhow::Result<Outco
     for camera_config in &config.cameras {
         let name: Arc<str> = Arc::from(camera_config.name.as_str());
         let camera: Box<dyn Camera> = match &camera_config.source {
-            CameraSource::Sim => Box::new(SimCamera::new(
-                name.clone(),
-                camera_config.width,
-                camera_config.height,
-            )?),
+            CameraSource::Sim(size) => {
+                Box::new(SimCamera::new(name.clone(), size.width, size.height)?)
+            }
             CameraSource::Gige(gige) => Box::new(vod_camera::gige::GigeCamera::start(
                 name.clone(),
                 gige.into(),

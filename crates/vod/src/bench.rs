@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use vod_core::config::Config;
+use vod_core::config::{CameraSource, Config};
 use vod_sim::occupancy_accuracy as accuracy;
 use vod_sim::vision_bench::{self as bench, BenchOptions};
 use vod_vision::VisionSet;
@@ -70,8 +70,15 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    let Some(camera) = config.cameras.first() else {
-        eprintln!("vod bench occupancy: the config has no camera");
+    let Some((camera, size)) = config
+        .cameras
+        .iter()
+        .find_map(|camera| match camera.source {
+            CameraSource::Sim(size) => Some((camera, size)),
+            _ => None,
+        })
+    else {
+        eprintln!("vod bench occupancy: the config has no simulated camera");
         return ExitCode::from(EX_USAGE);
     };
     let result = VisionSet::load(&config.vision)
@@ -80,8 +87,8 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
             accuracy::measure(
                 &set,
                 &camera.name,
-                camera.width,
-                camera.height,
+                size.width,
+                size.height,
                 camera.burst_frames,
                 args.vehicles,
             )

@@ -88,9 +88,19 @@ pub(super) fn deserialize_reporting_all(text: &str) -> Result<Config, ConfigErro
         };
         let mut path: Vec<Key> = error.path().iter().filter_map(Key::from_segment).collect();
         let message = error.into_inner().message().trim().to_owned();
+        // `choices.rs` words its own errors as "missing field `key`: why" and "field `key` not
+        // allowed: why".
         let (reason, unknown) = if let Some(name) = quoted(&message, "missing field `") {
+            let reason = match explained(&message) {
+                Some(why) => format!("missing: {why}"),
+                None => "missing required key".to_owned(),
+            };
             path.push(Key::Field(name));
-            ("missing required key".to_owned(), false)
+            (reason, false)
+        } else if let Some(name) = quoted(&message, "field `") {
+            let reason = explained(&message).unwrap_or("not allowed here").to_owned();
+            path.push(Key::Field(name));
+            (reason, true)
         } else if let Some(name) = quoted(&message, "unknown field `") {
             // The path already ends at the unknown key.
             if path.last() != Some(&Key::Field(name.clone())) {
@@ -167,6 +177,11 @@ fn render(path: &[Key]) -> String {
         }
     }
     text
+}
+
+/// What follows the first ": " of a message, if anything does.
+fn explained(message: &str) -> Option<&str> {
+    message.split_once(": ").map(|(_, why)| why)
 }
 
 fn quoted(message: &str, prefix: &str) -> Option<String> {

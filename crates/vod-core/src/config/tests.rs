@@ -98,6 +98,17 @@ fn syntax_errors_are_reported() {
 }
 
 #[test]
+fn a_bad_log_filter_is_a_problem_of_the_file() {
+    let text = BENCH.replace("filter = \"info\"", "filter = \"info,vod=loud\"");
+    let problems = problems_of(&text);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("log.filter: not a log filter"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
 fn a_bad_socket_address_is_a_typed_problem() {
     let text = BENCH.replace("listen = \"127.0.0.1:8080\"", "listen = \"localhost\"");
     let problems = problems_of(&text);
@@ -108,8 +119,6 @@ fn a_bad_socket_address_is_a_typed_problem() {
 const GIGE_CAMERA: &str = r#"[[cameras]]
 name = "cam-1"
 lane = "lane-1"
-width = 1280
-height = 1024
 trigger_delay_ms = 20
 burst_frames = 2
 burst_interval_ms = 40
@@ -145,7 +154,35 @@ fn a_gige_camera_source_parses() {
     assert_eq!(gige.trigger_source, "Line1");
     assert_eq!(gige.frame_rate_hz, None);
     assert_eq!(gige.roi.map(|roi| roi.height), Some(768));
-    assert_eq!(config.cameras[1].source, CameraSource::Sim);
+    assert_eq!(
+        config.cameras[1].source,
+        CameraSource::Sim(SimSize {
+            width: 1280,
+            height: 1024
+        })
+    );
+}
+
+#[test]
+fn only_a_simulated_camera_has_a_size() {
+    let sized = GIGE_CAMERA.replace(
+        "trigger_delay_ms = 20",
+        "trigger_delay_ms = 20\nwidth = 1280",
+    );
+    assert_eq!(
+        problems_of(&with_gige_camera(&sized)),
+        [
+            "cameras[0].width: only a simulated camera (source = \"sim\") has a size; a real one reports its own"
+        ]
+    );
+    let unsized_sim = BENCH.replacen("width = 1280\nheight = 1024\n", "", 1);
+    assert_eq!(
+        problems_of(&unsized_sim),
+        [
+            "cameras[0].width: missing: the simulated image size",
+            "cameras[0].height: missing: the simulated image size"
+        ]
+    );
 }
 
 #[test]
@@ -232,14 +269,13 @@ fn a_usb_camera_source_parses_and_is_checked() {
 #[test]
 fn the_sweep_runs_by_interval_or_by_cron_never_both() {
     let config = Config::parse(BENCH).unwrap();
-    assert_eq!(config.retention.sweep_every_s, Some(600));
+    assert_eq!(config.retention.sweep, SweepSchedule::EverySeconds(600));
     let cron = BENCH.replace("sweep_every_s = 600", "sweep_cron = \"0 */10 * * * *\"");
     let config = Config::parse(&cron).unwrap();
     assert_eq!(
-        config.retention.sweep_cron.as_deref(),
-        Some("0 */10 * * * *")
+        config.retention.sweep,
+        SweepSchedule::Cron("0 */10 * * * *".into())
     );
-    assert_eq!(config.retention.sweep_every_s, None);
 
     let both = BENCH.replace(
         "sweep_every_s = 600",
@@ -327,14 +363,8 @@ fn a_speed_plane_and_a_trigger_distance_parse() {
         }]
     );
     let (cam_1, cam_2) = (&config.cameras[0], &config.cameras[1]);
-    assert_eq!(
-        (cam_1.trigger_delay_ms, cam_1.trigger_distance_mm),
-        (None, Some(8000))
-    );
-    assert_eq!(
-        (cam_2.trigger_delay_ms, cam_2.trigger_distance_mm),
-        (Some(20), None)
-    );
+    assert_eq!(cam_1.trigger, CameraTrigger::DistanceMm(8000));
+    assert_eq!(cam_2.trigger, CameraTrigger::DelayMs(20));
     // Without the optional section there are no speed planes.
     assert!(Config::parse(BENCH).unwrap().speed_planes.is_empty());
 }

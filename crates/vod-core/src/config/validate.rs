@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::{CameraSource, Config, GigeSourceConfig, Problem};
+use super::{
+    CameraSource, CameraTrigger, Config, GigeSourceConfig, Problem, SimSize, SweepSchedule,
+};
 
 pub(super) fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -16,6 +18,12 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
 
     if config.site.id.trim().is_empty() {
         problem("site.id".into(), "must not be empty");
+    }
+    if let Err(error) = tracing_subscriber::EnvFilter::try_new(&config.log.filter) {
+        problem(
+            "log.filter".into(),
+            &format!("not a log filter such as \"info,vod_lidar=debug\": {error}"),
+        );
     }
     if config.web.listen == config.metrics.listen {
         problem(
@@ -35,7 +43,6 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
             u64::from(retention.vehicles_max_age_days),
         ),
         ("image_quota_bytes", retention.image_quota_bytes),
-        ("sweep_every_s", retention.sweep_every_s.unwrap_or(1)),
     ] {
         if value == 0 {
             problem(format!("retention.{key}"), "must be at least 1");
@@ -142,18 +149,18 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         if !lane_names.contains(camera.lane.as_str()) {
             problem(format!("cameras[{i}].lane"), "names no lane in [[lanes]]");
         }
-        if camera.width == 0 || camera.height == 0 || camera.width > 16384 || camera.height > 16384
-        {
-            problem(
-                format!("cameras[{i}].width"),
-                "width and height must be within 1..=16384",
-            );
-        }
         if camera.burst_frames == 0 {
             problem(format!("cameras[{i}].burst_frames"), "must be at least 1");
         }
         match &camera.source {
-            CameraSource::Sim => {}
+            CameraSource::Sim(SimSize { width, height }) => {
+                if !(1..=16384).contains(width) || !(1..=16384).contains(height) {
+                    problem(
+                        format!("cameras[{i}].width"),
+                        "width and height must be within 1..=16384",
+                    );
+                }
+            }
             CameraSource::Gige(gige) => {
                 check_gige(gige, &format!("cameras[{i}].source.gige"), &mut problem);
             }
@@ -221,34 +228,23 @@ fn check_speed_planes(config: &Config, problem: &mut impl FnMut(String, &str)) {
 fn check_camera_triggers(config: &Config, problem: &mut impl FnMut(String, &str)) {
     for (i, camera) in config.cameras.iter().enumerate() {
         let at = format!("cameras[{i}]");
-        match (camera.trigger_delay_ms, camera.trigger_distance_mm) {
-            (Some(_), Some(_)) => problem(
-                format!("{at}.trigger_distance_mm"),
-                "give either trigger_delay_ms or trigger_distance_mm, not both",
-            ),
-            (None, None) => problem(
-                format!("{at}.trigger_delay_ms"),
-                "missing: give trigger_delay_ms or trigger_distance_mm",
-            ),
-            (None, Some(distance_mm)) => {
-                if !config
-                    .speed_planes
-                    .iter()
-                    .any(|plane| plane.lane == camera.lane)
-                {
-                    problem(
-                        format!("{at}.trigger_distance_mm"),
-                        "needs a measured speed: the camera's lane has no [[speed_planes]] entry",
-                    );
-                }
-                if distance_mm == 0 || distance_mm > MAX_TRIGGER_DISTANCE_MM {
-                    problem(
-                        format!("{at}.trigger_distance_mm"),
-                        &format!("must be within 1..={MAX_TRIGGER_DISTANCE_MM}"),
-                    );
-                }
+        if let CameraTrigger::DistanceMm(distance_mm) = camera.trigger {
+            if !config
+                .speed_planes
+                .iter()
+                .any(|plane| plane.lane == camera.lane)
+            {
+                problem(
+                    format!("{at}.trigger_distance_mm"),
+                    "needs a measured speed: the camera's lane has no [[speed_planes]] entry",
+                );
             }
-            (Some(_), None) => {}
+            if distance_mm == 0 || distance_mm > MAX_TRIGGER_DISTANCE_MM {
+                problem(
+                    format!("{at}.trigger_distance_mm"),
+                    &format!("must be within 1..={MAX_TRIGGER_DISTANCE_MM}"),
+                );
+            }
         }
     }
 }
@@ -374,17 +370,12 @@ fn check_gige(gige: &GigeSourceConfig, at: &str, problem: &mut impl FnMut(String
 }
 
 fn check_sweep_schedule(config: &Config, problem: &mut impl FnMut(String, &str)) {
-    let retention = &config.retention;
-    match (&retention.sweep_every_s, &retention.sweep_cron) {
-        (Some(_), Some(_)) => problem(
-            "retention.sweep_cron".into(),
-            "give either sweep_every_s or sweep_cron, not both",
-        ),
-        (None, None) => problem(
-            "retention.sweep_every_s".into(),
-            "missing: give sweep_every_s or sweep_cron",
-        ),
-        (None, Some(cron)) => {
+    match &config.retention.sweep {
+        SweepSchedule::EverySeconds(0) => {
+            problem("retention.sweep_every_s".into(), "must be at least 1");
+        }
+        SweepSchedule::EverySeconds(_) => {}
+        SweepSchedule::Cron(cron) => {
             if let Err(error) = cron.parse::<croner::Cron>() {
                 problem(
                     "retention.sweep_cron".into(),
@@ -392,7 +383,6 @@ fn check_sweep_schedule(config: &Config, problem: &mut impl FnMut(String, &str))
                 );
             }
         }
-        (Some(_), None) => {}
     }
 }
 

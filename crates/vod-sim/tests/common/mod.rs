@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vod_core::config::{CameraConfig, CameraSource};
+use vod_core::config::{CameraConfig, CameraSource, CameraTrigger, SimSize};
 
 /// Generous: the machine may be busy; nothing here measures how fast the code is.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -14,11 +14,11 @@ pub fn camera(name: &str, lane: &str, burst_frames: u32) -> CameraConfig {
     CameraConfig {
         name: name.into(),
         lane: lane.into(),
-        source: CameraSource::Sim,
-        width: 640,
-        height: 480,
-        trigger_delay_ms: Some(20),
-        trigger_distance_mm: None,
+        source: CameraSource::Sim(SimSize {
+            width: 640,
+            height: 480,
+        }),
+        trigger: CameraTrigger::DelayMs(20),
         burst_frames,
         burst_interval_ms: 40,
     }

@@ -2,7 +2,7 @@
 
 use std::num::NonZeroU32;
 
-use vod_core::config::{JobsConfig, RetentionConfig};
+use vod_core::config::{JobsConfig, RetentionConfig, SweepSchedule};
 use vod_core::{Event, Hub};
 
 use crate::health::error_chain;
@@ -37,11 +37,9 @@ pub fn sweep_schedule(
     retention: &RetentionConfig,
     jobs: &JobsConfig,
 ) -> Result<PeriodicJob, croner::errors::CronError> {
-    let schedule = match &retention.sweep_cron {
-        Some(expression) => Schedule::cron(expression)?,
-        None => Schedule::Every {
-            seconds: retention.sweep_every_s.unwrap_or(600),
-        },
+    let schedule = match &retention.sweep {
+        SweepSchedule::Cron(expression) => Schedule::cron(expression)?,
+        SweepSchedule::EverySeconds(seconds) => Schedule::Every { seconds: *seconds },
     };
     Ok(PeriodicJob {
         queue: RETENTION_QUEUE.into(),
@@ -108,14 +106,13 @@ mod tests {
 
     use super::*;
 
-    fn retention(sweep_every_s: Option<u64>, sweep_cron: Option<&str>) -> RetentionConfig {
+    fn retention(sweep: SweepSchedule) -> RetentionConfig {
         RetentionConfig {
             captures_max_age_days: 30,
             vehicles_max_age_days: 90,
             job_history_days: 7,
             image_quota_bytes: 1,
-            sweep_every_s,
-            sweep_cron: sweep_cron.map(str::to_owned),
+            sweep,
         }
     }
 
@@ -125,7 +122,8 @@ mod tests {
         let queue = retention_queue(&defaults);
         assert_eq!(queue.concurrency.get(), 1);
         assert_eq!(queue.max_starts_per_minute, None);
-        let sweep = sweep_schedule(&retention(Some(600), None), &defaults).unwrap();
+        let sweep =
+            sweep_schedule(&retention(SweepSchedule::EverySeconds(600)), &defaults).unwrap();
         assert_eq!(sweep.max_attempts, SWEEP_MAX_ATTEMPTS);
         assert_eq!(sweep.schedule, Schedule::Every { seconds: 600 });
 
@@ -142,9 +140,19 @@ mod tests {
         let queue = retention_queue(&jobs);
         assert_eq!(queue.concurrency.get(), 2);
         assert_eq!(queue.max_starts_per_minute.map(NonZeroU32::get), Some(6));
-        let sweep = sweep_schedule(&retention(None, Some("0 */10 * * * *")), &jobs).unwrap();
+        let sweep = sweep_schedule(
+            &retention(SweepSchedule::Cron("0 */10 * * * *".into())),
+            &jobs,
+        )
+        .unwrap();
         assert_eq!(sweep.max_attempts, 9);
         assert_eq!(sweep.schedule, Schedule::cron("0 */10 * * * *").unwrap());
-        assert!(sweep_schedule(&retention(None, Some("every tuesday")), &jobs).is_err());
+        assert!(
+            sweep_schedule(
+                &retention(SweepSchedule::Cron("every tuesday".into())),
+                &jobs
+            )
+            .is_err()
+        );
     }
 }
