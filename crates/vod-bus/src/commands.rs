@@ -1,41 +1,29 @@
 //! Commands over NATS request-reply: a request on `<prefix>.<site>.cmd.<command>` gets one
 //! JSON reply, `{"ok": true, …}` or `{"error": "…"}` (subjects and payloads in docs/bus.md).
 //! A command is one arm of [`Commands::dispatch`]; what commands act on lives in
-//! [`Commands`].
+//! [`Commands`]. Configuration goes through the live configuration handle, as every change of
+//! the running box does.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use vod_core::TaskError;
 use vod_core::config::BusConfig;
+use vod_core::config::live::{ChangeSource, ConfigHandle, Origin};
+use vod_core::{Component, TaskError};
 use vod_store::{JobAction, JobActionOutcome, JobFilter, JobId, Store};
 
 use crate::BusMetrics;
 
-/// Reads the box's config file again and applies what can change while it runs: `Ok`
-/// carries what the reply reports, `Err` why nothing changed.
-pub type ReloadConfig =
-    Arc<dyn Fn() -> BoxFuture<'static, Result<Value, String>> + Send + Sync + 'static>;
-
 /// What the commands act on.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Commands {
     pub store: Store,
-    pub reload_config: ReloadConfig,
-}
-
-impl std::fmt::Debug for Commands {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Commands")
-            .field("store", &self.store)
-            .finish_non_exhaustive()
-    }
+    pub config: ConfigHandle,
 }
 
 /// Why a command failed; the text goes back as the reply's `error`.
@@ -107,9 +95,17 @@ impl Commands {
 
     async fn config_reload(&self, payload: &[u8]) -> Result<Value, CommandError> {
         let NoArguments {} = parse(payload)?;
-        (self.reload_config)()
+        let report = self
+            .config
+            .reload_file(Origin::new(ChangeSource::Bus, "bus"))
             .await
-            .map_err(CommandError::ReloadRefused)
+            .map_err(|error| CommandError::ReloadRefused(error.to_string()))?;
+        Ok(json!({
+            "applied": report.applied,
+            "restart_needed": report.restart_needed,
+            "changed": report.changed,
+            "history_id": report.history_id,
+        }))
     }
 
     async fn jobs_list(&self, payload: &[u8]) -> Result<Value, CommandError> {
@@ -162,19 +158,36 @@ pub fn command_prefix(config: &BusConfig, site: &str) -> String {
 
 /// Connects (retrying in the background while NATS is down) and answers command requests
 /// until shutdown, one at a time.
-pub async fn run_commands(
-    config: BusConfig,
-    site: Arc<str>,
-    commands: Commands,
-    metrics: BusMetrics,
+#[derive(Debug)]
+pub struct CommandServer {
+    pub config: BusConfig,
+    pub site: Arc<str>,
+    pub commands: Commands,
+    pub metrics: BusMetrics,
+}
+
+impl Component for CommandServer {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        run_commands(self, shutdown).await
+    }
+}
+
+async fn run_commands(
+    server: &CommandServer,
     shutdown: CancellationToken,
 ) -> Result<(), TaskError> {
+    let CommandServer {
+        config,
+        site,
+        commands,
+        metrics,
+    } = server;
     let client = async_nats::ConnectOptions::new()
         .name(format!("vod {site} commands"))
         .retry_on_initial_connect()
         .connect(config.nats_url.as_str())
         .await?;
-    let prefix = command_prefix(&config, &site);
+    let prefix = command_prefix(config, site);
     let mut requests = client.subscribe(format!("{prefix}>")).await?;
     loop {
         let request = tokio::select! {

@@ -12,9 +12,9 @@ use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::BusConfig;
-use vod_core::{Event, Hub, TaskError};
+use vod_core::{Component, Event, Hub, TaskError};
 
-pub use commands::{Commands, ReloadConfig, command_prefix, run_commands};
+pub use commands::{CommandServer, Commands, command_prefix};
 
 /// How long shutdown waits for events still buffered to reach NATS.
 const FLUSH_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
@@ -75,13 +75,30 @@ pub fn event_subject(config: &BusConfig, site: &str, event: &Event) -> String {
 
 /// Connects (retrying in the background while NATS is down) and publishes hub events
 /// until shutdown.
-pub async fn run_publisher(
-    config: BusConfig,
-    site: Arc<str>,
-    hub: Hub,
-    metrics: BusMetrics,
+#[derive(Debug)]
+pub struct Publisher {
+    pub config: BusConfig,
+    pub site: Arc<str>,
+    pub hub: Hub,
+    pub metrics: BusMetrics,
+}
+
+impl Component for Publisher {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        run_publisher(self, shutdown).await
+    }
+}
+
+async fn run_publisher(
+    publisher: &Publisher,
     shutdown: CancellationToken,
 ) -> Result<(), TaskError> {
+    let Publisher {
+        config,
+        site,
+        hub,
+        metrics,
+    } = publisher;
     let mut events = hub.subscribe();
     let client = async_nats::ConnectOptions::new()
         .name(format!("vod {site}"))
@@ -105,7 +122,7 @@ pub async fn run_publisher(
             }
             Err(RecvError::Closed) => return Err("event hub closed".into()),
         };
-        let subject = event_subject(&config, &site, &event);
+        let subject = event_subject(config, site, &event);
         let payload = Bytes::from(serde_json::to_vec(&*event)?);
         match client.publish(subject, payload).await {
             Ok(()) => metrics
@@ -148,13 +165,14 @@ mod tests {
         let hub = Hub::new(16);
         let metrics = BusMetrics::register(&Registry::new()).unwrap();
         let shutdown = CancellationToken::new();
-        let publisher = tokio::spawn(run_publisher(
+        let publisher = Publisher {
             config,
-            Arc::from("bench"),
-            hub.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        ));
+            site: Arc::from("bench"),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+        };
+        let stop = shutdown.clone();
+        let publisher = tokio::spawn(async move { publisher.run(stop).await });
         let vehicle_id = VehicleId::new(Utc::now(), 3, 1);
         // Publish until the publisher has subscribed and connected.
         let message = loop {

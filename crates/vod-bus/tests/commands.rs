@@ -8,8 +8,10 @@ use std::time::Duration;
 use prometheus::Registry;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use vod_bus::{BusMetrics, Commands, run_commands};
-use vod_core::config::{BusConfig, StorageConfig};
+use vod_bus::{BusMetrics, CommandServer, Commands};
+use vod_core::config::live::{ConfigHandle, HandleSetup};
+use vod_core::config::{BusConfig, Config, LoadedConfig, StorageConfig};
+use vod_core::{Component, Hub};
 use vod_store::{Enqueued, JobId, JobState, NewJob, Store, StoreMetrics};
 use vod_testkit::NatsServer;
 
@@ -55,10 +57,30 @@ async fn request(client: &async_nats::Client, command: &str, payload: &str) -> V
     }
 }
 
-/// The appliance routes `config.reload` to its config reloader (tested end to end in
-/// crates/vod/tests/appliance.rs); here it refuses, as a reload of a bad file does.
-fn refusing_reload() -> vod_bus::ReloadConfig {
-    Arc::new(|| Box::pin(async { Err("web.listen: not an address".to_owned()) }))
+/// The live configuration handle over a copy of the bench config in `dir`, which is then
+/// spoilt on disk, so that `config.reload` is refused as a reload of a bad file is.
+fn spoilt_config(dir: &tempfile::TempDir, store: &Store) -> ConfigHandle {
+    let text = include_str!("../../../deploy/bench/vod.toml");
+    let path = dir.path().join("vod.toml");
+    std::fs::write(
+        &path,
+        text.replace("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\""),
+    )
+    .unwrap();
+    ConfigHandle::new(
+        HandleSetup {
+            path,
+            loaded: LoadedConfig {
+                config: Config::parse(text).unwrap(),
+                text: text.to_owned(),
+            },
+            parts: Vec::new(),
+            history: Arc::new(store.clone()),
+            hub: Hub::new(16),
+        },
+        &Registry::new(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -72,19 +94,20 @@ async fn job_commands_list_retry_and_cancel_over_nats() {
     let registry = Registry::new();
     let metrics = BusMetrics::register(&registry).unwrap();
     let shutdown = CancellationToken::new();
-    let service = tokio::spawn(run_commands(
-        BusConfig {
+    let service = CommandServer {
+        config: BusConfig {
             nats_url: server.url(),
             subject_prefix: "vod".into(),
         },
-        Arc::from("bench"),
-        Commands {
+        site: Arc::from("bench"),
+        commands: Commands {
             store: store.clone(),
-            reload_config: refusing_reload(),
+            config: spoilt_config(&dir, &store),
         },
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+        metrics: metrics.clone(),
+    };
+    let stop = shutdown.clone();
+    let service = tokio::spawn(async move { service.run(stop).await });
     let client = async_nats::connect(server.url()).await.unwrap();
 
     let listed = request(&client, "jobs.list", "").await;
@@ -137,9 +160,11 @@ async fn job_commands_list_retry_and_cancel_over_nats() {
         "{bad_state}"
     );
     let reload = request(&client, "config.reload", "").await;
-    assert_eq!(
-        reload,
-        json!({ "error": "config reload refused: web.listen: not an address" })
+    let error = reload["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("config reload refused: config has 1 problem(s):")
+            && error.contains("web.listen: invalid socket address syntax"),
+        "{reload}"
     );
     let reload_with_arguments = request(&client, "config.reload", r#"{"now": true}"#).await;
     assert!(

@@ -1,25 +1,52 @@
 //! The acquisition task of one camera: waits for each trigger's time, takes its burst of
-//! frames and hands the burst on. A trigger whose exposures all fail still yields a burst,
+//! frames and hands the burst on; takes up new settings between bursts. A trigger whose exposures all fail still yields a burst,
 //! an empty one, so that the vehicle is stored as "no image" instead of vanishing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use vod_core::{Burst, TaskError, TriggerCommand};
+use vod_core::config::CameraConfig;
+use vod_core::{Burst, Component, SharedReceiver, TaskError, TriggerCommand};
 
 use crate::{Camera, CameraMetrics};
 
-/// Runs until shutdown. `camera` and `triggers` outlive restarts of the task, so they come
-/// shared; the camera runs on a blocking thread because real exposures block.
-pub async fn run_camera(
-    camera: Arc<std::sync::Mutex<Box<dyn Camera>>>,
-    triggers: Arc<Mutex<mpsc::Receiver<TriggerCommand>>>,
-    bursts: mpsc::Sender<Burst>,
-    metrics: CameraMetrics,
-    shutdown: CancellationToken,
-) -> Result<(), TaskError> {
+/// The acquisition task of one camera. `camera` outlives restarts of the task; the camera
+/// runs on a blocking thread because real exposures block. `settings` is the camera's entry of
+/// the running config: new settings (exposure, gain) go to the camera before the next burst,
+/// never in the middle of one.
+pub struct CameraTask {
+    pub camera: Arc<std::sync::Mutex<Box<dyn Camera>>>,
+    pub triggers: SharedReceiver<TriggerCommand>,
+    pub bursts: mpsc::Sender<Burst>,
+    pub settings: watch::Receiver<CameraConfig>,
+    pub metrics: CameraMetrics,
+}
+
+impl std::fmt::Debug for CameraTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraTask")
+            .field("camera", &self.settings.borrow().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Component for CameraTask {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        run_camera(self, shutdown).await
+    }
+}
+
+async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<(), TaskError> {
+    let CameraTask {
+        camera,
+        triggers,
+        bursts,
+        settings,
+        metrics,
+    } = task;
+    let mut settings = settings.clone();
     let mut triggers = triggers.lock().await;
     loop {
         let trigger = tokio::select! {
@@ -29,6 +56,21 @@ pub async fn run_camera(
                 None => return Err("trigger channel closed".into()),
             },
         };
+        if settings.has_changed().unwrap_or(false) {
+            let config = settings.borrow_and_update().clone();
+            let camera = camera.clone();
+            let applied = tokio::task::spawn_blocking(move || {
+                let mut camera = camera.lock().map_err(|_| "camera lock poisoned")?;
+                camera
+                    .apply_settings(&config)
+                    .map_err(|e| -> TaskError { e.into() })
+            })
+            .await?;
+            if let Err(error) = applied {
+                // The camera keeps its old settings; the burst is taken with them.
+                tracing::warn!(camera = %trigger.camera, %error, "New camera settings not applied.");
+            }
+        }
         let name = trigger.camera.to_string();
         let mut frames = Vec::with_capacity(trigger.frames as usize);
         for burst_index in 0..trigger.frames {

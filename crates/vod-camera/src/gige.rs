@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use aravis::prelude::*;
 use aravis::{Buffer, BufferStatus, Stream};
 use chrono::{DateTime, Utc};
+use vod_core::config::{CameraConfig, CameraSource};
 use vod_core::{Frame, TriggerCommand};
 
 use crate::imageops::{Processing, Roi, SensorFormat};
@@ -376,7 +377,62 @@ impl Drop for GigeCamera {
     }
 }
 
+impl GigeCamera {
+    /// Sets exposure and gain, on the camera now if it is connected, and for every
+    /// reconnection.
+    pub fn set_exposure_and_gain(
+        &mut self,
+        exposure_micros: f64,
+        gain_db: f64,
+    ) -> Result<(), CameraError> {
+        if let Some(connection) = &self.connection {
+            connection
+                .camera
+                .set_exposure_time(exposure_micros)
+                .map_err(|e| self.error("setting the exposure", e))?;
+            if connection
+                .camera
+                .is_gain_available()
+                .map_err(|e| self.error("reading the gain", e))?
+            {
+                connection
+                    .camera
+                    .set_gain(gain_db)
+                    .map_err(|e| self.error("setting the gain", e))?;
+            }
+        }
+        self.settings.exposure_micros = exposure_micros;
+        self.settings.gain_db = gain_db;
+        tracing::info!(camera = %self.name, exposure_micros, gain_db, "Camera settings applied.");
+        Ok(())
+    }
+
+    /// The exposure time the camera reports, in microseconds.
+    pub fn exposure_micros(&self) -> Result<f64, CameraError> {
+        let connection = self
+            .connection
+            .as_ref()
+            .ok_or_else(|| self.error("reading the exposure", "not connected"))?;
+        connection
+            .camera
+            .exposure_time()
+            .map_err(|e| self.error("reading the exposure", e))
+    }
+}
+
 impl Camera for GigeCamera {
+    fn apply_settings(&mut self, config: &CameraConfig) -> Result<(), CameraError> {
+        let CameraSource::Gige(gige) = &config.source else {
+            return Ok(());
+        };
+        if (gige.exposure_micros, gige.gain_db)
+            == (self.settings.exposure_micros, self.settings.gain_db)
+        {
+            return Ok(());
+        }
+        self.set_exposure_and_gain(gige.exposure_micros, gige.gain_db)
+    }
+
     fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError> {
         let processing = self.settings.processing;
         let name = self.name.clone();

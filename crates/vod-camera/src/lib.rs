@@ -16,9 +16,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use opencv::core::Mat;
 use opencv::prelude::*;
+use vod_core::config::CameraConfig;
 use vod_core::{Frame, TriggerCommand};
 
-pub use acquisition::run_camera;
+pub use acquisition::CameraTask;
 pub use metrics::CameraMetrics;
 pub use sim::SimCamera;
 
@@ -49,6 +50,12 @@ pub trait Camera: Send + 'static {
     /// Takes one exposure for `trigger`; `burst_index` counts from 0 within the burst.
     /// May block for the exposure time: the caller runs it on a blocking thread.
     fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError>;
+
+    /// Takes up new settings from the camera's config entry, between bursts; a camera whose
+    /// config has no settings it can change while it runs has nothing to do.
+    fn apply_settings(&mut self, _config: &CameraConfig) -> Result<(), CameraError> {
+        Ok(())
+    }
 }
 
 /// When a frame was taken: by the host's clock, and by the camera's own where it has one.

@@ -2,7 +2,12 @@
 //! completely (every problem reported, each with its key path) before any port is bound.
 
 mod choices;
+pub mod diff;
+pub mod file;
+pub mod live;
+pub mod path;
 mod problems;
+pub mod secrets;
 mod validate;
 
 use std::net::SocketAddr;

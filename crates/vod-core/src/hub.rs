@@ -59,9 +59,13 @@ pub enum Event {
     },
     /// Image files are written again.
     StorageRecovered,
-    /// The config file was read again: `applied` keys are in effect, `restart_needed`
-    /// sections changed but wait for a restart; with `error` nothing changed.
-    ConfigReloaded {
+    /// A change of the running config through the live configuration handle: `applied` key
+    /// paths are in effect, `restart_needed` ones differ in the file but wait for a restart;
+    /// with `error` nothing changed.
+    ConfigChanged {
+        /// file, sighup, bus, web or rollback.
+        source: String,
+        actor: String,
         applied: Vec<String>,
         restart_needed: Vec<String>,
         error: Option<String>,
@@ -100,7 +104,7 @@ impl Event {
             Event::CapturesEvicted { .. } => "captures_evicted",
             Event::StorageDegraded { .. } => "storage_degraded",
             Event::StorageRecovered => "storage_recovered",
-            Event::ConfigReloaded { .. } => "config_reloaded",
+            Event::ConfigChanged { .. } => "config_changed",
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{
 };
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{Config, LaneConfig};
-use vod_core::{Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
+use vod_core::{Component, Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
 
 use crate::detector::VehicleDetector;
 use crate::metrics::LidarMetrics;
@@ -41,6 +41,13 @@ pub struct ScannerSetup {
     pub vehicles: mpsc::Sender<VehicleEvent>,
     pub metrics: LidarMetrics,
     pub hub: Hub,
+}
+
+/// Under the supervisor, a scanner runs on a thread of its own ([`run_scanner_on_thread`]).
+impl Component for ScannerSetup {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        run_scanner_on_thread(self.clone(), shutdown).await
+    }
 }
 
 /// Failures that a restart may cure only if the wiring around the task changes.

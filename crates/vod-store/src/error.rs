@@ -33,6 +33,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    #[error("the database holds a value it cannot read: {0}")]
+    Corrupt(String),
+
     #[error("encoding a list for the database")]
     Json(#[source] serde_json::Error),
 

@@ -21,11 +21,10 @@ pub use error::StoreError;
 pub use health::ImageWrites;
 pub use jobs::{
     Enqueued, Job, JobAction, JobActionOutcome, JobAttempt, JobError, JobFilter, JobHandler, JobId,
-    JobState, JobWithAttempts, NewJob, PeriodicJob, QueueSpec, RetryPolicy, Schedule,
-    retry_delay_ms, run_periodic, run_queue,
+    JobState, JobWithAttempts, NewJob, PeriodicJob, QueueRunner, QueueSpec, RetryPolicy, Schedule,
+    Scheduler, retry_delay_ms,
 };
 pub use metrics::StoreMetrics;
-pub use records::config_history::{ConfigRecord, ConfigSource};
 pub use records::push::{NewPushEndpoint, PushEndpoint};
 pub use records::users::{Role, User};
 pub use records::vehicles::{VehicleRecorder, VehicleRow};
@@ -34,4 +33,4 @@ pub use retention::{
     choose_evictions, retention_queue, sweep_schedule,
 };
 pub use store::Store;
-pub use writer::run_writer;
+pub use writer::Writer;

@@ -2,38 +2,41 @@
 //! A capture that cannot be committed is retried (with backoff) rather than dropped: it is
 //! not acknowledged until it is in the database.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
-use vod_core::{Capture, Event, Hub, TaskError};
+use vod_core::{Capture, Component, Event, Hub, SharedReceiver, TaskError};
 
 use crate::{ImageWrites, Store};
 
 const RETRY_INITIAL: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Runs until shutdown; on shutdown it still commits the captures already queued to it.
-pub async fn run_writer(
-    store: Store,
-    captures: Arc<Mutex<mpsc::Receiver<Capture>>>,
-    hub: Hub,
-    shutdown: CancellationToken,
-) -> Result<(), TaskError> {
-    let mut captures = captures.lock().await;
-    loop {
-        let capture = tokio::select! {
-            biased;
-            capture = captures.recv() => capture.ok_or("capture channel closed")?,
-            () = shutdown.cancelled() => break,
-        };
-        commit(&store, &capture, &hub, &shutdown).await;
+/// The store task. On shutdown it still commits the captures already queued to it.
+#[derive(Debug)]
+pub struct Writer {
+    pub store: Store,
+    pub captures: SharedReceiver<Capture>,
+    pub hub: Hub,
+}
+
+impl Component for Writer {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let (store, hub) = (&self.store, &self.hub);
+        let mut captures = self.captures.lock().await;
+        loop {
+            let capture = tokio::select! {
+                biased;
+                capture = captures.recv() => capture.ok_or("capture channel closed")?,
+                () = shutdown.cancelled() => break,
+            };
+            commit(store, &capture, hub, &shutdown).await;
+        }
+        while let Ok(capture) = captures.try_recv() {
+            commit(store, &capture, hub, &CancellationToken::new()).await;
+        }
+        Ok(())
     }
-    while let Ok(capture) = captures.try_recv() {
-        commit(&store, &capture, &hub, &CancellationToken::new()).await;
-    }
-    Ok(())
 }
 
 async fn commit(store: &Store, capture: &Capture, hub: &Hub, shutdown: &CancellationToken) {

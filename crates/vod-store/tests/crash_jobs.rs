@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use common::{image_rows, jpeg_bytes, open, raw_db, sha256_hex};
 use tokio_util::sync::CancellationToken;
+use vod_core::Component;
 use vod_store::{
-    Job, JobError, JobFilter, JobHandler, JobState, NewJob, QueueSpec, RetryPolicy, Store,
-    run_queue,
+    Job, JobError, JobFilter, JobHandler, JobState, NewJob, QueueRunner, QueueSpec, RetryPolicy,
+    Store,
 };
 
 const WORKER_DIR_ENV: &str = "VOD_STORE_CRASH_JOBS_DIR";
@@ -87,12 +88,13 @@ fn start_runner(store: &Store, data_dir: &Path) -> CancellationToken {
     let done_dir = data_dir.join("uploaded");
     std::fs::create_dir_all(&done_dir).expect("uploaded dir");
     let stop = CancellationToken::new();
-    tokio::spawn(run_queue(
-        store.clone(),
-        upload_queue(),
-        Arc::new(MarkerUpload { done_dir }),
-        stop.clone(),
-    ));
+    let runner = QueueRunner {
+        store: store.clone(),
+        queue: tokio::sync::watch::channel(upload_queue()).1,
+        handler: Arc::new(MarkerUpload { done_dir }),
+    };
+    let shutdown = stop.clone();
+    tokio::spawn(async move { runner.run(shutdown).await });
     stop
 }
 

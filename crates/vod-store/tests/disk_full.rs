@@ -11,11 +11,12 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{RetentionConfig, SweepSchedule};
-use vod_core::{Event, Hub};
-use vod_store::{CaptureStatus, ImageWrites, run_writer};
+use vod_core::supervisor::channel;
+use vod_core::{Component, Event, Hub};
+use vod_store::{CaptureStatus, ImageWrites, Writer};
 
 const CHILD_ENV: &str = "VOD_STORE_DISK_FULL_CHILD";
 const PASSED: &str = "DISK FULL SCENARIO PASSED";
@@ -81,14 +82,15 @@ async fn scenario(data_dir: &std::path::Path) {
     let hub = Hub::new(256);
     let mut events = hub.subscribe();
     let mut storage_events = Vec::new();
-    let (captures, capture_rx) = mpsc::channel(4);
+    let (captures, capture_rx) = channel(4);
     let stop = CancellationToken::new();
-    let writer = tokio::spawn(run_writer(
-        store.clone(),
-        Arc::new(Mutex::new(capture_rx)),
+    let writer = Writer {
+        store: store.clone(),
+        captures: capture_rx,
         hub,
-        stop.clone(),
-    ));
+    };
+    let shutdown = stop.clone();
+    let writer = tokio::spawn(async move { writer.run(shutdown).await });
 
     // Fill the disk: captures keep coming after the images stop fitting.
     let mut sequence = 0;

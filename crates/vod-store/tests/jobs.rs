@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
+use vod_core::Component;
 use vod_store::{
     Enqueued, Job, JobAction, JobActionOutcome, JobError, JobFilter, JobHandler, JobId, JobState,
-    NewJob, QueueSpec, RetryPolicy, Store, run_queue,
+    NewJob, QueueRunner, QueueSpec, RetryPolicy, Store,
 };
 
 /// Fails the first `failures` attempts of each job (with `Discard` when `discard` is set), and
@@ -111,12 +112,13 @@ fn spawn_runner(
     handler: &Arc<Scripted>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_queue(
-        store.clone(),
-        spec,
-        handler.clone(),
-        stop.clone(),
-    ));
+    let runner = QueueRunner {
+        store: store.clone(),
+        queue: watch::channel(spec).1,
+        handler: handler.clone(),
+    };
+    let shutdown = stop.clone();
+    let task = tokio::spawn(async move { runner.run(shutdown).await });
     (
         stop,
         tokio::spawn(async move {
@@ -361,12 +363,12 @@ async fn a_job_interrupted_by_a_crash_runs_again_at_the_next_start() {
         hang: Some(hang.clone()),
         ..Scripted::default()
     });
-    let crashed = tokio::spawn(run_queue(
-        store.clone(),
-        queue("q", 1),
-        hanging.clone(),
-        CancellationToken::new(),
-    ));
+    let runner = QueueRunner {
+        store: store.clone(),
+        queue: watch::channel(queue("q", 1)).1,
+        handler: hanging.clone(),
+    };
+    let crashed = tokio::spawn(async move { runner.run(CancellationToken::new()).await });
     wait_for(&store, &[id], JobState::Running).await;
     // Aborting the runner skips its shutdown path, as a crash would.
     crashed.abort();

@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
+use vod_core::config::live::{ChangeSource, ConfigHistory, NewHistoryEntry, Outcome};
 use vod_core::config::{RetentionConfig, SweepSchedule};
 use vod_core::supervisor::channel;
 use vod_core::{Component, VehicleClass, VehicleEvent, VehicleEventKind, VehicleMeasurements};
-use vod_store::{ConfigSource, NewPushEndpoint, Role, VehicleRecorder};
+use vod_store::{NewPushEndpoint, Role, VehicleRecorder};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -178,50 +179,70 @@ async fn vehicles_expire_after_their_own_age_limit() {
 }
 
 #[tokio::test]
-async fn a_configuration_is_recorded_only_when_it_changed() {
+async fn config_changes_and_refusals_are_kept_with_who_and_what() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _registry) = common::open(dir.path()).await;
-    assert!(
-        store
-            .record_config("a = 1\n", ConfigSource::Start)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .record_config("a = 1\n", ConfigSource::Reload)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .record_config("a = 2\n", ConfigSource::Reload)
-            .await
-            .unwrap()
-    );
-    // Back to the first text: it differs from the last one, so it is recorded again.
-    assert!(
-        store
-            .record_config("a = 1\n", ConfigSource::Start)
-            .await
-            .unwrap()
-    );
+    let history: &dyn ConfigHistory = &store;
+    assert_eq!(history.last_applied().await.unwrap(), None);
+    let entry = |source, actor: &str, outcome, toml: &str, error: Option<&str>| NewHistoryEntry {
+        source,
+        actor: actor.into(),
+        outcome,
+        changed: vec![
+            "detector.enter_scans".into(),
+            "lanes[0].lateral_to_mm".into(),
+        ],
+        restart_needed: vec!["web.listen".into()],
+        error: error.map(str::to_owned),
+        toml: toml.into(),
+    };
+    let first = history
+        .record(entry(
+            ChangeSource::File,
+            "vod run",
+            Outcome::Applied,
+            "a = 1\n",
+            None,
+        ))
+        .await
+        .unwrap();
+    let refused = history
+        .record(entry(
+            ChangeSource::Web,
+            "ana",
+            Outcome::Refused,
+            "a = \n",
+            Some("config is not valid TOML"),
+        ))
+        .await
+        .unwrap();
+    assert!(refused > first);
 
-    let history = store.config_history(10).await.unwrap();
-    let summary: Vec<(&str, ConfigSource)> = history
-        .iter()
-        .map(|record| (record.toml.as_str(), record.source))
-        .collect();
+    // A refusal is never the configuration in effect.
+    let last = history.last_applied().await.unwrap().unwrap();
+    assert_eq!((last.id, last.toml.as_str()), (first, "a = 1\n"));
+    assert_eq!(last.sha256, common::sha256_hex(b"a = 1\n"));
+    let row = history.entry(refused).await.unwrap().unwrap();
     assert_eq!(
-        summary,
-        [
-            ("a = 1\n", ConfigSource::Start),
-            ("a = 2\n", ConfigSource::Reload),
-            ("a = 1\n", ConfigSource::Start),
-        ]
+        (row.source, row.actor.as_str(), row.outcome),
+        (ChangeSource::Web, "ana", Outcome::Refused)
     );
-    assert_eq!(history[0].sha256, common::sha256_hex(b"a = 1\n"));
-    assert_eq!(history[0].sha256, history[2].sha256);
+    assert_eq!(
+        row.changed,
+        ["detector.enter_scans", "lanes[0].lateral_to_mm"]
+    );
+    assert_eq!(row.restart_needed, ["web.listen"]);
+    assert_eq!(row.error.as_deref(), Some("config is not valid TOML"));
+    assert!(row.at_ms >= last.at_ms);
+    assert_eq!(history.entry(refused + 1).await.unwrap(), None);
+    let newest_first: Vec<i64> = history
+        .recent(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|entry| entry.id)
+        .collect();
+    assert_eq!(newest_first, [refused, first]);
 }
 
 #[tokio::test]

@@ -133,7 +133,7 @@ async fn the_quota_takes_uploaded_captures_first_and_waiting_ones_only_when_it_m
     let mut events = hub.subscribe();
     let sweeper = RetentionSweeper {
         store: store.clone(),
-        config: config(image_bytes_of([1])),
+        config: tokio::sync::watch::channel(config(image_bytes_of([1]))).1,
         hub,
     };
     let sweep_id = match store

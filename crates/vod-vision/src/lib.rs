@@ -21,5 +21,5 @@ pub use manifest::{Manifest, ManifestError};
 pub use metrics::VisionMetrics;
 pub use model::{Model, ModelError};
 pub use occupancy::RowZone;
-pub use stage::{process, run_vision};
+pub use stage::{VisionStage, process};
 pub use vision::{Vision, VisionSet, VisionSettings};

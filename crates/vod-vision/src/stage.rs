@@ -2,15 +2,17 @@
 //! through the person and face models (several frames per inference call where a model takes
 //! batches), anonymized in place unless evidence mode is on, and only then encoded.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use opencv::core::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vod_core::{Burst, Capture, CaptureImage, Frame, Occupancy, PersonDetection, TaskError};
+use vod_core::{
+    Burst, Capture, CaptureImage, Component, Frame, Occupancy, PersonDetection, SharedReceiver,
+    TaskError,
+};
 
 use crate::VisionMetrics;
 use crate::anonymize::anonymize;
@@ -20,28 +22,33 @@ use crate::model::Model;
 use crate::occupancy::{fuse, row_at};
 use crate::vision::{Vision, VisionSet};
 
-/// Runs until shutdown. Each burst takes the vision set current when it starts; the work runs
-/// on a blocking thread so it never stalls the runtime.
-pub async fn run_vision(
-    bursts: Arc<Mutex<mpsc::Receiver<Burst>>>,
-    captures: mpsc::Sender<Capture>,
-    vision: Vision,
-    metrics: VisionMetrics,
-    shutdown: CancellationToken,
-) -> Result<(), TaskError> {
-    let mut bursts = bursts.lock().await;
-    loop {
-        let burst = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            burst = bursts.recv() => burst.ok_or("burst channel closed")?,
-        };
-        let metrics = metrics.clone();
-        let set = vision.current();
-        let capture = tokio::task::spawn_blocking(move || process(burst, &set, &metrics)).await?;
-        captures
-            .send(capture)
-            .await
-            .map_err(|_| "store stage is gone")?;
+/// The vision task. Each burst takes the vision set current when it starts; the work runs on
+/// a blocking thread so it never stalls the runtime.
+#[derive(Debug)]
+pub struct VisionStage {
+    pub bursts: SharedReceiver<Burst>,
+    pub captures: mpsc::Sender<Capture>,
+    pub vision: Vision,
+    pub metrics: VisionMetrics,
+}
+
+impl Component for VisionStage {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let mut bursts = self.bursts.lock().await;
+        loop {
+            let burst = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                burst = bursts.recv() => burst.ok_or("burst channel closed")?,
+            };
+            let metrics = self.metrics.clone();
+            let set = self.vision.current();
+            let capture =
+                tokio::task::spawn_blocking(move || process(burst, &set, &metrics)).await?;
+            self.captures
+                .send(capture)
+                .await
+                .map_err(|_| "store stage is gone")?;
+        }
     }
 }
 

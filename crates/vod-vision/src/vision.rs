@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use vod_core::config::{AnonymizeTarget, VisionConfig};
+use vod_core::config::live::{BoxFuture, LivePart, Prepared};
+use vod_core::config::{AnonymizeTarget, Config, VisionConfig};
 use vod_core::{ModelRef, SeatRow};
 
 use crate::anonymize::AnonymizeParams;
@@ -87,9 +88,45 @@ impl VisionSet {
     }
 }
 
-/// The current set, shared by the stage and whoever applies a new one.
+/// The current set, shared by the stage and the live configuration handle, which swaps in a
+/// new one when `[vision]` changes or the file is read again (a model file may have been
+/// replaced under the same manifest name): loaded and checked first, refused whole if a model
+/// is refused.
 #[derive(Debug, Clone)]
 pub struct Vision(Arc<ArcSwap<VisionSet>>);
+
+impl LivePart for Vision {
+    fn name(&self) -> &'static str {
+        "the vision set"
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        running: &'a Config,
+        next: &'a Config,
+        reread: bool,
+    ) -> BoxFuture<'a, Result<Option<Prepared>, String>> {
+        Box::pin(async move {
+            if !reread && running.vision == next.vision {
+                return Ok(None);
+            }
+            let config = next.vision.clone();
+            let set = tokio::task::spawn_blocking(move || VisionSet::load(&config))
+                .await
+                .map_err(|error| format!("the model loader failed: {error}"))?
+                .map_err(|error| error.to_string())?;
+            let mut applied = Vec::new();
+            if set.model_refs() != self.current().model_refs() {
+                applied.push("vision.models".to_owned());
+            }
+            let vision = self.clone();
+            Ok(Some(Prepared {
+                applied,
+                commit: Box::new(move || vision.replace(set)),
+            }))
+        })
+    }
+}
 
 impl Vision {
     pub fn new(set: VisionSet) -> Vision {

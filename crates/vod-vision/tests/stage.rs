@@ -13,12 +13,13 @@ use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use prometheus::Registry;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vod_core::{Burst, Frame, PixelFormat, SeatRow, TriggerCommand, VehicleId};
+use vod_core::supervisor::channel;
+use vod_core::{Burst, Component, Frame, PixelFormat, SeatRow, TriggerCommand, VehicleId};
 use vod_vision::{
-    AnonymizeParams, Model, RowZone, Vision, VisionMetrics, VisionSet, VisionSettings, process,
-    run_vision,
+    AnonymizeParams, Model, RowZone, Vision, VisionMetrics, VisionSet, VisionSettings, VisionStage,
+    process,
 };
 
 fn repo() -> PathBuf {
@@ -102,16 +103,17 @@ struct Stage {
 
 impl Stage {
     fn start(vision: &Vision, queue: usize) -> Stage {
-        let (bursts, burst_rx) = mpsc::channel(queue);
+        let (bursts, burst_rx) = channel(queue);
         let (capture_tx, captures) = mpsc::channel(queue);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run_vision(
-            Arc::new(Mutex::new(burst_rx)),
-            capture_tx,
-            vision.clone(),
-            VisionMetrics::register(&Registry::new()).unwrap(),
-            stop.clone(),
-        ));
+        let stage = VisionStage {
+            bursts: burst_rx,
+            captures: capture_tx,
+            vision: vision.clone(),
+            metrics: VisionMetrics::register(&Registry::new()).unwrap(),
+        };
+        let shutdown = stop.clone();
+        let task = tokio::spawn(async move { stage.run(shutdown).await });
         Stage {
             bursts,
             captures,

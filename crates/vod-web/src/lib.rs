@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use vod_core::Hub;
+use vod_core::{Component, Hub, TaskError};
 use vod_store::Store;
 
 pub use error::AppError;
@@ -38,13 +38,29 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown`, then finishes requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+/// An HTTP server: a socket bound once before start and the router it serves. Each run
+/// serves a duplicate of the socket, so a restarted server never gives up its port; at
+/// shutdown it finishes the requests in flight.
+#[derive(Debug)]
+pub struct Server {
+    pub listener: std::net::TcpListener,
+    pub router: Router,
+}
+
+impl Server {
+    /// A server on `listener`, which is made non-blocking for the async runtime.
+    pub fn new(listener: std::net::TcpListener, router: Router) -> io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        Ok(Server { listener, router })
+    }
+}
+
+impl Component for Server {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let socket = TcpListener::from_std(self.listener.try_clone()?)?;
+        axum::serve(socket, self.router.clone())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        Ok(())
+    }
 }

@@ -12,11 +12,11 @@ use prometheus::Registry;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use vod_core::Hub;
 use vod_core::config::StorageConfig;
+use vod_core::{Component, Hub};
 use vod_store::{
-    Enqueued, Job, JobError, JobHandler, JobId, JobState, NewJob, QueueSpec, RetryPolicy, Store,
-    StoreMetrics, run_queue,
+    Enqueued, Job, JobError, JobHandler, JobId, JobState, NewJob, QueueRunner, QueueSpec,
+    RetryPolicy, Store, StoreMetrics,
 };
 use vod_web::{AppState, app};
 
@@ -95,12 +95,13 @@ async fn discard_through_a_runner(store: &Store, id: JobId) {
         poll_ms: 10,
     };
     let stop = CancellationToken::new();
-    let runner = tokio::spawn(run_queue(
-        store.clone(),
-        queue,
-        Arc::new(Refuses),
-        stop.clone(),
-    ));
+    let runner = QueueRunner {
+        store: store.clone(),
+        queue: tokio::sync::watch::channel(queue).1,
+        handler: Arc::new(Refuses),
+    };
+    let shutdown = stop.clone();
+    let runner = tokio::spawn(async move { runner.run(shutdown).await });
     while store.job(id).await.unwrap().unwrap().state != JobState::Discarded {
         tokio::task::yield_now().await;
     }
@@ -280,10 +281,12 @@ async fn over_socket(address: std::net::SocketAddr, request_line: &str) -> (u16,
 async fn the_api_answers_over_a_real_socket() {
     let dir = tempfile::tempdir().unwrap();
     let (store, router, discarded, _waiting) = setup(&dir).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(vod_web::serve(listener, router, shutdown.clone()));
+    let server = vod_web::Server::new(listener, router).unwrap();
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move { server.run(stop).await });
 
     let (status, listed) = over_socket(address, "GET /api/jobs?state=discarded").await;
     assert_eq!(status, 200);

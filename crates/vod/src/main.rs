@@ -1,24 +1,10 @@
-//! The `vod` command: parses arguments and hands over to the subcommand.
-
-mod appliance;
-mod bench;
-mod camera;
-mod lidar;
-mod reload;
-mod signals;
-mod sim;
-mod telemetry;
+//! The `vod` command: parses the command line and hands over to the subcommand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vod_core::config::{Config, ConfigError, LoadedConfig};
-
-/// Exit code for a bad command line or config file (sysexits EX_USAGE).
-const EX_USAGE: u8 = 64;
-/// Exit code when the appliance gives up on a failing component (sysexits EX_SOFTWARE).
-const EX_SOFTWARE: u8 = 70;
+use vod::cli::{bench, camera, lidar, sim};
 
 #[derive(Debug, Parser)]
 #[command(name = "vod", version, about = "Vehicle occupancy detection appliance")]
@@ -58,34 +44,12 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Run { config } => {
-            let path = config;
-            let loaded = match load(&path) {
-                Ok(loaded) => loaded,
-                Err(code) => return code,
-            };
-            appliance::main(loaded, path)
-        }
-        Command::Config(ConfigCommand::Check { file }) => match load(&file) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
+    match Cli::parse().command {
+        Command::Run { config } => vod::cli::run::main(&config),
+        Command::Config(ConfigCommand::Check { file }) => vod::cli::config::check(&file),
         Command::Camera(command) => camera::main(command),
         Command::Lidar(command) => lidar::main(command),
         Command::Sim(command) => sim::main(command),
         Command::Bench(command) => bench::main(command),
     }
-}
-
-/// Loads and validates a config, printing every problem to stderr on failure.
-fn load(path: &std::path::Path) -> Result<LoadedConfig, ExitCode> {
-    Config::load(path).map_err(|error: ConfigError| {
-        eprintln!("{}: {error}", path.display());
-        ExitCode::from(EX_USAGE)
-    })
 }

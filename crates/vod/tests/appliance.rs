@@ -78,6 +78,11 @@ fn wait_for_metrics(metrics: u16, timeout: Duration, what: &str, condition: impl
     }
 }
 
+/// The series of `vod_config_changes_total` for one source and result.
+fn changes(source: &str, result: &str) -> String {
+    format!("vod_config_changes_total{{result=\"{result}\",source=\"{source}\"}}")
+}
+
 fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -257,7 +262,7 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
     .unwrap();
     hangup();
     wait_for_metrics(metrics, Duration::from_secs(30), "the refusal", |m| {
-        metric_sum(m, "vod_config_reloads_total{result=\"refused\"}") == 1.0
+        metric_sum(m, &changes("sighup", "refused")) == 1.0
     });
     let captures = metric_sum(&scrape(metrics), "vod_store_captures_total");
     wait_for_metrics(
@@ -287,7 +292,7 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
     .unwrap();
     hangup();
     wait_for_metrics(metrics, Duration::from_secs(30), "the reload", |m| {
-        metric_sum(m, "vod_config_reloads_total{result=\"applied\"}") == 1.0
+        metric_sum(m, &changes("sighup", "applied")) == 1.0
     });
     wait_for_metrics(
         metrics,
@@ -299,7 +304,7 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
     assert!(logged.contains("vision.review_below"), "{logged}");
     assert!(
         logged.contains("Config changes that need a restart were not applied.")
-            && logged.contains("[\"web\"]"),
+            && logged.contains("[\"web.listen\"]"),
         "{logged}"
     );
     assert_eq!(http_get(loopback(web), "/readyz").unwrap().0, 200);
@@ -323,21 +328,18 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
         "{reply}"
     );
     assert_eq!(
-        metric_sum(
-            &scrape(metrics),
-            "vod_config_reloads_total{result=\"applied\"}"
-        ),
-        2.0
+        metric_sum(&scrape(metrics), &changes("bus", "applied")),
+        1.0
     );
-    // The config history holds the start-up file and each applied one.
+    // The config history holds the start-up file, the refusal and each applied change.
     let sources = Command::new("sqlite3")
         .arg(dir.path().join("data/vod.db"))
-        .arg("select source from config_history order by id")
+        .arg("select source, actor, outcome from config_history order by id")
         .output()
         .unwrap();
     assert_eq!(
         String::from_utf8(sources.stdout).unwrap(),
-        "start\nreload\nreload\n"
+        "file|vod run|applied\nsighup|signal|refused\nsighup|signal|applied\nbus|bus|applied\n"
     );
 
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -325,3 +325,42 @@ fn the_acquisition_task_gets_frames_from_a_gige_camera() {
         later.device_timestamp_ns
     );
 }
+
+#[test]
+fn new_exposure_and_gain_reach_the_camera_between_bursts() {
+    let _serial = serial();
+    enable_fake_interface();
+    let mut camera = GigeCamera::open(
+        "cam-1".into(),
+        settings("Fake_1", SensorFormat::Mono8),
+        metrics(),
+    )
+    .unwrap();
+    assert_eq!(camera.exposure_micros().unwrap(), 2000.0);
+    let gige = |exposure_micros: f64| vod_core::config::GigeSourceConfig {
+        device_id: "Fake_1".into(),
+        pixel_format: vod_core::config::GigePixelFormat::Mono8,
+        exposure_micros,
+        gain_db: 2.0,
+        frame_rate_hz: None,
+        trigger_source: "Software".into(),
+        roi: None,
+        buffer_count: 4,
+        frame_timeout_ms: 2000,
+        clahe_clip_limit: None,
+    };
+    let config = |exposure_micros| CameraConfig {
+        name: "cam-1".into(),
+        lane: "lane-1".into(),
+        source: CameraSource::Gige(gige(exposure_micros)),
+        trigger: vod_core::config::CameraTrigger::DelayMs(20),
+        burst_frames: 1,
+        burst_interval_ms: 0,
+    };
+    camera.apply_settings(&config(4500.0)).unwrap();
+    assert_eq!(camera.exposure_micros().unwrap(), 4500.0);
+    expose(&mut camera).unwrap();
+    // A reconnection sets the new values too: they are the camera's settings now.
+    assert_eq!(camera.settings.exposure_micros, 4500.0);
+    assert_eq!(camera.settings.gain_db, 2.0);
+}

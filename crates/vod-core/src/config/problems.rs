@@ -6,10 +6,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde_path_to_error::Segment;
 use toml::{Table, Value};
 
 use super::Config;
+use super::path::{KeyPath, Segment};
+use super::secrets;
 
 /// One thing wrong with a config file, at a key path such as `lanes[0].scanner`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,18 +76,20 @@ fn placeholder(attempt: usize) -> Option<Value> {
 }
 
 pub(super) fn deserialize_reporting_all(text: &str) -> Result<Config, ConfigError> {
-    let table: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    // The error quotes the line: it may hold a secret.
+    let table: Table = toml::from_str(text)
+        .map_err(|e| ConfigError::Syntax(secrets::mask_text(&e.to_string())))?;
     let mut document = Value::Table(table);
     let mut problems: Vec<Problem> = Vec::new();
     // Keys that hold a placeholder, with the attempt that put it there.
-    let mut filled: Vec<(Vec<Key>, usize)> = Vec::new();
+    let mut filled: Vec<(Vec<Segment>, usize)> = Vec::new();
     for _ in 0..MAX_PASSES {
         let error = match serde_path_to_error::deserialize::<_, Config>(document.clone()) {
             Ok(config) if problems.is_empty() => return Ok(config),
             Ok(_) => return Err(ConfigError::Invalid(problems)),
             Err(error) => error,
         };
-        let mut path: Vec<Key> = error.path().iter().filter_map(Key::from_segment).collect();
+        let mut path: Vec<Segment> = error.path().iter().filter_map(segment_of).collect();
         let message = error.into_inner().message().trim().to_owned();
         // `choices.rs` words its own errors as "missing field `key`: why" and "field `key` not
         // allowed: why".
@@ -95,16 +98,16 @@ pub(super) fn deserialize_reporting_all(text: &str) -> Result<Config, ConfigErro
                 Some(why) => format!("missing: {why}"),
                 None => "missing required key".to_owned(),
             };
-            path.push(Key::Field(name));
+            path.push(Segment::Key(name));
             (reason, false)
         } else if let Some(name) = quoted(&message, "field `") {
             let reason = explained(&message).unwrap_or("not allowed here").to_owned();
-            path.push(Key::Field(name));
+            path.push(Segment::Key(name));
             (reason, true)
         } else if let Some(name) = quoted(&message, "unknown field `") {
             // The path already ends at the unknown key.
-            if path.last() != Some(&Key::Field(name.clone())) {
-                path.push(Key::Field(name));
+            if path.last() != Some(&Segment::Key(name.clone())) {
+                path.push(Segment::Key(name));
             }
             (format!("unknown key ({message})"), true)
         } else {
@@ -119,9 +122,10 @@ pub(super) fn deserialize_reporting_all(text: &str) -> Result<Config, ConfigErro
             continue;
         }
         if !filled.iter().any(|(f, _)| path.starts_with(f)) {
+            let key_path = KeyPath(path.clone());
             problems.push(Problem {
-                path: render(&path),
-                reason,
+                path: key_path.to_string(),
+                reason: secrets::mask_reason(&key_path, &reason),
             });
         }
         if unknown {
@@ -148,35 +152,12 @@ pub(super) fn deserialize_reporting_all(text: &str) -> Result<Config, ConfigErro
     Err(ConfigError::Invalid(problems))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    Field(String),
-    Index(usize),
-}
-
-impl Key {
-    fn from_segment(segment: &Segment) -> Option<Key> {
-        match segment {
-            Segment::Map { key } => Some(Key::Field(key.clone())),
-            Segment::Seq { index } => Some(Key::Index(*index)),
-            Segment::Enum { .. } | Segment::Unknown => None,
-        }
+fn segment_of(segment: &serde_path_to_error::Segment) -> Option<Segment> {
+    match segment {
+        serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
+        serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
+        serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => None,
     }
-}
-
-fn render(path: &[Key]) -> String {
-    let mut text = String::new();
-    for key in path {
-        match key {
-            Key::Field(name) if text.is_empty() => text.push_str(name),
-            Key::Field(name) => {
-                text.push('.');
-                text.push_str(name);
-            }
-            Key::Index(index) => text.push_str(&format!("[{index}]")),
-        }
-    }
-    text
 }
 
 /// What follows the first ": " of a message, if anything does.
@@ -189,24 +170,24 @@ fn quoted(message: &str, prefix: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_owned())
 }
 
-fn value_at<'a>(document: &'a mut Value, path: &[Key]) -> Option<&'a mut Value> {
+fn value_at<'a>(document: &'a mut Value, path: &[Segment]) -> Option<&'a mut Value> {
     path.iter()
         .try_fold(document, |value, key| match (value, key) {
-            (Value::Table(table), Key::Field(name)) => table.get_mut(name),
-            (Value::Array(array), Key::Index(index)) => array.get_mut(*index),
+            (Value::Table(table), Segment::Key(name)) => table.get_mut(name),
+            (Value::Array(array), Segment::Index(index)) => array.get_mut(*index),
             _ => None,
         })
 }
 
-fn set(document: &mut Value, path: &[Key], new: Value) {
+fn set(document: &mut Value, path: &[Segment], new: Value) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
     match (value_at(document, parent), last) {
-        (Some(Value::Table(table)), Key::Field(name)) => {
+        (Some(Value::Table(table)), Segment::Key(name)) => {
             table.insert(name.clone(), new);
         }
-        (Some(Value::Array(array)), Key::Index(index)) if *index < array.len() => {
+        (Some(Value::Array(array)), Segment::Index(index)) if *index < array.len() => {
             array[*index] = new;
         }
         _ => {}
@@ -214,8 +195,8 @@ fn set(document: &mut Value, path: &[Key], new: Value) {
 }
 
 /// Removes the key at `path`; false when there was no such key.
-fn remove(document: &mut Value, path: &[Key]) -> bool {
-    let Some((Key::Field(name), parent)) = path.split_last() else {
+fn remove(document: &mut Value, path: &[Segment]) -> bool {
+    let Some((Segment::Key(name), parent)) = path.split_last() else {
         return false;
     };
     match value_at(document, parent) {

@@ -26,8 +26,8 @@ use sqlx::FromRow;
 
 pub use admin::{JobAction, JobActionOutcome, JobFilter, JobWithAttempts};
 pub use backoff::{RetryPolicy, retry_delay_ms};
-pub use periodic::{PeriodicJob, Schedule, run_periodic};
-pub use runner::{JobHandler, QueueSpec, run_queue};
+pub use periodic::{PeriodicJob, Schedule, Scheduler};
+pub use runner::{JobHandler, QueueRunner, QueueSpec};
 
 pub(crate) use enqueue::insert_job;
 

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vod_core::TaskError;
+use vod_core::{Component, TaskError};
 
 use super::{NewJob, now_ms};
 use crate::store::Store;
@@ -101,28 +102,37 @@ impl PeriodicJob {
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Enqueues each periodic job when its period starts, until shutdown; the current period's job
-/// at start-up too, unless it ran already.
-pub async fn run_periodic(
-    store: Store,
-    jobs: Vec<PeriodicJob>,
-    shutdown: CancellationToken,
-) -> Result<(), TaskError> {
-    loop {
-        let now = now_ms();
-        for job in &jobs {
-            if let Some(new_job) = job.job_at(now) {
-                store.enqueue(&new_job).await?;
+/// at start-up too, unless it ran already. The jobs come from the running config: a new
+/// schedule takes effect at once.
+#[derive(Debug)]
+pub struct Scheduler {
+    pub store: Store,
+    pub jobs: watch::Receiver<Vec<PeriodicJob>>,
+}
+
+impl Component for Scheduler {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let mut jobs = self.jobs.clone();
+        loop {
+            let now = now_ms();
+            let due: Vec<PeriodicJob> = jobs.borrow_and_update().clone();
+            for job in &due {
+                if let Some(new_job) = job.job_at(now) {
+                    self.store.enqueue(&new_job).await?;
+                }
             }
-        }
-        let next_ms = jobs
-            .iter()
-            .filter_map(|job| job.next_at_ms(now))
-            .min()
-            .unwrap_or(i64::MAX);
-        let wait = Duration::from_millis(u64::try_from(next_ms - now).unwrap_or(0)).min(MAX_SLEEP);
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(wait) => {}
+            let next_ms = due
+                .iter()
+                .filter_map(|job| job.next_at_ms(now))
+                .min()
+                .unwrap_or(i64::MAX);
+            let wait =
+                Duration::from_millis(u64::try_from(next_ms - now).unwrap_or(0)).min(MAX_SLEEP);
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+                Ok(()) = jobs.changed() => {}
+            }
         }
     }
 }

@@ -6,10 +6,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use vod_core::TaskError;
 use vod_core::config::QueueConfig;
+use vod_core::{Component, TaskError};
 
 use super::{Job, JobError, RetryPolicy, now_ms, retry_delay_ms};
 use crate::error::StoreError;
@@ -53,15 +54,36 @@ impl QueueSpec {
     }
 }
 
-/// Runs the jobs of `queue` until shutdown. At start, jobs of the queue left `running` (a crash,
-/// or a restart of this task) are made available again. At shutdown, attempts in flight are
-/// abandoned and made available again, to run at the next start.
-pub async fn run_queue<H: JobHandler>(
+/// Runs the jobs of one queue until shutdown. At start, jobs of the queue left `running` (a
+/// crash, or a restart of this task) are made available again. At shutdown, attempts in
+/// flight are abandoned and made available again, to run at the next start. The queue's
+/// limits come from the running config: new limits apply to the next jobs claimed.
+#[derive(Debug)]
+pub struct QueueRunner<H> {
+    pub store: Store,
+    pub queue: watch::Receiver<QueueSpec>,
+    pub handler: Arc<H>,
+}
+
+impl<H: JobHandler> Component for QueueRunner<H> {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        run_queue(
+            self.store.clone(),
+            self.queue.clone(),
+            self.handler.clone(),
+            shutdown,
+        )
+        .await
+    }
+}
+
+async fn run_queue<H: JobHandler>(
     store: Store,
-    queue: QueueSpec,
+    mut spec: watch::Receiver<QueueSpec>,
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> Result<(), TaskError> {
+    let mut queue = spec.borrow_and_update().clone();
     let rescued = store.rescue_jobs(&queue.name).await?;
     if rescued > 0 {
         tracing::warn!(queue = %queue.name, jobs = rescued, "Jobs interrupted by a stop run again.");
@@ -70,12 +92,20 @@ pub async fn run_queue<H: JobHandler>(
     let mut running = JoinSet::new();
     let mut pacer = StartPacer::new(queue.max_starts_per_minute);
     loop {
+        let next = spec.borrow_and_update().clone();
+        if next != queue {
+            if next.max_starts_per_minute != queue.max_starts_per_minute {
+                pacer = StartPacer::new(next.max_starts_per_minute);
+            }
+            tracing::info!(queue = %next.name, concurrency = next.concurrency.get(), rate_per_minute = next.max_starts_per_minute.map(NonZeroU32::get), "Queue limits applied.");
+            queue = next;
+        }
         // Register for enqueue wake-ups before looking, so none is missed in between.
         let notified = store.jobs_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
 
-        let free_slots = queue.concurrency.get() as usize - running.len();
+        let free_slots = (queue.concurrency.get() as usize).saturating_sub(running.len());
         let wanted = pacer.allowed(free_slots, Instant::now());
         if wanted > 0 {
             let claimed = store.claim_jobs(&queue.name, wanted, now_ms()).await?;
@@ -112,6 +142,7 @@ pub async fn run_queue<H: JobHandler>(
             }
             () = &mut notified => {}
             () = tokio::time::sleep(wait) => {}
+            Ok(()) = spec.changed() => {}
         }
     }
     running.shutdown().await;

@@ -1,64 +1,128 @@
-//! The history of the configurations the box ran with.
+//! The config history: every change through the live configuration handle, applied or
+//! refused, with who asked, through what, the key paths and the text.
 
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
+use vod_core::config::live::{
+    BoxFuture, ChangeSource, ConfigHistory, HistoryEntry, HistoryError, NewHistoryEntry, Outcome,
+};
 
 use crate::error::StoreError;
 use crate::jobs::now_ms;
 use crate::store::Store;
 
-/// Why a configuration was recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "snake_case")]
-pub enum ConfigSource {
-    Start,
-    Reload,
+/// A row as stored; lists are JSON arrays.
+#[derive(Debug, FromRow)]
+struct Row {
+    id: i64,
+    at_ms: i64,
+    sha256: String,
+    toml: String,
+    source: String,
+    actor: String,
+    outcome: String,
+    changed: String,
+    restart_needed: String,
+    error: Option<String>,
 }
 
-/// One recorded configuration.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
-pub struct ConfigRecord {
-    pub id: i64,
-    pub applied_at_ms: i64,
-    pub sha256: String,
-    pub toml: String,
-    pub source: ConfigSource,
+/// The columns of a [`Row`], for `concat!` (queries are static strings).
+macro_rules! columns {
+    () => {
+        "id, at_ms, sha256, toml, source, actor, outcome, changed, restart_needed, error"
+    };
+}
+
+impl Row {
+    fn entry(self) -> Result<HistoryEntry, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Corrupt(format!("config_history {}: {what}", self.id));
+        let list = |text: &str| {
+            serde_json::from_str::<Vec<String>>(text).map_err(|_| corrupt("a key path list"))
+        };
+        Ok(HistoryEntry {
+            id: self.id,
+            at_ms: self.at_ms,
+            source: ChangeSource::parse(&self.source).ok_or_else(|| corrupt("the source"))?,
+            actor: self.actor.clone(),
+            outcome: Outcome::parse(&self.outcome).ok_or_else(|| corrupt("the outcome"))?,
+            changed: list(&self.changed)?,
+            restart_needed: list(&self.restart_needed)?,
+            error: self.error.clone(),
+            sha256: self.sha256.clone(),
+            toml: self.toml.clone(),
+        })
+    }
 }
 
 impl Store {
-    /// Records the configuration `toml` unless it is the same text as the last one recorded;
-    /// returns whether a row was added.
-    pub async fn record_config(
-        &self,
-        toml: &str,
-        source: ConfigSource,
-    ) -> Result<bool, StoreError> {
-        let sha256 = format!("{:x}", Sha256::digest(toml.as_bytes()));
-        let inserted = sqlx::query(
-            "INSERT INTO config_history (applied_at_ms, sha256, toml, source) \
-             SELECT ?1, ?2, ?3, ?4 WHERE ?2 IS NOT \
-                 (SELECT sha256 FROM config_history ORDER BY id DESC LIMIT 1)",
+    /// Adds a row to the config history; returns its id.
+    pub async fn record_config_change(&self, entry: &NewHistoryEntry) -> Result<i64, StoreError> {
+        let list = |paths: &[String]| serde_json::Value::from(paths).to_string();
+        let id = sqlx::query_scalar(
+            "INSERT INTO config_history \
+                 (at_ms, sha256, toml, source, actor, outcome, changed, restart_needed, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(now_ms())
-        .bind(&sha256)
-        .bind(toml)
-        .bind(source)
-        .execute(&self.writer)
+        .bind(format!("{:x}", Sha256::digest(entry.toml.as_bytes())))
+        .bind(&entry.toml)
+        .bind(entry.source.as_str())
+        .bind(&entry.actor)
+        .bind(entry.outcome.as_str())
+        .bind(list(&entry.changed))
+        .bind(list(&entry.restart_needed))
+        .bind(&entry.error)
+        .fetch_one(&self.writer)
         .await
-        .map_err(StoreError::database("recording the configuration"))?
-        .rows_affected();
-        Ok(inserted == 1)
+        .map_err(StoreError::database("recording a config change"))?;
+        Ok(id)
     }
 
-    /// The recorded configurations, newest first, at most `limit`.
-    pub async fn config_history(&self, limit: u32) -> Result<Vec<ConfigRecord>, StoreError> {
-        sqlx::query_as(
-            "SELECT id, applied_at_ms, sha256, toml, source FROM config_history \
-             ORDER BY id DESC LIMIT ?",
-        )
+    /// The config history, newest first, at most `limit`.
+    pub async fn config_history(&self, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM config_history ORDER BY id DESC LIMIT ?"
+        ))
         .bind(limit)
         .fetch_all(&self.reader)
         .await
-        .map_err(StoreError::database("reading the configuration history"))
+        .map_err(StoreError::database("reading the config history"))?;
+        rows.into_iter().map(Row::entry).collect()
+    }
+
+    /// Entry `id`, or with `None` the newest applied one.
+    async fn config_entry(&self, id: Option<i64>) -> Result<Option<HistoryEntry>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM config_history WHERE id = ?1 OR (?1 IS NULL AND outcome = 'applied') \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(StoreError::database("reading the config history"))?;
+        row.map(Row::entry).transpose()
+    }
+}
+
+impl ConfigHistory for Store {
+    fn record(&self, entry: NewHistoryEntry) -> BoxFuture<'_, Result<i64, HistoryError>> {
+        Box::pin(async move { Ok(self.record_config_change(&entry).await?) })
+    }
+
+    fn entry(&self, id: i64) -> BoxFuture<'_, Result<Option<HistoryEntry>, HistoryError>> {
+        Box::pin(async move { Ok(self.config_entry(Some(id)).await?) })
+    }
+
+    fn recent(&self, limit: u32) -> BoxFuture<'_, Result<Vec<HistoryEntry>, HistoryError>> {
+        Box::pin(async move { Ok(self.config_history(limit).await?) })
+    }
+
+    fn last_applied(&self) -> BoxFuture<'_, Result<Option<HistoryEntry>, HistoryError>> {
+        Box::pin(async move { Ok(self.config_entry(None).await?) })
     }
 }

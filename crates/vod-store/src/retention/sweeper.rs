@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU32;
 
+use tokio::sync::watch;
 use vod_core::config::{JobsConfig, RetentionConfig, SweepSchedule};
 use vod_core::{Event, Hub};
 
@@ -53,12 +54,12 @@ pub fn sweep_schedule(
     })
 }
 
-/// Performs retention sweeps; announces on the hub when the quota forced out captures that
-/// were still waiting for their upload.
+/// Performs retention sweeps with the running config's `[retention]`; announces on the hub
+/// when the quota forced out captures that were still waiting for their upload.
 #[derive(Debug, Clone)]
 pub struct RetentionSweeper {
     pub store: Store,
-    pub config: RetentionConfig,
+    pub config: watch::Receiver<RetentionConfig>,
     pub hub: Hub,
 }
 
@@ -70,9 +71,10 @@ impl JobHandler for RetentionSweeper {
                 job.kind
             )));
         }
+        let config = self.config.borrow().clone();
         let report = self
             .store
-            .sweep_retention(&self.config, now_ms())
+            .sweep_retention(&config, now_ms())
             .await
             .map_err(|error| JobError::Retry(error_chain(&error)))?;
         if report.captures_expired

@@ -1,0 +1,8 @@
+//! The subcommands of `vod`, each a function from its parsed arguments to an exit code.
+
+pub mod bench;
+pub mod camera;
+pub mod config;
+pub mod lidar;
+pub mod run;
+pub mod sim;

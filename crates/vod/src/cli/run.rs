@@ -1,0 +1,82 @@
+//! `vod run --config FILE`: the appliance under this process's logger and signals. SIGHUP
+//! applies the file as it is on disk through the live configuration handle; Ctrl-C or
+//! SIGTERM stops the box.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use vod_core::config::LoadedConfig;
+use vod_core::config::live::{ChangeSource, Origin};
+
+use crate::appliance::{Appliance, Listeners, Outcome, Setup};
+use crate::telemetry::{self, LogFilter};
+use crate::{EX_SOFTWARE, EX_USAGE, signals};
+
+pub fn main(path: &Path) -> ExitCode {
+    let loaded = match super::config::load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let log_filter = match telemetry::init(&loaded.config.log) {
+        Ok(log_filter) => log_filter,
+        Err(error) => {
+            eprintln!("log filter (RUST_LOG): {error:#}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "Cannot start the async runtime.");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(path, loaded, log_filter)) {
+        Ok(Outcome::Stopped) => {
+            tracing::info!("Stopped.");
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::GaveUp(error)) => {
+            tracing::error!(%error, "Giving up.");
+            ExitCode::from(EX_SOFTWARE)
+        }
+        Err(error) => {
+            tracing::error!("Cannot start: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(path: &Path, loaded: LoadedConfig, log_filter: LogFilter) -> anyhow::Result<Outcome> {
+    // From here on a SIGHUP is a change of the config, not the end of the process.
+    let mut hangups = signals::hangups()?;
+    let listeners = Listeners::bind(&loaded.config)?;
+    let appliance = Appliance::start(Setup {
+        path: path.to_owned(),
+        loaded,
+        listeners,
+        live_parts: vec![Arc::new(log_filter)],
+    })
+    .await?;
+    let config = appliance.config.clone();
+    let reloads = tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!(signal = "SIGHUP", "Applying the config file.");
+            // Logged, counted, published and kept in the history by the handle.
+            let _outcome = config
+                .reload_file(Origin::new(ChangeSource::Sighup, "signal"))
+                .await;
+        }
+    });
+    let outcome = appliance
+        .run(async {
+            match signals::stop_signal().await {
+                Ok(signal) => tracing::info!(signal, "Stopping."),
+                Err(error) => tracing::error!(%error, "Cannot listen for stop signals; stopping."),
+            }
+        })
+        .await;
+    reloads.abort();
+    Ok(outcome)
+}
