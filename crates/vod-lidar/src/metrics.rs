@@ -41,6 +41,9 @@ pub struct LidarMetrics {
     /// `vod_lidar_realtime{scanner}`: 1 when the scanner's thread runs under real-time
     /// scheduling (SCHED_FIFO), 0 when the process may not (it lacks CAP_SYS_NICE).
     pub realtime: IntGaugeVec,
+    /// `vod_lidar_detector_settings_applied_total{scanner}`: new lane zones and detector
+    /// thresholds taken up while the box ran (between vehicles).
+    pub detector_settings_applied_total: IntCounterVec,
     /// `vod_lidar_vehicle_records_dropped_total`: vehicle events the recorder's channel had no
     /// room for (the store fell far behind); the vehicles were detected and triggered.
     pub vehicle_records_dropped_total: IntCounter,
@@ -137,6 +140,11 @@ impl LidarMetrics {
                 "Vehicles that entered a lane.",
                 "lane",
             )?,
+            detector_settings_applied_total: counter(
+                "vod_lidar_detector_settings_applied_total",
+                "New lane zones and detector thresholds a running scanner task took up.",
+                "scanner",
+            )?,
             triggers_dropped_total: counter(
                 "vod_lidar_triggers_dropped_total",
                 "Camera trigger commands dropped because the camera's channel was full.",
@@ -172,6 +180,7 @@ mod tests {
             &metrics.vehicles_total,
             &metrics.triggers_dropped_total,
             &metrics.speed_unmeasured_total,
+            &metrics.detector_settings_applied_total,
         ] {
             counter.with_label_values(&["x"]).inc();
         }
@@ -187,6 +196,7 @@ mod tests {
             [
                 "vod_lidar_connected",
                 "vod_lidar_decode_errors_total",
+                "vod_lidar_detector_settings_applied_total",
                 "vod_lidar_device_state",
                 "vod_lidar_reconnects_total",
                 "vod_lidar_scans_rejected_total",

@@ -219,6 +219,9 @@ pub async fn run_scanner(
     let label = [name.as_str()];
     let scans_total = metrics.scans_total.with_label_values(&label);
     let scans_rejected_total = metrics.scans_rejected_total.with_label_values(&label);
+    let settings_applied_total = metrics
+        .detector_settings_applied_total
+        .with_label_values(&label);
     let lanes = detected_lanes(&running, &name, &speed_planes);
     let mut detector = VehicleDetector::new(scanner, &lanes, &running.detector);
     let mut session = ScannerSession::new(scanner, &metrics, hub.clone());
@@ -234,6 +237,7 @@ pub async fn run_scanner(
             planner = TriggerPlanner::new(&running.cameras);
         }
         if detector.apply_pending() {
+            settings_applied_total.inc();
             tracing::info!(scanner = %name, "Detector settings applied.");
         }
         scans_total.inc();

@@ -60,6 +60,8 @@ pub struct CaptureSummary {
     /// The image with the lowest burst index, relative to the images directory; resolve it
     /// with [`Store::image_path`].
     pub first_image: Option<String>,
+    /// When the camera took that image.
+    pub first_image_utc: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -103,9 +105,10 @@ impl Store {
                     CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END \
                     AS status, \
                     c.image_count, \
-                    (SELECT i.relative_path FROM capture_images i \
-                     WHERE i.capture_id = c.id ORDER BY i.burst_index LIMIT 1) AS first_image \
+                    i.relative_path AS first_image, i.captured_at_ms AS first_image_at_ms \
              FROM captures c \
+             LEFT JOIN capture_images i ON i.capture_id = c.id AND i.burst_index = \
+                 (SELECT MIN(burst_index) FROM capture_images WHERE capture_id = c.id) \
              ORDER BY c.detected_at_ms DESC, c.id DESC \
              LIMIT ?",
         )
@@ -253,13 +256,19 @@ impl FromRow<'_, SqliteRow> for CaptureSummary {
         let vehicle_id = Uuid::parse_str(&vehicle_id)
             .map(VehicleId)
             .map_err(|error| decode_error("vehicle_id", error.into()))?;
-        let detected_at_ms: i64 = row.try_get("detected_at_ms")?;
-        let detected_utc = DateTime::from_timestamp_millis(detected_at_ms).ok_or_else(|| {
-            decode_error(
-                "detected_at_ms",
-                format!("{detected_at_ms} ms is outside the range of dates").into(),
-            )
-        })?;
+        let utc = |column: &str, ms: i64| {
+            DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+                decode_error(
+                    column,
+                    format!("{ms} ms is outside the range of dates").into(),
+                )
+            })
+        };
+        let detected_utc = utc("detected_at_ms", row.try_get("detected_at_ms")?)?;
+        let first_image_utc = row
+            .try_get::<Option<i64>, _>("first_image_at_ms")?
+            .map(|ms| utc("first_image_at_ms", ms))
+            .transpose()?;
         Ok(CaptureSummary {
             id: CaptureId(row.try_get("id")?),
             vehicle_id,
@@ -269,6 +278,7 @@ impl FromRow<'_, SqliteRow> for CaptureSummary {
             status: row.try_get("status")?,
             image_count: row.try_get("image_count")?,
             first_image: row.try_get("first_image")?,
+            first_image_utc,
         })
     }
 }

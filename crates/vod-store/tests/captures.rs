@@ -23,6 +23,7 @@ async fn inserted_captures_come_back_newest_first() {
         status: CaptureStatus::Ok,
         image_count: 1,
         first_image: recent[0].first_image.clone(),
+        first_image_utc: Some(common::detected_utc(2) + chrono::TimeDelta::milliseconds(20)),
     };
     assert_eq!(recent.len(), 2);
     assert_eq!(recent[0], expected_second);

@@ -2,15 +2,17 @@
 //! process), a real nats-server and a real SQLite file.
 #![allow(clippy::unwrap_used)] // a failing test may panic
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use vod_testkit::{NatsServer, free_port, http_get, metric_sum, nats_request, wait_for_port};
 
+mod common;
+
+use common::{BENCH_CONFIG, loopback};
+
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
-const BENCH_CONFIG: &str = include_str!("../../../deploy/bench/vod.toml");
 
 struct Process(Child);
 
@@ -19,10 +21,6 @@ impl Drop for Process {
         let _already_gone = self.0.kill();
         let _reaped = self.0.wait();
     }
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 fn start_emulator(port: u16) -> Process {
@@ -38,22 +36,10 @@ fn start_emulator(port: u16) -> Process {
 
 /// The bench config, pointed at this test's ports and data directory.
 fn write_config(dir: &Path, scanner: u16, web: u16, metrics: u16, nats_url: &str) -> String {
-    let text = BENCH_CONFIG
-        .replace("127.0.0.1:2112", &loopback(scanner).to_string())
-        .replace("127.0.0.1:8080", &loopback(web).to_string())
-        .replace("127.0.0.1:9100", &loopback(metrics).to_string())
-        .replace("nats://127.0.0.1:4222", nats_url)
-        .replace("\"./data\"", &format!("{:?}", dir.join("data")))
-        .replace(
-            "models_dir = \"models\"",
-            &format!(
-                "models_dir = {:?}",
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-            ),
-        );
-    let path = dir.join("vod.toml");
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
+    let text = common::bench_config(dir, loopback(scanner), web, metrics, Some(nats_url));
+    common::write_config(dir, &text)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn scrape(metrics: u16) -> String {

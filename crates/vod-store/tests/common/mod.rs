@@ -55,7 +55,9 @@ pub fn capture(sequence: u32, image_count: u32) -> Capture {
         images: (0..image_count)
             .map(|burst_index| CaptureImage {
                 burst_index,
-                captured_utc: detected_utc + TimeDelta::milliseconds(i64::from(burst_index) * 40),
+                // A 20 ms trigger delay, frames 40 ms apart.
+                captured_utc: detected_utc
+                    + TimeDelta::milliseconds(20 + i64::from(burst_index) * 40),
                 width: 640,
                 height: 480,
                 jpeg: jpeg_bytes(sequence, burst_index),

@@ -1,0 +1,53 @@
+//! What the appliance's tests share: the bench config, pointed at a test's own scanner, data
+//! directory and ports, with the repository's models.
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const BENCH_CONFIG: &str = include_str!("../../../../deploy/bench/vod.toml");
+
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+/// The bench config with the scanner at `scanner`, the data under `dir/data`, the models of
+/// the repository, the web and metrics ports `web` and `metrics`, and the bus at `nats_url`
+/// (no `[bus]` section for `None`).
+pub fn bench_config(
+    dir: &Path,
+    scanner: SocketAddr,
+    web: u16,
+    metrics: u16,
+    nats_url: Option<&str>,
+) -> String {
+    let text = BENCH_CONFIG
+        .replace("127.0.0.1:2112", &scanner.to_string())
+        .replace("127.0.0.1:8080", &loopback(web).to_string())
+        .replace("127.0.0.1:9100", &loopback(metrics).to_string())
+        .replace("\"./data\"", &format!("{:?}", dir.join("data")))
+        .replace(
+            "models_dir = \"models\"",
+            &format!("models_dir = {:?}", models_dir()),
+        );
+    match nats_url {
+        Some(url) => text.replace("nats://127.0.0.1:4222", url),
+        None => {
+            let bus = "[bus]                        # optional: without it the box runs without NATS\n\
+                       nats_url = \"nats://127.0.0.1:4222\"\nsubject_prefix = \"vod\"\n";
+            assert!(text.contains(bus), "the bench config's [bus] section moved");
+            text.replace(bus, "")
+        }
+    }
+}
+
+/// Writes `text` as `dir/vod.toml` and returns its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("vod.toml");
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
