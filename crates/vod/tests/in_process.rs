@@ -206,11 +206,11 @@ async fn a_change_through_the_handle_reaches_the_next_vehicle_and_the_file() {
     // ... and the pipeline's recorder stores them.
     for (id, _) in vehicles.left.iter().rev().take(2) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
-        while !store
+        while store
             .vehicle(*id)
             .await
             .unwrap()
-            .is_some_and(|row| row.left_at_ms.is_some())
+            .is_none_or(|row| row.left_at_ms.is_none())
         {
             assert!(
                 tokio::time::Instant::now() < deadline,
