@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Runs the bench rig on this machine: a local nats-server, the SICK scanner emulator and the
-# appliance (deploy/bench/vod.toml), until Ctrl-C or SIGTERM; then stops all three.
+# appliance, until Ctrl-C or SIGTERM; then stops all three. The appliance runs from
+# data/vod.toml, a copy of deploy/bench/vod.toml made on the first run: changes made while it
+# runs (SIGHUP after an edit, the bus, the web page) are written into that copy, never into
+# the checkout. Delete data/vod.toml to start again from the repository's file.
 #   scripts/bench.sh PATH_TO_VOD_BINARY
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vod=${1:?usage: scripts/bench.sh PATH_TO_VOD_BINARY}
-config=deploy/bench/vod.toml
+config=data/vod.toml
 # The ONNX Runtime library scripts/setup.sh put in the tree, unless the caller names another.
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/.tools/onnxruntime/libonnxruntime.so.1.31.1}
 mkdir -p data
+if [ ! -e "$config" ]; then
+  cp deploy/bench/vod.toml "$config"
+  echo "bench: $config is a copy of deploy/bench/vod.toml; changes go there"
+else
+  echo "bench: using $config (delete it to start again from deploy/bench/vod.toml)"
+fi
 
 children=()
 stop() {
