@@ -10,18 +10,13 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use vod_bus::{BusMetrics, CommandServer, Commands};
 use vod_core::config::live::{ConfigHandle, HandleSetup};
-use vod_core::config::{BusConfig, Config, LoadedConfig, StorageConfig};
+use vod_core::config::{BusConfig, Config, LoadedConfig};
 use vod_core::{Component, Hub};
-use vod_store::{Enqueued, JobId, JobState, NewJob, Store, StoreMetrics};
+use vod_store::{Enqueued, JobId, JobState, NewJob, Store};
 use vod_testkit::NatsServer;
 
 async fn store(dir: &tempfile::TempDir) -> Store {
-    let config = StorageConfig {
-        data_dir: dir.path().to_owned(),
-    };
-    Store::open(&config, StoreMetrics::register(&Registry::new()).unwrap())
-        .await
-        .unwrap()
+    vod_testkit::open_store(dir.path()).await
 }
 
 async fn enqueue(store: &Store, queue: &str, kind: &str) -> JobId {

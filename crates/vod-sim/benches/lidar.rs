@@ -10,19 +10,18 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus::Registry;
 use prometheus::core::Collector;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{CameraConfig, CameraSource, CameraTrigger, DetectorConfig, SimSize};
 use vod_core::{Hub, TriggerCommand};
 use vod_lidar::cola::encode_cola_b;
 use vod_lidar::recording::Recording;
-use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, run_scanner, run_scanner_on_thread};
+use vod_lidar::{LidarMetrics, run_scanner, run_scanner_on_thread};
 use vod_sim::emulator::{self, EmulatedLane, EmulatorConfig};
 use vod_sim::lidar_accuracy::{AccuracyReport, MissCause, measure};
 use vod_sim::site::Site;
@@ -261,24 +260,15 @@ async fn run_rig(duration: Duration, placement: Placement) -> (Vec<Duration>, f6
         .collect();
     drop(sender);
     let metrics = LidarMetrics::register(&Registry::new()).expect("fresh registry");
-    let config = Site {
+    let (vehicles, _records) = mpsc::channel(4096);
+    let setup = Site {
         scanners: vec![scanner],
         lanes,
         cameras,
         ..Site::default()
     }
-    .config()
+    .scanner_setup("gantry", senders, vehicles, metrics.clone(), Hub::new(4096))
     .expect("the bench rig with the emulated site is a valid config");
-    let (vehicles, _records) = mpsc::channel(4096);
-    let setup = ScannerSetup {
-        scanner: "gantry".into(),
-        config: watch::channel(Arc::new(config)).1,
-        speed_planes: SpeedPlanes::default(),
-        cameras: senders,
-        vehicles,
-        metrics: metrics.clone(),
-        hub: Hub::new(4096),
-    };
     let pipeline = match placement {
         Placement::SharedRuntime => tokio::spawn(run_scanner(setup, shutdown.clone())),
         Placement::OwnThread => tokio::spawn(run_scanner_on_thread(setup, shutdown.clone())),

@@ -2,9 +2,15 @@
 //! scanners, lanes, speed planes and cameras, for the tests and benchmarks that run the
 //! scanner pipelines against the emulator.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 use vod_core::config::{
     CameraConfig, Config, ConfigError, LaneConfig, ScannerConfig, SpeedPlaneConfig,
 };
+use vod_core::{Hub, TriggerCommand, VehicleEvent};
+use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 
 const BENCH_RIG: &str = include_str!("../../../deploy/bench/vod.toml");
 
@@ -32,5 +38,27 @@ impl Site {
         config.cameras = self.cameras;
         config.check()?;
         Ok(config)
+    }
+
+    /// The pipeline of `scanner` in this site, its config fixed; every scanner of the site
+    /// shares the speed planes of the setup this makes (clone it for the others).
+    pub fn scanner_setup(
+        self,
+        scanner: &str,
+        cameras: HashMap<String, mpsc::Sender<TriggerCommand>>,
+        vehicles: mpsc::Sender<VehicleEvent>,
+        metrics: LidarMetrics,
+        hub: Hub,
+    ) -> Result<ScannerSetup, ConfigError> {
+        let config = self.config()?;
+        Ok(ScannerSetup {
+            scanner: scanner.to_owned(),
+            speed_planes: SpeedPlanes::new(&config.speed_planes),
+            config: watch::channel(Arc::new(config)).1,
+            cameras,
+            vehicles,
+            metrics,
+            hub,
+        })
     }
 }

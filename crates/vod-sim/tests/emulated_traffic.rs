@@ -4,18 +4,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::CameraConfig;
 use vod_core::{Event, Hub, TriggerCommand, VehicleEvent, VehicleEventKind};
-use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, run_scanner};
+use vod_lidar::{LidarMetrics, run_scanner};
 use vod_sim::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_sim::site::Site;
 
@@ -25,14 +24,8 @@ use common::{LANES, PATIENCE};
 
 fn emulator_config() -> EmulatorConfig {
     EmulatorConfig {
-        scan_frequency_hz: 50.0,
-        flow_per_hour: 3600.0,
-        speed_max_kmh: 110.0,
-        min_gap_ms: 400,
-        warmup_ms: 1000,
-        traffic_duration_ms: Some(5000),
         seed: 42,
-        ..EmulatorConfig::bench_rig()
+        ..common::dense_traffic(5000)
     }
 }
 
@@ -65,24 +58,15 @@ fn start_pipeline(address: SocketAddr) -> Rig {
     let events = hub.subscribe();
     let shutdown = CancellationToken::new();
     let (scanner, lanes) = emulator_config().site("gantry", address.to_string());
-    let config = Site {
+    let (vehicles, records) = mpsc::channel(1024);
+    let setup = Site {
         scanners: vec![scanner],
         lanes,
         cameras,
         ..Site::default()
     }
-    .config()
+    .scanner_setup("gantry", senders, vehicles, metrics.clone(), hub)
     .expect("the bench rig with the emulated site is a valid config");
-    let (vehicles, records) = mpsc::channel(1024);
-    let setup = ScannerSetup {
-        scanner: "gantry".into(),
-        config: watch::channel(Arc::new(config)).1,
-        speed_planes: SpeedPlanes::default(),
-        cameras: senders,
-        vehicles,
-        metrics: metrics.clone(),
-        hub,
-    };
     let task = tokio::spawn(run_scanner(setup, shutdown.clone()));
     Rig {
         metrics,

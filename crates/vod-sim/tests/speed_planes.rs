@@ -6,17 +6,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{CameraTrigger, SpeedPlaneConfig};
 use vod_core::{Event, Hub, TriggerCommand, VehicleClass, VehicleId};
-use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes, run_scanner_on_thread};
+use vod_lidar::{LidarMetrics, ScannerSetup, run_scanner_on_thread};
 use vod_sim::emulator::{self, EmulatorConfig, VehiclePass, ground_truth};
 use vod_sim::site::Site;
 
@@ -29,14 +28,8 @@ const TRIGGER_DISTANCE_MM: u32 = 25_000;
 
 fn emulator_config(plane_offset_mm: u32) -> EmulatorConfig {
     EmulatorConfig {
-        scan_frequency_hz: 50.0,
-        flow_per_hour: 3600.0,
-        speed_max_kmh: 110.0,
-        min_gap_ms: 400,
-        warmup_ms: 1000,
-        traffic_duration_ms: Some(6000),
         plane_offset_mm,
-        ..EmulatorConfig::bench_rig()
+        ..common::dense_traffic(6000)
     }
 }
 
@@ -86,24 +79,15 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
     let metrics = LidarMetrics::register(&Registry::new()).unwrap();
     let hub = Hub::new(1024);
     let mut events = hub.subscribe();
-    let config = Site {
+    let (vehicles, _records) = mpsc::channel(1024);
+    let setup = Site {
         scanners: vec![first_scanner, second_scanner],
         lanes,
-        speed_planes: speed_planes.clone(),
+        speed_planes,
         cameras: cameras.to_vec(),
     }
-    .config()
+    .scanner_setup("gantry-a", senders, vehicles, metrics.clone(), hub)
     .unwrap();
-    let (vehicles, _records) = mpsc::channel(1024);
-    let setup = ScannerSetup {
-        scanner: "gantry-a".into(),
-        config: watch::channel(Arc::new(config)).1,
-        speed_planes: SpeedPlanes::new(&speed_planes),
-        cameras: senders,
-        vehicles,
-        metrics: metrics.clone(),
-        hub,
-    };
     let second = ScannerSetup {
         scanner: "gantry-b".into(),
         ..setup.clone()

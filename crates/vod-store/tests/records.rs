@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::live::{ChangeSource, ConfigHistory, NewHistoryEntry, Outcome};
+use vod_core::config::live::{ChangeSource, ConfigChange, ConfigHistory, Outcome};
 use vod_core::config::{RetentionConfig, SweepSchedule};
 use vod_core::supervisor::channel;
 use vod_core::{Component, VehicleClass, VehicleEvent, VehicleEventKind, VehicleMeasurements};
@@ -184,7 +184,7 @@ async fn config_changes_and_refusals_are_kept_with_who_and_what() {
     let (store, _registry) = common::open(dir.path()).await;
     let history: &dyn ConfigHistory = &store;
     assert_eq!(history.last_applied().await.unwrap(), None);
-    let entry = |source, actor: &str, outcome, toml: &str, error: Option<&str>| NewHistoryEntry {
+    let entry = |source, actor: &str, outcome, toml: &str, error: Option<&str>| ConfigChange {
         source,
         actor: actor.into(),
         outcome,
@@ -220,19 +220,26 @@ async fn config_changes_and_refusals_are_kept_with_who_and_what() {
 
     // A refusal is never the configuration in effect.
     let last = history.last_applied().await.unwrap().unwrap();
-    assert_eq!((last.id, last.toml.as_str()), (first, "a = 1\n"));
+    assert_eq!((last.id, last.change.toml.as_str()), (first, "a = 1\n"));
     assert_eq!(last.sha256, common::sha256_hex(b"a = 1\n"));
     let row = history.entry(refused).await.unwrap().unwrap();
     assert_eq!(
-        (row.source, row.actor.as_str(), row.outcome),
+        (
+            row.change.source,
+            row.change.actor.as_str(),
+            row.change.outcome
+        ),
         (ChangeSource::Web, "ana", Outcome::Refused)
     );
     assert_eq!(
-        row.changed,
+        row.change.changed,
         ["detector.enter_scans", "lanes[0].lateral_to_mm"]
     );
-    assert_eq!(row.restart_needed, ["web.listen"]);
-    assert_eq!(row.error.as_deref(), Some("config is not valid TOML"));
+    assert_eq!(row.change.restart_needed, ["web.listen"]);
+    assert_eq!(
+        row.change.error.as_deref(),
+        Some("config is not valid TOML")
+    );
     assert!(row.at_ms >= last.at_ms);
     assert_eq!(history.entry(refused + 1).await.unwrap(), None);
     let newest_first: Vec<i64> = history

@@ -1,5 +1,5 @@
 //! Test support: real servers started on free loopback ports and stopped on drop, a wait
-//! helper for TCP ports, and plain HTTP and NATS clients.
+//! helper for TCP ports, plain HTTP and NATS clients, and a real store in a directory.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -127,6 +127,18 @@ pub fn metric_sum(body: &str, name: &str) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A store (a real SQLite file) in `data_dir`, its metrics in a registry of its own.
+pub async fn open_store(data_dir: &std::path::Path) -> vod_store::Store {
+    let config = vod_core::config::StorageConfig {
+        data_dir: data_dir.to_owned(),
+    };
+    let metrics = vod_store::StoreMetrics::register(&prometheus::Registry::new())
+        .expect("a fresh registry takes the store's metrics");
+    vod_store::Store::open(&config, metrics)
+        .await
+        .expect("the store opens in a fresh directory")
 }
 
 #[cfg(test)]

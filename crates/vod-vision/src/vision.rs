@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use vod_core::config::live::{BoxFuture, LivePart, Prepared};
+use vod_core::config::live::{LivePart, Prepared};
 use vod_core::config::{AnonymizeTarget, Config, VisionConfig};
 use vod_core::{ModelRef, SeatRow};
 
@@ -100,31 +100,25 @@ impl LivePart for Vision {
         "the vision set"
     }
 
-    fn prepare<'a>(
-        &'a self,
-        running: &'a Config,
-        next: &'a Config,
+    fn prepare(
+        &self,
+        running: &Config,
+        next: &Config,
         reread: bool,
-    ) -> BoxFuture<'a, Result<Option<Prepared>, String>> {
-        Box::pin(async move {
-            if !reread && running.vision == next.vision {
-                return Ok(None);
-            }
-            let config = next.vision.clone();
-            let set = tokio::task::spawn_blocking(move || VisionSet::load(&config))
-                .await
-                .map_err(|error| format!("the model loader failed: {error}"))?
-                .map_err(|error| error.to_string())?;
-            let mut applied = Vec::new();
-            if set.model_refs() != self.current().model_refs() {
-                applied.push("vision.models".to_owned());
-            }
-            let vision = self.clone();
-            Ok(Some(Prepared {
-                applied,
-                commit: Box::new(move || vision.replace(set)),
-            }))
-        })
+    ) -> Result<Option<Prepared>, String> {
+        if !reread && running.vision == next.vision {
+            return Ok(None);
+        }
+        let set = VisionSet::load(&next.vision).map_err(|error| error.to_string())?;
+        let mut applied = Vec::new();
+        if set.model_refs() != self.current().model_refs() {
+            applied.push("vision.models".to_owned());
+        }
+        let vision = self.clone();
+        Ok(Some(Prepared {
+            applied,
+            commit: Box::new(move || vision.replace(set)),
+        }))
     }
 }
 

@@ -9,18 +9,12 @@ use chrono::Utc;
 use http_body_util::BodyExt;
 use prometheus::{IntCounter, Registry};
 use tower::ServiceExt;
-use vod_core::config::StorageConfig;
 use vod_core::{Capture, CaptureImage, Hub, VehicleId};
-use vod_store::{Store, StoreMetrics};
+use vod_store::Store;
 use vod_web::{AppState, app, metrics_app};
 
 async fn store(dir: &tempfile::TempDir) -> Store {
-    let config = StorageConfig {
-        data_dir: dir.path().to_owned(),
-    };
-    Store::open(&config, StoreMetrics::register(&Registry::new()).unwrap())
-        .await
-        .unwrap()
+    vod_testkit::open_store(dir.path()).await
 }
 
 async fn get(router: axum::Router, uri: &str) -> (StatusCode, Vec<u8>) {

@@ -8,25 +8,18 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use prometheus::Registry;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use vod_core::config::StorageConfig;
 use vod_core::{Component, Hub};
 use vod_store::{
     Enqueued, Job, JobError, JobHandler, JobId, JobState, NewJob, QueueRunner, QueueSpec,
-    RetryPolicy, Store, StoreMetrics,
+    RetryPolicy, Store,
 };
 use vod_web::{AppState, app};
 
 async fn store(dir: &tempfile::TempDir) -> Store {
-    let config = StorageConfig {
-        data_dir: dir.path().to_owned(),
-    };
-    Store::open(&config, StoreMetrics::register(&Registry::new()).unwrap())
-        .await
-        .unwrap()
+    vod_testkit::open_store(dir.path()).await
 }
 
 async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, String, String) {

@@ -5,7 +5,7 @@
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
-use vod_core::config::live::{BoxFuture, LivePart, Prepared};
+use vod_core::config::live::{LivePart, Prepared};
 use vod_core::config::{Config, LogConfig, LogFormat};
 
 /// The installed logger's filter, which a config change replaces.
@@ -39,26 +39,24 @@ impl LivePart for LogFilter {
 
     /// A new `log.filter` replaces the filter, the one RUST_LOG gave at start included: the
     /// change is the later word.
-    fn prepare<'a>(
-        &'a self,
-        running: &'a Config,
-        next: &'a Config,
+    fn prepare(
+        &self,
+        running: &Config,
+        next: &Config,
         _reread: bool,
-    ) -> BoxFuture<'a, Result<Option<Prepared>, String>> {
-        Box::pin(async move {
-            if running.log.filter == next.log.filter {
-                return Ok(None);
-            }
-            let filter = EnvFilter::try_new(&next.log.filter).map_err(|e| e.to_string())?;
-            let handle = self.0.clone();
-            Ok(Some(Prepared {
-                applied: Vec::new(),
-                commit: Box::new(move || {
-                    if let Err(error) = handle.reload(filter) {
-                        tracing::error!(%error, "The log filter could not be replaced.");
-                    }
-                }),
-            }))
-        })
+    ) -> Result<Option<Prepared>, String> {
+        if running.log.filter == next.log.filter {
+            return Ok(None);
+        }
+        let filter = EnvFilter::try_new(&next.log.filter).map_err(|e| e.to_string())?;
+        let handle = self.0.clone();
+        Ok(Some(Prepared {
+            applied: Vec::new(),
+            commit: Box::new(move || {
+                if let Err(error) = handle.reload(filter) {
+                    tracing::error!(%error, "The log filter could not be replaced.");
+                }
+            }),
+        }))
     }
 }

@@ -242,10 +242,10 @@ async fn a_change_through_the_handle_reaches_the_next_vehicle_and_the_file() {
     let row = &handle.history(1).await.unwrap()[0];
     assert_eq!(Some(row.id), report.history_id);
     assert_eq!(
-        (row.source, row.actor.as_str()),
+        (row.change.source, row.change.actor.as_str()),
         (ChangeSource::Web, "test")
     );
-    assert_eq!(row.changed, report.applied);
+    assert_eq!(row.change.changed, report.applied);
 
     stop.send(()).unwrap();
     assert!(matches!(running.await.unwrap(), Outcome::Stopped));

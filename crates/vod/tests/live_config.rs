@@ -12,8 +12,7 @@ use prometheus::Registry;
 use serde_json::{Value, json};
 use vod_core::Hub;
 use vod_core::config::live::{
-    ApplyError, BoxFuture, ChangeSource, ConfigHandle, HandleSetup, LivePart, Origin, Outcome,
-    Prepared,
+    ApplyError, ChangeSource, ConfigHandle, HandleSetup, LivePart, Origin, Outcome, Prepared,
 };
 use vod_core::config::secrets::MASK;
 use vod_core::config::{CameraTrigger, Config, LoadedConfig};
@@ -146,13 +145,17 @@ async fn a_change_is_written_back_with_its_comments_applied_and_audited() {
     let row = &history[0];
     assert_eq!(Some(row.id), report.history_id);
     assert_eq!(
-        (row.source, row.actor.as_str(), row.outcome),
+        (
+            row.change.source,
+            row.change.actor.as_str(),
+            row.change.outcome
+        ),
         (ChangeSource::Web, "ana", Outcome::Applied)
     );
-    assert_eq!(row.changed, report.changed);
-    assert_eq!(row.toml, expected);
+    assert_eq!(row.change.changed, report.changed);
+    assert_eq!(row.change.toml, expected);
     assert_eq!(
-        (history[1].source, history[1].actor.as_str()),
+        (history[1].change.source, history[1].change.actor.as_str()),
         (ChangeSource::File, "vod run")
     );
 
@@ -193,14 +196,15 @@ async fn a_change_with_three_problems_names_each_and_changes_nothing() {
     assert_eq!(on_disk(&rig), rig.text);
     assert_eq!(rig.handle.current(), before);
     let refused = &rig.handle.history(1).await.unwrap()[0];
-    assert_eq!(refused.outcome, Outcome::Refused);
+    assert_eq!(refused.change.outcome, Outcome::Refused);
     assert!(
-        refused.toml.contains("scanner = \"nowhere\""),
+        refused.change.toml.contains("scanner = \"nowhere\""),
         "{}",
-        refused.toml
+        refused.change.toml
     );
     assert!(
         refused
+            .change
             .error
             .as_deref()
             .unwrap()
@@ -243,7 +247,7 @@ async fn rolling_back_to_the_first_entry_restores_the_file_byte_for_byte() {
     assert_eq!(*rig.handle.current(), Config::parse(&rig.text).unwrap());
     let row = &rig.handle.history(1).await.unwrap()[0];
     assert_eq!(
-        (row.source, row.outcome),
+        (row.change.source, row.change.outcome),
         (ChangeSource::Rollback, Outcome::Applied)
     );
 
@@ -348,23 +352,21 @@ impl LivePart for Faults {
         "the test part"
     }
 
-    fn prepare<'a>(
-        &'a self,
-        _running: &'a Config,
-        next: &'a Config,
+    fn prepare(
+        &self,
+        _running: &Config,
+        next: &Config,
         _reread: bool,
-    ) -> BoxFuture<'a, Result<Option<Prepared>, String>> {
-        Box::pin(async move {
-            if next.vision.review_below == 0.9 {
-                return Err("0.9 is not allowed here".to_owned());
-            }
-            if next.detector.enter_scans == 9 {
-                std::fs::rename(&self.path, self.path.with_extension("away")).unwrap();
-                std::fs::create_dir(&self.path).unwrap();
-                std::fs::write(self.path.join("keep"), "").unwrap();
-            }
-            Ok(None)
-        })
+    ) -> Result<Option<Prepared>, String> {
+        if next.vision.review_below == 0.9 {
+            return Err("0.9 is not allowed here".to_owned());
+        }
+        if next.detector.enter_scans == 9 {
+            std::fs::rename(&self.path, self.path.with_extension("away")).unwrap();
+            std::fs::create_dir(&self.path).unwrap();
+            std::fs::write(self.path.join("keep"), "").unwrap();
+        }
+        Ok(None)
     }
 }
 
@@ -409,7 +411,7 @@ async fn a_refusing_part_or_a_failing_write_changes_nothing() {
         .await
         .unwrap()
         .iter()
-        .map(|entry| entry.outcome)
+        .map(|entry| entry.change.outcome)
         .collect();
     assert_eq!(
         outcomes,
@@ -457,14 +459,19 @@ async fn secrets_never_show_but_stay_in_the_file() {
     assert!(!error.contains("hunter2"), "{error}");
     let history = rig.handle.history(10).await.unwrap();
     for entry in &history {
-        assert!(!entry.toml.contains("hunter2"), "{entry:?}");
+        assert!(!entry.change.toml.contains("hunter2"), "{entry:?}");
         assert!(
-            !entry.error.as_deref().unwrap_or("").contains("hunter2"),
+            !entry
+                .change
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("hunter2"),
             "{entry:?}"
         );
     }
     // The file and the stored history keep the real value, for the box and for a rollback.
     assert!(on_disk(&rig).contains("hunter2"));
     let stored = rig.store.config_history(1).await.unwrap();
-    assert!(stored[0].toml.contains("hunter2"));
+    assert!(stored[0].change.toml.contains("hunter2"));
 }

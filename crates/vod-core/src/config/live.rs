@@ -119,9 +119,9 @@ impl Outcome {
     }
 }
 
-/// A change or refusal to keep in the history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewHistoryEntry {
+/// A change or a refusal, as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigChange {
     pub source: ChangeSource,
     pub actor: String,
     pub outcome: Outcome,
@@ -140,15 +140,10 @@ pub struct NewHistoryEntry {
 pub struct HistoryEntry {
     pub id: i64,
     pub at_ms: i64,
-    pub source: ChangeSource,
-    pub actor: String,
-    pub outcome: Outcome,
-    pub changed: Vec<String>,
-    pub restart_needed: Vec<String>,
-    pub error: Option<String>,
-    /// Lower-case hex SHA-256 of `toml`.
+    /// Lower-case hex SHA-256 of the text.
     pub sha256: String,
-    pub toml: String,
+    #[serde(flatten)]
+    pub change: ConfigChange,
 }
 
 pub type HistoryError = Box<dyn std::error::Error + Send + Sync>;
@@ -156,7 +151,7 @@ pub type HistoryError = Box<dyn std::error::Error + Send + Sync>;
 /// Where the history is kept (the store's SQLite file on the box).
 pub trait ConfigHistory: Send + Sync + fmt::Debug + 'static {
     /// Adds a row; returns its id.
-    fn record(&self, entry: NewHistoryEntry) -> BoxFuture<'_, Result<i64, HistoryError>>;
+    fn record(&self, change: ConfigChange) -> BoxFuture<'_, Result<i64, HistoryError>>;
     fn entry(&self, id: i64) -> BoxFuture<'_, Result<Option<HistoryEntry>, HistoryError>>;
     /// The newest rows first, at most `limit`.
     fn recent(&self, limit: u32) -> BoxFuture<'_, Result<Vec<HistoryEntry>, HistoryError>>;
@@ -172,13 +167,13 @@ pub trait LivePart: Send + Sync + 'static {
 
     /// Readies `next`; `None` when the part has nothing to do. `reread` is set when the file
     /// was read again, so that a part may reload what the config only names (model files
-    /// replaced under the same name).
-    fn prepare<'a>(
-        &'a self,
-        running: &'a Config,
-        next: &'a Config,
+    /// replaced under the same name). Runs on a blocking thread: it may take its time.
+    fn prepare(
+        &self,
+        running: &Config,
+        next: &Config,
         reread: bool,
-    ) -> BoxFuture<'a, Result<Option<Prepared>, String>>;
+    ) -> Result<Option<Prepared>, String>;
 }
 
 /// What a part readied: run `commit` to apply it, which cannot fail.
@@ -358,14 +353,17 @@ impl ConfigHandle {
                 return;
             }
         };
-        if last.as_ref().is_some_and(|last| last.toml == file.text) {
+        if last
+            .as_ref()
+            .is_some_and(|last| last.change.toml == file.text)
+        {
             return;
         }
         let changed = last
-            .and_then(|last| Config::parse(&last.toml).ok())
+            .and_then(|last| Config::parse(&last.change.toml).ok())
             .map(|before| strings(&changed_paths(&before, &file.config)))
             .unwrap_or_default();
-        let entry = NewHistoryEntry {
+        let entry = ConfigChange {
             source: ChangeSource::File,
             actor: "vod run".into(),
             outcome: Outcome::Applied,
@@ -518,7 +516,7 @@ impl ConfigHandle {
             .await
             .map_err(ApplyError::History)?;
         for entry in &mut entries {
-            entry.toml = mask_toml(&entry.toml);
+            entry.change.toml = mask_toml(&entry.change.toml);
         }
         Ok(entries)
     }
@@ -539,7 +537,7 @@ impl ConfigHandle {
         drop(file);
         match result {
             Ok(mut report) => {
-                let entry = NewHistoryEntry {
+                let entry = ConfigChange {
                     source: origin.source,
                     actor: origin.actor.clone(),
                     outcome: Outcome::Applied,
@@ -585,10 +583,10 @@ impl ConfigHandle {
                     .await
                     .map_err(ApplyError::History)?
                     .ok_or(ApplyError::NoSuchEntry(id))?;
-                if entry.outcome != Outcome::Applied {
+                if entry.change.outcome != Outcome::Applied {
                     return Err(ApplyError::NotApplied(id));
                 }
-                entry.toml
+                entry.change.toml
             }
         };
         *proposed = Some(text.clone());
@@ -606,19 +604,27 @@ impl ConfigHandle {
         let running = self.current();
         let plan = Plan::between(&running, &next);
         let mut applied = strings(&plan.live);
+        let (parts, effective) = (self.0.parts.clone(), Arc::new(plan.effective));
+        let (running_now, effective_now) = (running.clone(), effective.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            parts
+                .iter()
+                .filter_map(|part| {
+                    part.prepare(&running_now, &effective_now, reread)
+                        .map_err(|reason| ApplyError::Refused {
+                            part: part.name(),
+                            reason,
+                        })
+                        .transpose()
+                })
+                .collect::<Result<Vec<Prepared>, ApplyError>>()
+        })
+        .await
+        .map_err(|error| ApplyError::Thread(error.to_string()))??;
         let mut commits = Vec::new();
-        for part in &self.0.parts {
-            let prepared = part
-                .prepare(&running, &plan.effective, reread)
-                .await
-                .map_err(|reason| ApplyError::Refused {
-                    part: part.name(),
-                    reason,
-                })?;
-            if let Some(prepared) = prepared {
-                applied.extend(prepared.applied);
-                commits.push(prepared.commit);
-            }
+        for part in prepared {
+            applied.extend(part.applied);
+            commits.push(part.commit);
         }
         if text != disk {
             let (path, written) = (self.0.path.clone(), text.clone());
@@ -634,7 +640,7 @@ impl ConfigHandle {
             commit();
         }
         let changed = strings(&changed_paths(&file.config, &next));
-        self.publish(Arc::new(plan.effective));
+        self.publish(effective);
         *file = FileState { text, config: next };
         applied.sort();
         applied.dedup();
@@ -668,7 +674,7 @@ impl ConfigHandle {
         text: String,
         changed: Vec<String>,
     ) -> ApplyError {
-        let entry = NewHistoryEntry {
+        let entry = ConfigChange {
             source: origin.source,
             actor: origin.actor.clone(),
             outcome: Outcome::Refused,
@@ -682,8 +688,8 @@ impl ConfigHandle {
         error
     }
 
-    async fn record(&self, entry: NewHistoryEntry) -> Option<i64> {
-        match self.0.history.record(entry).await {
+    async fn record(&self, change: ConfigChange) -> Option<i64> {
+        match self.0.history.record(change).await {
             Ok(id) => Some(id),
             Err(error) => {
                 tracing::error!(%error, "Could not record a config change in the history.");

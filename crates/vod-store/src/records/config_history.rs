@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 use vod_core::config::live::{
-    BoxFuture, ChangeSource, ConfigHistory, HistoryEntry, HistoryError, NewHistoryEntry, Outcome,
+    BoxFuture, ChangeSource, ConfigChange, ConfigHistory, HistoryEntry, HistoryError, Outcome,
 };
 
 use crate::error::StoreError;
@@ -43,21 +43,23 @@ impl Row {
         Ok(HistoryEntry {
             id: self.id,
             at_ms: self.at_ms,
-            source: ChangeSource::parse(&self.source).ok_or_else(|| corrupt("the source"))?,
-            actor: self.actor.clone(),
-            outcome: Outcome::parse(&self.outcome).ok_or_else(|| corrupt("the outcome"))?,
-            changed: list(&self.changed)?,
-            restart_needed: list(&self.restart_needed)?,
-            error: self.error.clone(),
             sha256: self.sha256.clone(),
-            toml: self.toml.clone(),
+            change: ConfigChange {
+                source: ChangeSource::parse(&self.source).ok_or_else(|| corrupt("the source"))?,
+                actor: self.actor.clone(),
+                outcome: Outcome::parse(&self.outcome).ok_or_else(|| corrupt("the outcome"))?,
+                changed: list(&self.changed)?,
+                restart_needed: list(&self.restart_needed)?,
+                error: self.error.clone(),
+                toml: self.toml.clone(),
+            },
         })
     }
 }
 
 impl Store {
     /// Adds a row to the config history; returns its id.
-    pub async fn record_config_change(&self, entry: &NewHistoryEntry) -> Result<i64, StoreError> {
+    pub async fn record_config_change(&self, change: &ConfigChange) -> Result<i64, StoreError> {
         let list = |paths: &[String]| serde_json::Value::from(paths).to_string();
         let id = sqlx::query_scalar(
             "INSERT INTO config_history \
@@ -65,14 +67,14 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(now_ms())
-        .bind(format!("{:x}", Sha256::digest(entry.toml.as_bytes())))
-        .bind(&entry.toml)
-        .bind(entry.source.as_str())
-        .bind(&entry.actor)
-        .bind(entry.outcome.as_str())
-        .bind(list(&entry.changed))
-        .bind(list(&entry.restart_needed))
-        .bind(&entry.error)
+        .bind(format!("{:x}", Sha256::digest(change.toml.as_bytes())))
+        .bind(&change.toml)
+        .bind(change.source.as_str())
+        .bind(&change.actor)
+        .bind(change.outcome.as_str())
+        .bind(list(&change.changed))
+        .bind(list(&change.restart_needed))
+        .bind(&change.error)
         .fetch_one(&self.writer)
         .await
         .map_err(StoreError::database("recording a config change"))?;
@@ -110,7 +112,7 @@ impl Store {
 }
 
 impl ConfigHistory for Store {
-    fn record(&self, entry: NewHistoryEntry) -> BoxFuture<'_, Result<i64, HistoryError>> {
+    fn record(&self, entry: ConfigChange) -> BoxFuture<'_, Result<i64, HistoryError>> {
         Box::pin(async move { Ok(self.record_config_change(&entry).await?) })
     }
 
