@@ -1,7 +1,8 @@
 //! The NATS side of the box. Every hub event goes out as JSON on
-//! `<prefix>.<site>.events.<kind>` (subjects in docs/bus.md). The box works on without a
-//! bus: while NATS is unreachable, events are counted as failed and not queued. Requests on
-//! `<prefix>.<site>.cmd.<command>` are answered by [`run_commands`].
+//! `<prefix>.<site>.events.<kind>` ([`Publisher`]; subjects in docs/bus.md). The box works on
+//! without a bus: while NATS is unreachable, events are counted as failed and not queued.
+//! Requests on `<prefix>.<site>.cmd.<command>` are answered by the [`CommandServer`]; the
+//! config commands go through the live configuration handle.
 
 mod commands;
 

@@ -1,5 +1,17 @@
-//! Cameras: what a camera must do (`Camera`), the simulated camera, and the task that turns
-//! trigger commands into bursts of frames.
+//! Cameras: what a camera must do ([`Camera`]), and the task that turns trigger commands into
+//! bursts of frames ([`CameraTask`], which gives a camera its new settings between bursts).
+//!
+//! - `gige` (feature `gige`): any GenICam camera through Aravis: discovery, pixel format,
+//!   exposure, gain, rate, ROI, software or line trigger, a pool of stream buffers whose frames
+//!   are processed in place (`GigeCamera::expose_with`), device and host timestamps, stream
+//!   statistics, reconnection.
+//! - `usb` (feature `usb`): UVC cameras through nokhwa's V4L2 backend, free-running into a
+//!   `ring::FrameRing`; a trigger takes the frame nearest its moment.
+//! - `sim`: renders the passing vehicle with occupants from real photos; ground truth in
+//!   `SimCamera::scene`.
+//! - `imageops`: decoding (Mono8/16, Bayer, RGB8, USB formats), CLAHE, crop, resize.
+//!
+//! Bench: `cargo bench -p vod-camera --features gige`.
 
 pub mod acquisition;
 #[cfg(feature = "gige")]

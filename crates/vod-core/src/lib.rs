@@ -1,5 +1,18 @@
 //! Domain types shared by every component, the typed configuration, the supervisor and the
-//! event hub. Nothing here performs I/O beyond reading a config file on request.
+//! event hub. Its only I/O is the config file.
+//!
+//! - `config`: the one typed `Config`, read from TOML and validated completely
+//!   (`config/problems.rs` reports every problem with its key path; `config/validate.rs` the
+//!   semantic checks; `config/choices.rs` the file's spelling of the exclusive choices). The live
+//!   configuration handle (`config/live.rs`, [`config::live::ConfigHandle`]) is the one way a
+//!   running box's config changes: plan by key path (`config/diff.rs`: what applies at once,
+//!   what waits for a restart), ready the live parts, write back with toml_edit atomically
+//!   (`config/file.rs`), apply, audit; secrets masked everywhere (`config/secrets.rs`).
+//! - `scan`, `vehicle` (vehicle events and their one `VehicleMeasurements`), `trigger`, `frame`
+//!   (`Frame` and the `Burst` one trigger produced), `capture`, `occupancy`.
+//! - `supervisor`: runs each [`Component`] with restart, backoff and a restart intensity;
+//!   [`supervisor::channel`] makes the bounded channels whose receivers outlive restarts.
+//! - `hub`: the broadcast of [`Event`]s to the web page, the bus and the logs.
 
 pub mod capture;
 pub mod config;

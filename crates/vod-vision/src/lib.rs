@@ -1,7 +1,16 @@
-//! The vision stage: model manifests, ONNX inference through ONNX Runtime, output decoders,
-//! the anonymizer and seat-row counting. Each burst of raw frames becomes one capture of
-//! anonymized, encoded images with the people counted per seat row; raw pixels stay in
-//! memory.
+//! The vision stage: each burst of raw frames becomes one capture of anonymized, encoded
+//! images with the people counted per seat row; raw pixels stay in memory.
+//!
+//! - `manifest` and `model`: model manifests (`models/*.toml`, sha256 checked at load) and ONNX
+//!   Runtime sessions through `ort` (load-dynamic, `ORT_DYLIB_PATH`); batches of a burst's
+//!   frames per call where a model's batch is dynamic.
+//! - `decode`: output decoders as pure functions (RetinaFace, NanoDet GFL, SSD, YOLO, NMS).
+//! - `preprocess`, `anonymize` (faces, optionally whole people: coarse blocks plus noise,
+//!   before encoding), `encode`.
+//! - `occupancy`: seat-row counting fused over a burst, with a countability score.
+//! - `vision`: the [`Vision`] set the stage takes per burst, swapped whole; it is the live part
+//!   of the config that loads and checks new models before a change applies.
+//! - `stage`: the [`VisionStage`] task.
 
 pub mod anonymize;
 pub mod decode;

@@ -1,5 +1,7 @@
-//! The technician's web page (server-rendered, live parts through server-sent events), the
-//! health endpoints, and the Prometheus endpoint on a port of its own.
+//! The technician's web page (axum + askama, server-rendered, live parts through server-sent
+//! events): the capture list and image files, the job list `/jobs` with its JSON API
+//! `/api/jobs`, `/events`, `/healthz`, `/readyz`; and the Prometheus endpoint on a port of its
+//! own. [`Server`] serves a router on a socket bound before start.
 
 mod captures;
 mod error;
