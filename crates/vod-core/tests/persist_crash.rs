@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vod_core::config::file::write_atomically;
+use vod_core::config::file::{remove_stale_temporaries, write_atomically};
 
 /// Set to the config file's path when this binary runs as the writer.
 const WRITER_FILE_ENV: &str = "VOD_CORE_CRASH_WRITER_FILE";
@@ -57,4 +57,9 @@ fn sigkill_during_a_write_leaves_the_old_file_or_the_new() {
             text.len()
         );
     }
+    // What the cut writes left beside the file goes at the next start, and only that.
+    let left = std::fs::read_dir(dir.path()).expect("list").count() - 1;
+    assert_eq!(remove_stale_temporaries(&file).expect("clean up"), left);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+    assert!(texts.contains(&std::fs::read_to_string(&file).expect("read back")));
 }

@@ -137,17 +137,41 @@ fn toml_value(value: &Value) -> Option<toml_edit::Value> {
     })
 }
 
+/// What [`write_atomically`]'s temporary files are called, beside the file.
+const TEMPORARY_PREFIX: &str = ".vod-config-";
+const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// The directory `path` lies in.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes the temporary files that writes cut short by a crash left beside `path`; returns
+/// how many. Only one process writes a config file, so at its start none is in use.
+pub fn remove_stale_temporaries(path: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(directory_of(path))? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMPORARY_PREFIX) && name.ends_with(TEMPORARY_SUFFIX) {
+            std::fs::remove_file(directory_of(path).join(&*name))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Replaces the file at `path` with `text`: written to a temporary file in the same
 /// directory with the old file's permissions, synced, renamed over the old one, and the
 /// directory synced, so that after a crash the path holds the old text or the new, whole.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let directory = directory_of(path);
     let mut temporary = tempfile::Builder::new()
-        .prefix(".vod-config-")
-        .suffix(".tmp")
+        .prefix(TEMPORARY_PREFIX)
+        .suffix(TEMPORARY_SUFFIX)
         .tempfile_in(directory)?;
     if let Ok(metadata) = std::fs::metadata(path) {
         temporary

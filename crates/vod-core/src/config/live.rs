@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, watch};
 
 use super::diff::{Plan, changed_paths, lookup, tree};
-use super::file::{EditError, edit, write_atomically};
+use super::file::{EditError, edit, remove_stale_temporaries, write_atomically};
 use super::path::{KeyPath, KeyPathError};
 use super::secrets::{mask_json, mask_text, mask_toml};
 use super::{Config, ConfigError, LoadedConfig};
@@ -326,6 +326,15 @@ impl ConfigHandle {
         for source in ChangeSource::ALL {
             for result in [Outcome::Applied, Outcome::Refused] {
                 changes_total.with_label_values(&[source.as_str(), result.as_str()]);
+            }
+        }
+        match remove_stale_temporaries(&setup.path) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::warn!(removed, path = %setup.path.display(), "Removed what writes of the config file cut short by a crash left.");
+            }
+            Err(error) => {
+                tracing::warn!(%error, path = %setup.path.display(), "Could not look for what a crash left beside the config file.");
             }
         }
         let LoadedConfig { config, text } = setup.loaded;
