@@ -2,7 +2,8 @@
 # Installs what building, running and testing the appliance needs on Debian 12, then exits.
 # Idempotent: every step checks first, so a second run takes about a second.
 #   scripts/setup.sh run    what `make run` needs
-#   scripts/setup.sh test   that, plus the servers and tools the tests start
+#   scripts/setup.sh test   that, plus the servers and tools the tests start (nats-server,
+#                           Prometheus, aravis-tools, an S3 API server: moto)
 #   scripts/setup.sh bench  that, plus the Python onnxruntime `vod bench vision` compares with
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +16,7 @@ ort_lib=$ort_dir/libonnxruntime.so.$ort_version
 packages=(build-essential pkg-config clang libclang-dev libopencv-dev libaravis-dev
   libusb-1.0-0-dev nats-server python3 python3-pip sqlite3 curl)
 if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
-  packages+=(aravis-tools prometheus docker-compose)
-fi
-if [ "$purpose" = bench ]; then
-  packages+=(python3-venv)
+  packages+=(aravis-tools prometheus docker-compose python3-venv)
 fi
 
 missing=()
@@ -55,6 +53,15 @@ with zipfile.ZipFile(wheel) as archive, open(os.path.join(target, f"libonnxrunti
 os.replace(os.path.join(target, f"libonnxruntime.so.{version}.tmp"), os.path.join(target, f"libonnxruntime.so.{version}"))
 PY
   rm -rf "$wheels"
+fi
+
+# The S3 API server the uplink tests upload to (moto_server), in a venv of its own.
+moto_version=5.2.5
+moto_venv=.tools/moto
+if [ "$purpose" != run ] && [ ! -x "$moto_venv/bin/moto_server" ]; then
+  echo "setup: creating $moto_venv with moto[server]==$moto_version"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet "moto[server]==$moto_version"
 fi
 
 # The reference of `vod bench vision`: the same ONNX Runtime release, from Python.

@@ -43,6 +43,84 @@ pub struct Config {
     pub speed_planes: Vec<SpeedPlaneConfig>,
     pub cameras: Vec<CameraConfig>,
     pub vision: VisionConfig,
+    /// Optional: where captures go off the box. Without it they stay on the box.
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+}
+
+/// Where captures go off the box: the operator's cloud, the endpoints clients registered (in
+/// the store, not here: these are their delivery settings), a JetStream stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    pub cloud: Option<CloudConfig>,
+    #[serde(default)]
+    pub push: PushConfig,
+    pub jetstream: Option<JetStreamConfig>,
+}
+
+/// The cloud target every capture is uploaded to: its anonymized images and one metadata
+/// JSON under `PREFIX/SITE/YYYY/MM/DD/CAPTURE_UUID/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudConfig {
+    /// `s3://BUCKET/PREFIX`, or a directory: `file:///PATH`, or `file://./PATH` relative to
+    /// where vod runs.
+    pub url: String,
+    /// An S3-compatible server instead of AWS, such as `http://10.0.0.5:9000`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Without these the usual AWS environment variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`) are used.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Captures uploaded at the same time.
+    pub concurrency: u32,
+    /// Caps the upload rate; no cap when absent.
+    pub max_bytes_per_s: Option<u64>,
+    /// An upload that fails is retried without end, at most this long apart.
+    pub retry_max_s: u64,
+}
+
+/// How captures are delivered to the push endpoints clients registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// A delivery that has no answer within this long failed.
+    pub timeout_ms: u64,
+    /// The wait before each retry of a failed delivery; after the last one it is given up.
+    /// The default is the Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    pub retry_schedule_s: Vec<u64>,
+    /// An endpoint whose deliveries have failed for this long is disabled.
+    pub disable_after_s: u64,
+    /// Deliveries to one endpoint at the same time.
+    pub concurrency_per_endpoint: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            timeout_ms: 10_000,
+            retry_schedule_s: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+            disable_after_s: 5 * 86_400,
+            concurrency_per_endpoint: 1,
+        }
+    }
+}
+
+/// Each capture's metadata published to a JetStream stream of the `[bus]` NATS system, with
+/// the capture's id as `Nats-Msg-Id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetStreamConfig {
+    /// Created when missing, on `subject`.
+    pub stream: String,
+    /// Such as `vod.bench-rig.captures`.
+    pub subject: String,
+    /// The JetStream domain of the NATS server the box talks to (a leaf node's own).
+    pub domain: Option<String>,
+    /// How long JetStream remembers a message id to drop a second publish of it.
+    pub duplicate_window_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,7 +148,8 @@ pub struct RetentionConfig {
     pub captures_max_age_days: u32,
     /// Vehicle records older than this are removed.
     pub vehicles_max_age_days: u32,
-    /// Ended jobs (completed, discarded, cancelled) are kept this long for inspection.
+    /// Ended jobs (completed, discarded, cancelled) and the push delivery history are kept this
+    /// long for inspection.
     pub job_history_days: u32,
     /// The image files may take this much; past it the oldest captures go first, those still
     /// waiting for an upload last.
@@ -88,8 +167,9 @@ pub enum SweepSchedule {
     Cron(String),
 }
 
-/// The job queues the box runs; `[jobs.queues.<name>]` must name one of them.
-pub const JOB_QUEUES: &[&str] = &["retention"];
+/// The job queues the box runs; `[jobs.queues.<name>]` must name one of them. (Each push
+/// endpoint has a queue of its own, with the endpoint's limits.)
+pub const JOB_QUEUES: &[&str] = &["retention", "upload", "jetstream"];
 
 /// Overrides of the job queues' built-in limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

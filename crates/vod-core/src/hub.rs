@@ -59,6 +59,11 @@ pub enum Event {
     },
     /// Image files are written again.
     StorageRecovered,
+    /// The box disabled a push endpoint: it answered 410 Gone, or failed for too long.
+    PushEndpointDisabled {
+        client: String,
+        reason: String,
+    },
     /// A change of the running config through the live configuration handle: `applied` key
     /// paths are in effect, `restart_needed` ones differ in the file but wait for a restart;
     /// with `error` nothing changed.
@@ -104,6 +109,7 @@ impl Event {
             Event::CapturesEvicted { .. } => "captures_evicted",
             Event::StorageDegraded { .. } => "storage_degraded",
             Event::StorageRecovered => "storage_recovered",
+            Event::PushEndpointDisabled { .. } => "push_endpoint_disabled",
             Event::ConfigChanged { .. } => "config_changed",
         }
     }

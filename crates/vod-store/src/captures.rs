@@ -13,6 +13,7 @@ use crate::error::StoreError;
 use crate::images::{self, ImageToWrite, WrittenImage};
 use crate::jobs::{self, NewJob};
 use crate::occupancy;
+use crate::outbound::{self, Outbound};
 use crate::store::Store;
 
 /// A capture's row id in the database.
@@ -78,18 +79,38 @@ impl Store {
         self.insert_capture_with_jobs(capture, &[]).await
     }
 
-    /// As [`Store::insert_capture`], and enqueues `jobs` (uploads, pushes of this capture) in
-    /// the capture's transaction, each linked to the capture: both commit, or neither.
+    /// As [`Store::insert_capture`], and enqueues `jobs` in the capture's transaction, each
+    /// linked to the capture: both commit, or neither.
     pub async fn insert_capture_with_jobs(
         &self,
         capture: &Capture,
         jobs: &[NewJob],
     ) -> Result<CaptureId, StoreError> {
-        let result = self.write_capture(capture, jobs).await;
+        self.store_capture(capture, jobs, &Outbound::default())
+            .await
+    }
+
+    /// As [`Store::insert_capture`], and enqueues the jobs that carry it off the box
+    /// (`outbound`) in the capture's transaction.
+    pub async fn insert_outbound_capture(
+        &self,
+        capture: &Capture,
+        outbound: &Outbound,
+    ) -> Result<CaptureId, StoreError> {
+        self.store_capture(capture, &[], outbound).await
+    }
+
+    async fn store_capture(
+        &self,
+        capture: &Capture,
+        jobs: &[NewJob],
+        outbound: &Outbound,
+    ) -> Result<CaptureId, StoreError> {
+        let result = self.write_capture(capture, jobs, outbound).await;
         match &result {
             Ok(_) => {
                 self.metrics.captures_total.inc();
-                if !jobs.is_empty() {
+                if !jobs.is_empty() || *outbound != Outbound::default() {
                     self.jobs_notify.notify_waiters();
                 }
             }
@@ -130,6 +151,7 @@ impl Store {
         &self,
         capture: &Capture,
         jobs: &[NewJob],
+        outbound: &Outbound,
     ) -> Result<CaptureId, StoreError> {
         let capture_uuid = Uuid::now_v7();
         let to_write: Vec<ImageToWrite> = capture
@@ -165,7 +187,7 @@ impl Store {
         };
 
         match self
-            .commit_capture(capture, capture_uuid, &written, jobs)
+            .commit_capture(capture, capture_uuid, &written, jobs, outbound)
             .await
         {
             Ok(id) => Ok(id),
@@ -182,6 +204,7 @@ impl Store {
         capture_uuid: Uuid,
         written: &[WrittenImage],
         jobs: &[NewJob],
+        outbound: &Outbound,
     ) -> Result<CaptureId, StoreError> {
         let started = Instant::now();
         let error = StoreError::database;
@@ -242,6 +265,16 @@ impl Store {
         for job in jobs {
             jobs::insert_job(&mut tx, job, Some(id), now_ms).await?;
         }
+        let flagged = capture.occupancy.as_ref().is_some_and(|o| o.needs_review);
+        outbound::enqueue(
+            &mut tx,
+            outbound,
+            id,
+            &capture_uuid.to_string(),
+            flagged,
+            now_ms,
+        )
+        .await?;
         tx.commit().await.map_err(error("committing a capture"))?;
         self.metrics
             .commit_seconds

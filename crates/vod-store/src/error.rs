@@ -33,6 +33,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    #[error("{0}")]
+    Invalid(String),
+
     #[error("the database holds a value it cannot read: {0}")]
     Corrupt(String),
 

@@ -27,6 +27,7 @@ mod images;
 mod jobs;
 mod metrics;
 mod occupancy;
+pub mod outbound;
 mod records;
 mod retention;
 mod store;
@@ -42,7 +43,8 @@ pub use jobs::{
     Scheduler, retry_delay_ms,
 };
 pub use metrics::StoreMetrics;
-pub use records::push::{NewPushEndpoint, PushEndpoint};
+pub use outbound::{CaptureExport, ExportImage, Outbound, UploadBacklog};
+pub use records::push::{Delivery, EndpointProblem, NewDelivery, NewPushEndpoint, PushEndpoint};
 pub use records::users::{Role, User};
 pub use records::vehicles::{VehicleRecorder, VehicleRow};
 pub use retention::{

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vod_core::{Capture, Component, Event, Hub, SharedReceiver, TaskError};
 
-use crate::{ImageWrites, Store};
+use crate::{ImageWrites, Outbound, Store};
 
 const RETRY_INITIAL: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -18,6 +19,8 @@ pub struct Writer {
     pub store: Store,
     pub captures: SharedReceiver<Capture>,
     pub hub: Hub,
+    /// Which jobs carry each capture off the box, as `[uplink]` says now.
+    pub outbound: watch::Receiver<Outbound>,
 }
 
 impl Component for Writer {
@@ -30,20 +33,28 @@ impl Component for Writer {
                 capture = captures.recv() => capture.ok_or("capture channel closed")?,
                 () = shutdown.cancelled() => break,
             };
-            commit(store, &capture, hub, &shutdown).await;
+            let outbound = *self.outbound.borrow();
+            commit(store, &capture, &outbound, hub, &shutdown).await;
         }
         while let Ok(capture) = captures.try_recv() {
-            commit(store, &capture, hub, &CancellationToken::new()).await;
+            let outbound = *self.outbound.borrow();
+            commit(store, &capture, &outbound, hub, &CancellationToken::new()).await;
         }
         Ok(())
     }
 }
 
-async fn commit(store: &Store, capture: &Capture, hub: &Hub, shutdown: &CancellationToken) {
+async fn commit(
+    store: &Store,
+    capture: &Capture,
+    outbound: &Outbound,
+    hub: &Hub,
+    shutdown: &CancellationToken,
+) {
     let mut delay = RETRY_INITIAL;
     loop {
         let images_before = store.image_writes();
-        match store.insert_capture(capture).await {
+        match store.insert_outbound_capture(capture, outbound).await {
             Ok(capture_id) => {
                 let images_after = store.image_writes();
                 // This task is the only writer: a failing state after this insert means its

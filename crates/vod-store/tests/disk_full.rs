@@ -88,6 +88,7 @@ async fn scenario(data_dir: &std::path::Path) {
         store: store.clone(),
         captures: capture_rx,
         hub,
+        outbound: tokio::sync::watch::channel(vod_store::Outbound::default()).1,
     };
     let shutdown = stop.clone();
     let writer = tokio::spawn(async move { writer.run(shutdown).await });

@@ -318,12 +318,32 @@ async fn push_endpoints_are_saved_replaced_switched_and_removed() {
     let mut endpoint = NewPushEndpoint {
         client: "toll-office".into(),
         url: "https://toll.example/vod".into(),
-        secret: Some("s3cret".into()),
+        secret: Some("whsec_c2VjcmV0".into()),
+        events: vec!["capture.stored".into()],
         rate_per_minute: 60,
         enabled: true,
     };
     let saved = store.upsert_push_endpoint(&endpoint).await.unwrap();
-    assert_eq!(saved.secret.as_deref(), Some("s3cret"));
+    assert_eq!(saved.secret.as_deref(), Some("whsec_c2VjcmV0"));
+    assert_eq!(saved.events, ["capture.stored"]);
+
+    // A bad endpoint is refused whole, naming what is wrong.
+    let bad = NewPushEndpoint {
+        url: "ftp://toll.example".into(),
+        secret: Some("s3cret".into()),
+        events: vec!["vehicle.entered".into()],
+        ..endpoint.clone()
+    };
+    let problems: Vec<String> = bad.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        problems,
+        [
+            "url: must start with http:// or https://",
+            "secret: must be whsec_ followed by base64",
+            "events: \"vehicle.entered\" is not one of [\"capture.stored\", \"capture.flagged\"]"
+        ]
+    );
+    assert!(store.upsert_push_endpoint(&bad).await.is_err());
 
     endpoint.url = "https://toll.example/v2".into();
     endpoint.secret = None;

@@ -96,26 +96,7 @@ impl Drop for NatsServer {
 
 /// A plain HTTP/1.0 GET; returns the status code and the body. Errors as text, for polling.
 pub fn http_get(address: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
-        .map_err(|e| format!("connect {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| format!("read {address}{path}: {e}"))?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no header end in {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok((status, body.to_owned()))
+    http_request(address, "GET", path, b"").map_err(|error| format!("GET {address}{path}: {error}"))
 }
 
 /// The sum of every sample of metric `name` (all label sets) in a Prometheus text body.
@@ -127,6 +108,155 @@ pub fn metric_sum(body: &str, name: &str) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// An S3 API server (moto_server, which `scripts/setup.sh test` installs into
+/// `.tools/moto`) on a free loopback port, killed on drop.
+#[derive(Debug)]
+pub struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let port = free_port();
+        let program = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.tools/moto/bin/moto_server");
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "{} must be installed (scripts/setup.sh test): {error}",
+                    program.display()
+                )
+            });
+        wait_for_port(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(30),
+        );
+        S3Server { child, port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (S3's PUT on the bucket's path).
+    pub fn create_bucket(&self, bucket: &str) {
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let (status, body) = http_request(address, "PUT", &format!("/{bucket}"), b"")
+            .expect("the S3 server answers");
+        assert_eq!(status, 200, "creating bucket {bucket}: {body}");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _already_gone = self.child.kill();
+        let _reaped = self.child.wait();
+    }
+}
+
+/// A TCP gate on a free loopback port that forwards to `upstream` while it is open: closing
+/// it refuses new connections and cuts those open, as a network outage does, while the server
+/// behind it keeps what it has.
+#[derive(Debug)]
+pub struct TcpGate {
+    port: u16,
+    upstream: SocketAddr,
+    open: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpGate {
+    /// A gate, open; needs a tokio runtime.
+    pub fn new(upstream: SocketAddr) -> TcpGate {
+        let mut gate = TcpGate {
+            port: free_port(),
+            upstream,
+            open: None,
+        };
+        gate.open();
+        gate
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn open(&mut self) {
+        if self.open.is_some() {
+            return;
+        }
+        let listener = TcpListener::bind(self.address()).expect("the gate's port is free");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+        let upstream = self.upstream;
+        self.open = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _either_side_closed =
+                            tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub fn close(&mut self) {
+        if let Some(task) = self.open.take() {
+            // Dropping the task's JoinSet aborts every forwarding connection.
+            task.abort();
+        }
+    }
+}
+
+impl Drop for TcpGate {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// One plain HTTP/1.0 request; returns the status code and the body.
+pub fn http_request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .map_err(|error| error.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|error| error.to_string())?;
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|error| error.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|error| error.to_string())?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
 }
 
 /// A store (a real SQLite file) in `data_dir`, its metrics in a registry of its own.

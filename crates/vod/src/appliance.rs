@@ -27,8 +27,13 @@ use vod_core::supervisor::{Supervisor, SupervisorError, channel};
 use vod_core::{Hub, TriggerCommand};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 use vod_store::{
-    QueueRunner, RetentionSweeper, Scheduler, Store, StoreMetrics, VehicleRecorder, Writer,
+    Outbound, QueueRunner, RetentionSweeper, Scheduler, Store, StoreMetrics, VehicleRecorder,
+    Writer,
 };
+use vod_uplink::UplinkMetrics;
+use vod_uplink::cloud::{Backlog, Uploader, upload_queue};
+use vod_uplink::jetstream::{Exporter, jetstream_queue};
+use vod_uplink::push::Dispatcher;
 use vod_vision::{Vision, VisionMetrics, VisionSet, VisionStage};
 use vod_web::Server;
 
@@ -157,6 +162,7 @@ impl Appliance {
             metrics: &metrics,
         };
         stages.start_store(&mut supervisor)?;
+        stages.start_uplink(&mut supervisor);
         let bursts = stages.start_vision(&mut supervisor, vision);
         let triggers = stages.start_cameras(&mut supervisor, &bursts)?;
         drop(bursts);
@@ -233,6 +239,7 @@ struct Metrics {
     vision: VisionMetrics,
     store: StoreMetrics,
     bus: vod_bus::BusMetrics,
+    uplink: UplinkMetrics,
 }
 
 impl Metrics {
@@ -252,6 +259,7 @@ impl Metrics {
             vision: VisionMetrics::register(registry)?,
             store: StoreMetrics::register(registry)?,
             bus: vod_bus::BusMetrics::register(registry)?,
+            uplink: UplinkMetrics::register(registry)?,
         })
     }
 }
@@ -302,6 +310,61 @@ impl Stages<'_> {
         Ok(())
     }
 
+    /// The uplink: the upload queue (idle without a cloud target, which may come while the box
+    /// runs), its backlog gauges, a queue per push endpoint, and the JetStream export when the
+    /// config has it.
+    fn start_uplink(&self, supervisor: &mut Supervisor) {
+        let site: Arc<str> = Arc::from(self.config.site.id.as_str());
+        let uploader = Uploader::new(
+            self.store.clone(),
+            site.clone(),
+            self.handle.section(|config| config.uplink.cloud.clone()),
+            self.metrics.uplink.clone(),
+        );
+        supervisor.start(
+            "jobs:upload",
+            QueueRunner {
+                store: self.store.clone(),
+                queue: self.handle.section(upload_queue),
+                handler: Arc::new(uploader),
+            },
+        );
+        supervisor.start(
+            "uplink:backlog",
+            Backlog {
+                store: self.store.clone(),
+                metrics: self.metrics.uplink.clone(),
+            },
+        );
+        supervisor.start(
+            "push",
+            Dispatcher {
+                store: self.store.clone(),
+                site: site.clone(),
+                hub: self.hub.clone(),
+                config: self.handle.section(|config| config.uplink.push.clone()),
+                metrics: self.metrics.uplink.clone(),
+            },
+        );
+        if let (Some(bus), Some(jetstream)) = (&self.config.bus, &self.config.uplink.jetstream) {
+            let exporter = Exporter::new(
+                self.store.clone(),
+                site,
+                bus.clone(),
+                jetstream.clone(),
+                self.metrics.uplink.clone(),
+            );
+            supervisor.start(
+                "jobs:jetstream",
+                QueueRunner {
+                    store: self.store.clone(),
+                    queue: self.handle.section(jetstream_queue),
+                    handler: Arc::new(exporter),
+                },
+            );
+        }
+    }
+
     /// The vision stage and, behind it, the store writer; returns the vision stage's inbox.
     fn start_vision(
         &self,
@@ -315,6 +378,11 @@ impl Stages<'_> {
                 store: self.store.clone(),
                 captures: capture_inbox,
                 hub: self.hub.clone(),
+                outbound: self.handle.section(|config| Outbound {
+                    upload: config.uplink.cloud.is_some(),
+                    jetstream: config.uplink.jetstream.is_some(),
+                    push_attempts: Some(config.uplink.push.retry_schedule_s.len() as u32 + 1),
+                }),
             },
         );
         let (bursts, burst_inbox) = channel(BURST_QUEUE);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vod::cli::{bench, camera, lidar, sim};
+use vod::cli::{bench, camera, lidar, push, sim};
 
 #[derive(Debug, Parser)]
 #[command(name = "vod", version, about = "Vehicle occupancy detection appliance")]
@@ -29,6 +29,9 @@ enum Command {
     /// Tools for SICK scanner data.
     #[command(subcommand)]
     Lidar(lidar::LidarCommand),
+    /// The endpoints clients registered for pushes.
+    #[command(subcommand)]
+    Push(push::PushCommand),
     /// Simulators for the bench rig.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => vod::cli::config::check(&file),
         Command::Camera(command) => camera::main(command),
         Command::Lidar(command) => lidar::main(command),
+        Command::Push(command) => push::main(command),
         Command::Sim(command) => sim::main(command),
         Command::Bench(command) => bench::main(command),
     }

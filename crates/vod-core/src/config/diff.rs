@@ -15,6 +15,8 @@ pub const LIVE_PATHS: &[&str] = &[
     "retention",
     "jobs",
     "log.filter",
+    "uplink.cloud",
+    "uplink.push",
     "lanes[].lateral_from_mm",
     "lanes[].lateral_to_mm",
     "cameras[].trigger_delay_ms",
@@ -270,6 +272,8 @@ mod tests {
             ("cameras[0].source.gige.pixel_format", false),
             ("detectors", false),
             ("bus.nats_url", false),
+            ("uplink.cloud.url", true),
+            ("uplink.jetstream.stream", false),
         ] {
             assert_eq!(is_live(&KeyPath::parse(path).unwrap()), live, "{path}");
         }

@@ -16,6 +16,7 @@ const SECRET_KEYS: &[&str] = &[
     "secret",
     "token",
     "secret_access_key",
+    "access_key_id",
     "session_token",
     "credentials",
     "nkey_seed",

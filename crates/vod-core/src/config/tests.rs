@@ -221,7 +221,7 @@ fn vision_settings_are_checked() {
             "face_model = \"faces\"",
         )
         .replace("camera = \"cam-2\"", "camera = \"cam-9\"")
-        .replace("rear = [0.25, 0.5]\n\n", "rear = [0.5, 0.25]\n\n");
+        .replacen("rear = [0.25, 0.5]\n\n", "rear = [0.5, 0.25]\n\n", 1);
     let mut problems = problems_of(&text);
     problems.sort();
     let keys: Vec<&str> = problems
@@ -319,7 +319,7 @@ fn job_queue_overrides_name_known_queues() {
         problems,
         [
             "jobs.queues.retention.rate_per_minute: must be at least 1",
-            "jobs.queues.uploads: no such queue; the queues are retention",
+            "jobs.queues.uploads: no such queue; the queues are retention, upload, jetstream",
         ]
     );
     let problems = problems_of(&with_queues("[jobs.queues.retention]\nworkers = 2"));

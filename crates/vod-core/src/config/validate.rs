@@ -176,6 +176,7 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         }
     }
     check_vision(config, &mut problem);
+    check_uplink(config, &mut problem);
     check_speed_planes(config, &mut problem);
     check_camera_triggers(config, &mut problem);
     problems
@@ -405,6 +406,101 @@ fn check_job_queues(config: &Config, problem: &mut impl FnMut(String, &str)) {
             if value == Some(0) {
                 problem(format!("jobs.queues.{name}.{key}"), "must be at least 1");
             }
+        }
+    }
+}
+
+fn check_uplink(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    let uplink = &config.uplink;
+    if let Some(cloud) = &uplink.cloud {
+        let at = "uplink.cloud";
+        let bucket = cloud
+            .url
+            .strip_prefix("s3://")
+            .map(|rest| rest.split('/').next());
+        match (bucket, cloud.url.strip_prefix("file://")) {
+            (Some(Some(bucket)), _) if !bucket.is_empty() => {}
+            (None, Some(path)) if !path.is_empty() => {}
+            _ => problem(
+                format!("{at}.url"),
+                "must be s3://BUCKET/PREFIX or file:///PATH",
+            ),
+        }
+        if cloud
+            .endpoint
+            .as_ref()
+            .is_some_and(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+        {
+            problem(
+                format!("{at}.endpoint"),
+                "must start with http:// or https://",
+            );
+        }
+        if cloud.access_key_id.is_some() != cloud.secret_access_key.is_some() {
+            problem(
+                format!("{at}.secret_access_key"),
+                "give both access_key_id and secret_access_key, or neither (then the AWS environment variables are used)",
+            );
+        }
+        if !(1..=64).contains(&cloud.concurrency) {
+            problem(format!("{at}.concurrency"), "must be within 1..=64");
+        }
+        if cloud.max_bytes_per_s == Some(0) {
+            problem(format!("{at}.max_bytes_per_s"), "must be at least 1");
+        }
+        if cloud.retry_max_s == 0 {
+            problem(format!("{at}.retry_max_s"), "must be at least 1");
+        }
+    }
+    let push = &uplink.push;
+    if push.timeout_ms == 0 {
+        problem("uplink.push.timeout_ms".into(), "must be at least 1");
+    }
+    if push.retry_schedule_s.len() > 32 {
+        problem("uplink.push.retry_schedule_s".into(), "at most 32 retries");
+    }
+    if push.disable_after_s == 0 {
+        problem("uplink.push.disable_after_s".into(), "must be at least 1");
+    }
+    if !(1..=16).contains(&push.concurrency_per_endpoint) {
+        problem(
+            "uplink.push.concurrency_per_endpoint".into(),
+            "must be within 1..=16",
+        );
+    }
+    if let Some(jetstream) = &uplink.jetstream {
+        if config.bus.is_none() {
+            problem(
+                "uplink.jetstream".into(),
+                "needs a [bus] section: the stream is on its NATS system",
+            );
+        }
+        if jetstream.stream.is_empty()
+            || !jetstream
+                .stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            problem(
+                "uplink.jetstream.stream".into(),
+                "must be letters, digits, _ and -",
+            );
+        }
+        if jetstream.subject.is_empty()
+            || jetstream
+                .subject
+                .contains(|c: char| c.is_whitespace() || matches!(c, '*' | '>'))
+        {
+            problem(
+                "uplink.jetstream.subject".into(),
+                "must be a subject without spaces or wildcards",
+            );
+        }
+        if jetstream.duplicate_window_s == 0 {
+            problem(
+                "uplink.jetstream.duplicate_window_s".into(),
+                "must be at least 1",
+            );
         }
     }
 }

@@ -149,6 +149,10 @@ pub enum JobError {
     /// Worth trying again after a backoff, while attempts remain.
     #[error("{0}")]
     Retry(String),
+    /// Worth trying again after this long (the handler knows: a schedule, a `Retry-After`),
+    /// while attempts remain.
+    #[error("{message}")]
+    RetryIn { delay_ms: u64, message: String },
     /// Will never succeed (bad arguments, say): discarded at once.
     #[error("{0}")]
     Discard(String),

@@ -254,7 +254,15 @@ impl Store {
                 let run_at = now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX));
                 ("available", run_at, None, "failed", Some(message))
             }
-            Err(JobError::Retry(message) | JobError::Discard(message)) => (
+            Err(JobError::RetryIn { delay_ms, message }) if job.attempt < job.max_attempts => {
+                let run_at = now.saturating_add(i64::try_from(*delay_ms).unwrap_or(i64::MAX));
+                ("available", run_at, None, "failed", Some(message))
+            }
+            Err(
+                JobError::Retry(message)
+                | JobError::RetryIn { message, .. }
+                | JobError::Discard(message),
+            ) => (
                 "discarded",
                 job.run_at_ms,
                 Some(now),

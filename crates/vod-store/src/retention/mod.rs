@@ -133,6 +133,22 @@ impl Store {
             }
             report.jobs_purged += purged;
         }
+        // The deliveries' history is kept as long as the jobs' history.
+        loop {
+            let purged = sqlx::query(
+                "DELETE FROM push_deliveries WHERE id IN \
+                 (SELECT id FROM push_deliveries WHERE at_ms < ? LIMIT ?)",
+            )
+            .bind(history_cutoff_ms)
+            .bind(BATCH * 5)
+            .execute(&self.writer)
+            .await
+            .map_err(StoreError::database("purging the delivery history"))?
+            .rows_affected();
+            if purged == 0 {
+                break;
+            }
+        }
 
         let metrics = &self.metrics.retention;
         metrics

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod camera;
 pub mod config;
 pub mod lidar;
+pub mod push;
 pub mod run;
 pub mod sim;

@@ -31,6 +31,10 @@ pub fn bench_config(
         .replace("127.0.0.1:9100", &loopback(metrics).to_string())
         .replace("\"./data\"", &format!("{:?}", dir.join("data")))
         .replace(
+            "\"file://./data/uplink\"",
+            &format!("\"file://{}\"", dir.join("data/uplink").display()),
+        )
+        .replace(
             "models_dir = \"models\"",
             &format!("models_dir = {:?}", models_dir()),
         );
