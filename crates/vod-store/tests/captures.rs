@@ -16,6 +16,7 @@ async fn inserted_captures_come_back_newest_first() {
     let recent = store.recent_captures(10).await.expect("recent");
     let expected_second = CaptureSummary {
         id: second,
+        uuid: recent[0].uuid.clone(),
         vehicle_id: common::vehicle_id(2),
         lane: "hov-1".to_owned(),
         camera: "cam-north".to_owned(),

@@ -35,11 +35,20 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
-        let port = free_port();
+        NatsServer::with_config(free_port(), "jetstream { store_dir: \"{store}\" }")
+    }
+
+    /// A nats-server on `port` with the configuration `config` (nats-server's own format), in
+    /// which `{store}` stands for a JetStream directory of its own.
+    pub fn with_config(port: u16, config: &str) -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir for JetStream");
+        let file = store.path().join("nats-server.conf");
+        let config = config.replace("{store}", &store.path().join("js").to_string_lossy());
+        std::fs::write(&file, format!("host: 127.0.0.1\nport: {port}\n{config}\n"))
+            .expect("write the nats-server config");
         let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
+            .arg("-c")
+            .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
