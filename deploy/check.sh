@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks of the container and deployment files: hadolint on every Dockerfile, the
 # bench rig's compose file, the NATS hub and leaf configs, the Prometheus config, rules and
-# rule unit tests, the systemd unit, and the bench configs. Runs every check, then exits 1 if any failed.
+# rule unit tests, the systemd unit, and the bench configs. Runs every check, then exits 1 if
+# any failed.
 #   deploy/check.sh                    needs the Debian packages prometheus and docker-compose
 #                                      (scripts/setup.sh test); fetches hadolint into .tools/
 #   VOD=target/debug/vod deploy/check.sh   also runs `vod config check` on the bench configs
