@@ -79,7 +79,12 @@ fn s3(server: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
 }
 
 /// The plain loop: the same number of objects of the same sizes, `CONCURRENCY` at a time.
-async fn plain_loop(store: Arc<dyn ObjectStore>, round: usize, captures: usize, image_bytes: usize) -> Duration {
+async fn plain_loop(
+    store: Arc<dyn ObjectStore>,
+    round: usize,
+    captures: usize,
+    image_bytes: usize,
+) -> Duration {
     let started = Instant::now();
     futures::stream::iter(0..captures * 3)
         .map(|object| {
@@ -184,7 +189,9 @@ async fn drain(
 
 /// A receiver that answers 204 at once, on every connection it gets.
 async fn fast_receiver() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("address"));
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
@@ -192,7 +199,9 @@ async fn fast_receiver() -> String {
                 let mut buffer = vec![0u8; 65536];
                 let mut seen = Vec::new();
                 loop {
-                    let Ok(n) = stream.read(&mut buffer).await else { return };
+                    let Ok(n) = stream.read(&mut buffer).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -207,9 +216,7 @@ async fn fast_receiver() -> String {
                             .unwrap_or(0);
                         if seen.len() >= end + 4 + length {
                             seen.drain(..end + 4 + length);
-                            let _gone = stream
-                                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-                                .await;
+                            let _gone = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
                         }
                     }
                 }

@@ -322,3 +322,93 @@ async fn a_receiver_that_says_gone_disables_its_endpoint() {
     stop.cancel();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_too_long_disables_and_a_delivery_can_be_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = vod_testkit::open_store(dir.path()).await;
+    let (failing_url, _) = receiver(Behaviour::Failing).await;
+    let (healthy_url, healthy) = receiver(Behaviour::Healthy).await;
+    register(&store, "failing", &failing_url).await;
+    register(&store, "healthy", &healthy_url).await;
+    let outbound = Outbound {
+        push_attempts: Some(10),
+        ..Outbound::default()
+    };
+    store
+        .insert_outbound_capture(&capture(7), &outbound)
+        .await
+        .unwrap();
+    let hub = Hub::new(16);
+    let mut events = hub.subscribe();
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        site: Arc::from("bench-rig"),
+        hub,
+        config: watch::channel(PushConfig {
+            retry_schedule_s: vec![1; 9],
+            disable_after_s: 1,
+            ..PushConfig::default()
+        })
+        .1,
+        metrics: UplinkMetrics::register(&Registry::new()).unwrap(),
+    };
+    let stop = CancellationToken::new();
+    let shutdown = stop.clone();
+    let running = tokio::spawn(async move { dispatcher.run(shutdown).await });
+    let event = tokio::time::timeout(PATIENCE, events.recv())
+        .await
+        .expect("the failing endpoint is disabled in time")
+        .unwrap();
+    assert!(
+        matches!(&*event, Event::PushEndpointDisabled { client, reason }
+            if client == "failing" && reason.starts_with("its deliveries failed for")),
+        "{event:?}"
+    );
+
+    // The healthy endpoint's delivery, sent again: the same message id, a second time.
+    let healthy_id = store
+        .push_endpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|endpoint| endpoint.client == "healthy")
+        .unwrap()
+        .id;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let delivery = loop {
+        if let Some(delivery) = store.deliveries(healthy_id, 10).await.unwrap().pop() {
+            break delivery;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no healthy delivery"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        store
+            .replay_delivery(delivery.id, 3)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while healthy.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids: Vec<String> = healthy
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(headers, _)| headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [delivery.webhook_id.clone(), delivery.webhook_id]);
+    assert!(store.replay_delivery(9999, 3).await.unwrap().is_none());
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
