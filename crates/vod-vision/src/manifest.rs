@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::decode::centerface::CenterFaceParams;
 use crate::decode::nanodet::NanoDetParams;
 use crate::decode::retinaface::RetinaFaceParams;
 use crate::decode::ssd::SsdParams;
@@ -76,6 +77,7 @@ pub enum ResizeMode {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decoder {
     RetinaFace(RetinaFaceParams),
+    CenterFace(CenterFaceParams),
     NanodetGfl(NanoDetParams),
     Ssd(SsdParams),
     Yolo(YoloParams),
@@ -86,6 +88,7 @@ impl Decoder {
     pub fn output_names(&self) -> Vec<&str> {
         match self {
             Decoder::RetinaFace(p) => vec![&p.loc_output, &p.conf_output],
+            Decoder::CenterFace(p) => vec![&p.heatmap_output, &p.scale_output, &p.offset_output],
             Decoder::NanodetGfl(p) => p
                 .score_outputs
                 .iter()

@@ -224,6 +224,7 @@ impl Model {
         let (w, h, t) = (m.input.width, m.input.height, m.score_threshold);
         match &m.decoder {
             Decoder::RetinaFace(p) => decode::retinaface::decode(p, outputs, w, h, t),
+            Decoder::CenterFace(p) => decode::centerface::decode(p, outputs, w, h, t),
             Decoder::NanodetGfl(p) => decode::nanodet::decode(p, outputs, w, h, t),
             Decoder::Ssd(p) => decode::ssd::decode(p, outputs, w, h, t),
             Decoder::Yolo(p) => decode::yolo::decode(p, outputs, t),

@@ -228,3 +228,59 @@ fn run_model(
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use opencv::imgcodecs;
+    use opencv::prelude::*;
+    use prometheus::Registry;
+    use vod_core::{PixelFormat, VehicleId};
+
+    use super::*;
+    use crate::vision::VisionSettings;
+
+    fn set() -> VisionSet {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let model = |manifest: &str| Model::load(&models.join(manifest), 1).unwrap();
+        VisionSet {
+            person: model("nanodet_g_416_coco.toml"),
+            face: model("retinaface_mnet025.toml"),
+            settings: VisionSettings::from_config(
+                &vod_core::config::Config::parse(include_str!("../../../deploy/bench/vod.toml"))
+                    .unwrap()
+                    .vision,
+            ),
+        }
+    }
+
+    /// A failed face search (`None`: the model gave no answer for the frame) stores nothing of
+    /// the frame; an empty one (no face) stores it. A real model cannot be made to fail after
+    /// its trial inference at load, so the guard is tested here, on its own.
+    #[test]
+    fn a_frame_whose_face_search_failed_is_never_stored() {
+        let set = set();
+        let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/images/astronaut.png");
+        let image = imgcodecs::imread(path.to_str().unwrap(), imgcodecs::IMREAD_COLOR).unwrap();
+        let frame = Frame {
+            camera: Arc::from("cam-1"),
+            vehicle_id: VehicleId::new(Utc::now(), 1, 1),
+            lane: Arc::from("lane-1"),
+            burst_index: 0,
+            captured_utc: Utc::now(),
+            device_timestamp_ns: None,
+            width: image.cols() as u32,
+            height: image.rows() as u32,
+            pixel_format: PixelFormat::Bgr8,
+            pixels: image.data_bytes().unwrap().to_vec(),
+        };
+        let mat = || frame_mat(&frame).unwrap();
+        assert!(finish_frame(&frame, mat(), &[], None, &set, &metrics).is_none());
+        assert!(finish_frame(&frame, mat(), &[], Some(Vec::new()), &set, &metrics).is_some());
+    }
+}

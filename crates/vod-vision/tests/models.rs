@@ -50,6 +50,7 @@ fn every_shipped_manifest_loads_and_checks_out() {
     assert_eq!(
         names,
         [
+            "centerface",
             "nanodet-g-416-coco",
             "retinaface-mnet025",
             "ssdlite-pedestrian"
@@ -67,6 +68,14 @@ fn the_astronaut_photo_holds_one_person_and_one_face() {
     assert!(
         f.x1 > 150.0 && f.x2 < 300.0 && f.y1 > 40.0 && f.y2 < 220.0,
         "{f:?}"
+    );
+    // CenterFace, the independent face check, finds the same face.
+    let centre = model("centerface.toml").detect(&image).unwrap();
+    assert_eq!(centre.len(), 1, "{centre:?}");
+    assert!(
+        centre[0].bbox.iou(&f) > 0.3,
+        "{:?} vs {f:?}",
+        centre[0].bbox
     );
     for manifest in ["nanodet_g_416_coco.toml", "ssdlite_pedestrian.toml"] {
         let people = model(manifest).detect(&image).unwrap();

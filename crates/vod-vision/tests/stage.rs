@@ -132,38 +132,44 @@ fn decode(jpeg: &[u8]) -> Mat {
     imgcodecs::imdecode(&Vector::<u8>::from_slice(jpeg), imgcodecs::IMREAD_COLOR).unwrap()
 }
 
+/// Faces in each frame, by the model that chose what to blur and by CenterFace, which did not.
+fn faces_found(set: &VisionSet, checker: &Model, image: &Mat) -> (usize, usize) {
+    (
+        set.face.detect(image).unwrap().len(),
+        checker.detect(image).unwrap().len(),
+    )
+}
+
 #[test]
-fn no_stored_image_holds_a_face_the_face_model_can_find() {
+fn no_stored_image_holds_a_face_either_face_model_can_find() {
     let set = set(false, 0.5);
+    let checker = model("centerface.toml");
     let metrics = VisionMetrics::register(&Registry::new()).unwrap();
     let frames = vec![
         photo_frame("astronaut.png", 0),
         photo_frame("camera.png", 1),
     ];
-    // The photos do hold faces before the stage.
-    let before: usize = frames
-        .iter()
-        .map(|f| {
-            set.face
-                .detect(&vod_vision::frame_mat(f).unwrap())
-                .unwrap()
-                .len()
-        })
-        .sum();
+    // The photos do hold faces before the stage, for both models.
+    let before = frames.iter().fold((0, 0), |sum, frame| {
+        let found = faces_found(&set, &checker, &vod_vision::frame_mat(frame).unwrap());
+        (sum.0 + found.0, sum.1 + found.1)
+    });
     assert!(
-        before >= 2,
-        "the test photos must show faces, found {before}"
+        before.0 >= 2 && before.1 >= 2,
+        "the test photos must show faces to both models, found {before:?}"
     );
     let capture = process(burst(frames), &set, &metrics);
     assert_eq!(capture.images.len(), 2);
     for image in &capture.images {
-        let faces = set.face.detect(&decode(&image.jpeg)).unwrap();
-        assert!(
-            faces.is_empty(),
-            "frame {} still shows {faces:?}",
+        let found = faces_found(&set, &checker, &decode(&image.jpeg));
+        assert_eq!(
+            found,
+            (0, 0),
+            "frame {} still shows faces (blurring model, CenterFace)",
             image.burst_index
         );
     }
+    let before = before.0;
     let occupancy = capture.occupancy.unwrap();
     assert!(!occupancy.evidence_raw);
     assert_eq!(
@@ -238,6 +244,33 @@ fn people_are_counted_per_row_and_a_doubtful_capture_is_flagged() {
     assert_eq!(occupancy.countability, 1.0, "{occupancy:?}");
     assert!(!occupancy.needs_review, "{occupancy:?}");
     assert_eq!(metrics.captures_review_total.get(), 1);
+}
+
+#[test]
+fn anonymizing_people_too_leaves_neither_faces_nor_people() {
+    let mut set = set(false, 0.5);
+    set.settings.anonymize_people = true;
+    let checker = model("centerface.toml");
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    let frame = photo_frame("astronaut.png", 0);
+    let original = vod_vision::frame_mat(&frame).unwrap();
+    let people_before = set.person.detect(&original).unwrap();
+    assert!(!people_before.is_empty());
+    let capture = process(burst(vec![frame]), &set, &metrics);
+    let stored = decode(&capture.images[0].jpeg);
+    assert_eq!(faces_found(&set, &checker, &stored), (0, 0));
+    // The person's whole box is destroyed: the person model no longer finds them there.
+    let people_after = set.person.detect(&stored).unwrap();
+    for person in &people_before {
+        assert!(
+            people_after
+                .iter()
+                .all(|after| after.bbox.iou(&person.bbox) < 0.5),
+            "{person:?} is still found: {people_after:?}"
+        );
+    }
+    // The counts come from the frames before they were destroyed.
+    assert!(!capture.occupancy.unwrap().detections.is_empty());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Output decoders: pure functions from a model's raw output arrays to detections in the
 //! pixel coordinates of the model's input tensor.
 
+pub mod centerface;
 pub mod nanodet;
 pub mod nms;
 pub mod retinaface;
