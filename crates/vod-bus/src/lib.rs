@@ -176,7 +176,12 @@ mod tests {
         let publisher = tokio::spawn(async move { publisher.run(stop).await });
         let vehicle_id = VehicleId::new(Utc::now(), 3, 1);
         // Publish until the publisher has subscribed and connected.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let message = loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the publisher sent nothing within 30 s"
+            );
             hub.publish(Event::VehicleEntered {
                 vehicle_id,
                 lane: Arc::from("lane-1"),

@@ -38,7 +38,12 @@ async fn enqueue(store: &Store, queue: &str, kind: &str) -> JobId {
 /// Sends a request and decodes the reply; retries while the service has not subscribed yet.
 async fn request(client: &async_nats::Client, command: &str, payload: &str) -> Value {
     let subject = format!("vod.bench.cmd.{command}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no service answered {subject} within 30 s"
+        );
         match client
             .request(subject.clone(), payload.to_owned().into())
             .await

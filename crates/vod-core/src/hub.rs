@@ -97,6 +97,23 @@ impl From<&VehicleEvent> for Event {
 }
 
 impl Event {
+    /// Every kind of event, as [`Event::kind`] names them (the live page listens for each).
+    pub const KINDS: [&'static str; 12] = [
+        "scanner_connected",
+        "scanner_disconnected",
+        "vehicle_entered",
+        "vehicle_left",
+        "capture_stored",
+        "component_restarted",
+        "captures_evicted",
+        "storage_degraded",
+        "storage_recovered",
+        "push_endpoint_disabled",
+        "config_changed",
+        // Not an event of the hub: the live page's notice that it missed some.
+        "missed",
+    ];
+
     /// A short name for the event, used as the last part of its bus subject.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -135,5 +152,104 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One event of every kind; the match makes a new variant fail to compile here until it
+    /// is added, and so to `KINDS` and the live page.
+    fn every_kind() -> Vec<Event> {
+        let example = |event: &Event| match event {
+            Event::ScannerConnected { .. }
+            | Event::ScannerDisconnected { .. }
+            | Event::VehicleEntered { .. }
+            | Event::VehicleLeft { .. }
+            | Event::CaptureStored { .. }
+            | Event::ComponentRestarted { .. }
+            | Event::CapturesEvicted { .. }
+            | Event::StorageDegraded { .. }
+            | Event::StorageRecovered
+            | Event::PushEndpointDisabled { .. }
+            | Event::ConfigChanged { .. } => event.clone(),
+        };
+        let vehicle = VehicleEvent {
+            vehicle_id: VehicleId::new(chrono::Utc::now(), 1, 1),
+            lane: "lane-1".into(),
+            kind: VehicleEventKind::Entered,
+            at_utc: chrono::Utc::now(),
+            at: std::time::Instant::now(),
+        };
+        let left = VehicleEvent {
+            kind: VehicleEventKind::Left(VehicleMeasurements {
+                occupancy_ms: 1,
+                max_height_mm: 1,
+                max_width_mm: 1,
+                class: crate::VehicleClass::Car,
+                speed_kmh: None,
+                length_mm: None,
+            }),
+            ..vehicle.clone()
+        };
+        let text = || String::from("x");
+        [
+            Event::ScannerConnected {
+                scanner: "s".into(),
+                address: text(),
+            },
+            Event::ScannerDisconnected {
+                scanner: "s".into(),
+                reason: text(),
+            },
+            Event::from(&vehicle),
+            Event::from(&left),
+            Event::CaptureStored {
+                capture_id: 1,
+                vehicle_id: vehicle.vehicle_id,
+                lane: "l".into(),
+                camera: "c".into(),
+                images: 1,
+                at: vehicle.at_utc,
+            },
+            Event::ComponentRestarted {
+                component: text(),
+                cause: text(),
+                restarts: 1,
+            },
+            Event::CapturesEvicted {
+                captures: 1,
+                pending_upload: 1,
+                bytes: 1,
+            },
+            Event::StorageDegraded { reason: text() },
+            Event::StorageRecovered,
+            Event::PushEndpointDisabled {
+                client: text(),
+                reason: text(),
+            },
+            Event::ConfigChanged {
+                source: text(),
+                actor: text(),
+                applied: Vec::new(),
+                restart_needed: Vec::new(),
+                error: None,
+            },
+        ]
+        .iter()
+        .map(example)
+        .collect()
+    }
+
+    #[test]
+    fn kinds_names_every_event() {
+        let kinds: Vec<&str> = every_kind().iter().map(Event::kind).collect();
+        let listed: Vec<&str> = Event::KINDS
+            .iter()
+            .copied()
+            .filter(|kind| *kind != "missed")
+            .collect();
+        assert_eq!(kinds, listed);
     }
 }

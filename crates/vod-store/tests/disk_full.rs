@@ -185,7 +185,10 @@ async fn next_stored(
     storage_events: &mut Vec<&'static str>,
 ) -> usize {
     loop {
-        let event = events.recv().await.expect("hub open");
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv())
+            .await
+            .expect("a capture stored within 30 s")
+            .expect("hub open");
         match &*event {
             Event::CaptureStored { images, .. } => return *images,
             Event::StorageDegraded { .. } | Event::StorageRecovered => {

@@ -112,3 +112,14 @@ async fn metrics_are_in_prometheus_text_format() {
             .contains("vod_test_things_total 3")
     );
 }
+
+#[test]
+fn the_live_page_listens_for_every_kind_of_event() {
+    let script = include_str!("../../../web/static/live.js");
+    for kind in vod_core::Event::KINDS {
+        assert!(
+            script.contains(&format!("\"{kind}\"")),
+            "web/static/live.js does not listen for {kind}"
+        );
+    }
+}

@@ -95,7 +95,12 @@ async fn discard_through_a_runner(store: &Store, id: JobId) {
     };
     let shutdown = stop.clone();
     let runner = tokio::spawn(async move { runner.run(shutdown).await });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while store.job(id).await.unwrap().unwrap().state != JobState::Discarded {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused job was not discarded within 30 s"
+        );
         tokio::task::yield_now().await;
     }
     stop.cancel();
