@@ -97,6 +97,7 @@ fn burst(frames: Vec<Arc<Frame>>) -> Burst {
 struct Stage {
     bursts: mpsc::Sender<Burst>,
     captures: mpsc::Receiver<vod_core::Capture>,
+    metrics: VisionMetrics,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), vod_core::TaskError>>,
 }
@@ -106,17 +107,19 @@ impl Stage {
         let (bursts, burst_rx) = channel(queue);
         let (capture_tx, captures) = mpsc::channel(queue);
         let stop = CancellationToken::new();
+        let metrics = VisionMetrics::register(&Registry::new()).unwrap();
         let stage = VisionStage {
             bursts: burst_rx,
             captures: capture_tx,
             vision: vision.clone(),
-            metrics: VisionMetrics::register(&Registry::new()).unwrap(),
+            metrics: metrics.clone(),
         };
         let shutdown = stop.clone();
         let task = tokio::spawn(async move { stage.run(shutdown).await });
         Stage {
             bursts,
             captures,
+            metrics,
             stop,
             task,
         }
@@ -308,26 +311,38 @@ async fn a_new_set_applies_to_the_next_burst_and_no_burst_is_lost() {
     stage.stop().await;
 }
 
-#[test]
-fn a_burst_in_flight_during_a_replace_finishes_whole_with_its_own_set() {
+#[tokio::test]
+async fn a_burst_in_flight_during_a_replace_finishes_whole_with_its_own_set() {
     let vision = Vision::new(set(false, 0.5));
-    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
-    // The stage takes the current set when a burst starts, as run_vision does.
-    let in_flight = vision.current();
-    vision.replace(set(true, 0.5));
+    let mut stage = Stage::start(&vision, 4);
     let frames = vec![
         photo_frame("astronaut.png", 0),
         photo_frame("camera.png", 1),
         photo_frame("astronaut.png", 2),
     ];
-    let capture = process(burst(frames.clone()), &in_flight, &metrics);
-    assert_eq!(capture.images.len(), 3);
-    assert!(!capture.occupancy.unwrap().evidence_raw);
-    let next = process(burst(frames), &vision.current(), &metrics);
+    stage.bursts.send(burst(frames.clone())).await.unwrap();
+    // The stage has taken its set once it works on the burst's first frame.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while stage.metrics.frames_total.get() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst did not start"
+        );
+        tokio::task::yield_now().await;
+    }
+    vision.replace(set(true, 0.5));
+    assert!(
+        stage.captures.try_recv().is_err(),
+        "the burst was done before the replace: nothing was in flight"
+    );
+    stage.bursts.send(burst(frames)).await.unwrap();
+    let in_flight = stage.captures.recv().await.unwrap();
+    assert_eq!(in_flight.images.len(), 3);
+    assert!(!in_flight.occupancy.unwrap().evidence_raw);
+    let next = stage.captures.recv().await.unwrap();
     assert_eq!(next.images.len(), 3);
     assert!(next.occupancy.unwrap().evidence_raw);
-    assert_eq!(metrics.frames_total.get(), 6);
-    assert_eq!(metrics.encode_errors_total.get(), 0);
+    stage.stop().await;
 }
 
 #[tokio::test]

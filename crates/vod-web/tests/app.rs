@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use http_body_util::BodyExt;
-use prometheus::{IntCounter, Registry};
+use prometheus::Registry;
 use tower::ServiceExt;
 use vod_core::{Capture, CaptureImage, Hub, VehicleId};
 use vod_store::Store;
@@ -99,17 +99,80 @@ async fn health_and_readiness_answer() {
 }
 
 #[tokio::test]
-async fn metrics_are_in_prometheus_text_format() {
+async fn a_components_metrics_are_served_in_prometheus_text_format() {
+    // The store's own metrics, moved by the store's own work.
     let registry = Registry::new();
-    let counter = IntCounter::new("vod_test_things_total", "Things.").unwrap();
-    registry.register(Box::new(counter.clone())).unwrap();
-    counter.inc_by(3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &vod_core::config::StorageConfig {
+            data_dir: dir.path().to_owned(),
+        },
+        vod_store::StoreMetrics::register(&registry).unwrap(),
+    )
+    .await
+    .unwrap();
+    for sequence in 0..3 {
+        store
+            .insert_capture(&Capture {
+                vehicle_id: VehicleId::new(Utc::now(), sequence, 2),
+                lane: Arc::from("lane-1"),
+                camera: Arc::from("cam-1"),
+                detected_utc: Utc::now(),
+                images: Vec::new(),
+                occupancy: None,
+            })
+            .await
+            .unwrap();
+    }
     let (status, body) = get(metrics_app(registry), "/metrics").await;
     assert_eq!(status, StatusCode::OK);
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.contains("vod_store_captures_total 3"), "{body}");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_store_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let router = app(AppState {
+        site_id: Arc::from("bench"),
+        store: store.clone(),
+        hub: Hub::new(4),
+    });
+    store.close().await;
+    let (status, body) = get(router.clone(), "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(String::from_utf8(body).unwrap().starts_with("store: "));
+    // Liveness stays: the process answers.
+    assert_eq!(get(router, "/healthz").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn live_events_are_server_sent_events_named_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(16);
+    let router = app(AppState {
+        site_id: Arc::from("bench"),
+        store: store(&dir).await,
+        hub: hub.clone(),
+    });
+    let response = router
+        .oneshot(Request::get("/events").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    hub.publish(vod_core::Event::StorageRecovered);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("an event within 10 s")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
     assert!(
-        String::from_utf8(body)
-            .unwrap()
-            .contains("vod_test_things_total 3")
+        text.starts_with("event: storage_recovered\ndata: {\"type\":\"storage_recovered\"}"),
+        "{text:?}"
     );
 }
 
