@@ -193,6 +193,25 @@ async fn job_commands_list_retry_and_cancel_over_nats() {
     assert_eq!(count("config.reload", "error"), 2);
     assert_eq!(count("unknown", "error"), 1);
 
+    // A command without a reply subject cannot be answered: ignored and counted, and the
+    // service answers the next request as before.
+    client
+        .publish("vod.bench.cmd.jobs.list", "{}".into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metrics.command_errors_total.get() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command without a reply subject was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count("jobs.list", "ok"), 2);
+    let listed = request(&client, "jobs.list", "").await;
+    assert_eq!(listed["ok"], true, "{listed}");
+
     shutdown.cancel();
     service.await.unwrap().unwrap();
 }

@@ -113,3 +113,76 @@ async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<()
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use chrono::Utc;
+    use prometheus::Registry;
+    use vod_core::VehicleId;
+    use vod_core::config::{CameraSource, CameraTrigger, SimSize};
+    use vod_core::supervisor::channel;
+
+    use super::*;
+    use crate::SimCamera;
+
+    /// A trigger whose moment passed while it waited (a busy box) is still taken, at once and
+    /// whole: the vehicle is late in the frame, never missing.
+    #[tokio::test]
+    async fn a_trigger_whose_moment_has_passed_is_taken_at_once() {
+        let camera: Box<dyn Camera> = Box::new(SimCamera::new("cam-1".into(), 320, 240).unwrap());
+        let (triggers, trigger_inbox) = channel(4);
+        let (bursts, mut burst_outbox) = mpsc::channel(4);
+        let config = CameraConfig {
+            name: "cam-1".into(),
+            lane: "lane-1".into(),
+            source: CameraSource::Sim(SimSize {
+                width: 320,
+                height: 240,
+            }),
+            trigger: CameraTrigger::DelayMs(20),
+            burst_frames: 2,
+            burst_interval_ms: 40,
+        };
+        let task = CameraTask {
+            camera: Arc::new(std::sync::Mutex::new(camera)),
+            triggers: trigger_inbox,
+            bursts,
+            settings: watch::channel(config).1,
+            metrics: CameraMetrics::register(&Registry::new()).unwrap(),
+        };
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone();
+        let running = tokio::spawn(async move { task.run(shutdown).await });
+        let long_ago = Instant::now() - Duration::from_secs(5);
+        triggers
+            .send(TriggerCommand {
+                camera: "cam-1".into(),
+                vehicle_id: VehicleId::new(Utc::now(), 1, 1),
+                lane: "lane-1".into(),
+                fire_at: long_ago,
+                frames: 2,
+                interval_ms: 40,
+                detected_at: long_ago,
+                detected_utc: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let burst = tokio::time::timeout(Duration::from_secs(30), burst_outbox.recv())
+            .await
+            .expect("a burst within 30 s")
+            .unwrap();
+        assert_eq!(burst.frames.len(), 2);
+        assert_eq!(
+            burst
+                .frames
+                .iter()
+                .map(|f| f.burst_index)
+                .collect::<Vec<_>>(),
+            [0, 1]
+        );
+        stop.cancel();
+        running.await.unwrap().unwrap();
+    }
+}
