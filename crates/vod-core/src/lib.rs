@@ -33,5 +33,17 @@ pub use supervisor::{Component, SharedReceiver};
 pub use trigger::TriggerCommand;
 pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements};
 
+/// An error and its causes on one line: `what failed: why: the cause of that`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The error type that supervised tasks return; the supervisor logs it with its cause chain.
 pub type TaskError = Box<dyn std::error::Error + Send + Sync + 'static>;

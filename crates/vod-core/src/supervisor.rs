@@ -12,8 +12,8 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::TaskError;
 use crate::hub::{Event, Hub};
+use crate::{TaskError, error_chain};
 
 /// A long-running part of the box: the supervisor runs it until shutdown, and runs it again
 /// after it failed or panicked. What it owns outlives its runs (it is the value itself), so a
@@ -186,17 +186,6 @@ impl Supervisor {
         }
         first_error.map_or(Ok(()), Err)
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -54,7 +54,7 @@ impl ImageHealth {
     }
 
     pub(crate) fn failed(&self, error: &StoreError, images_dropped: usize, now_ms: i64) {
-        let reason = error_chain(error);
+        let reason = vod_core::error_chain(error);
         self.metrics
             .images_dropped_total
             .inc_by(images_dropped as u64);
@@ -69,16 +69,4 @@ impl ImageHealth {
         };
         *state = ImageWrites::Failing { since_ms, reason };
     }
-}
-
-/// The error and its causes on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
 use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -19,13 +18,16 @@ use prometheus::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use vod_core::Component;
 use vod_core::config::{CloudConfig, Config, PushConfig};
-use vod_core::{Capture, CaptureImage, Component, VehicleId};
 use vod_store::{NewPushEndpoint, Outbound, QueueRunner, Store};
 use vod_testkit::S3Server;
 use vod_uplink::UplinkMetrics;
 use vod_uplink::cloud::{Uploader, upload_queue};
 use vod_uplink::push::{Dispatcher, new_secret};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const CONCURRENCY: u32 = 8;
 
@@ -34,34 +36,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
-}
-
-fn capture(sequence: u32, image_bytes: usize) -> Capture {
-    let detected_utc = Utc::now() - TimeDelta::seconds(3600);
-    let images = (0..2)
-        .map(|burst_index| {
-            let mut jpeg = vec![0u8; image_bytes];
-            // Distinct bytes per image, cheaply.
-            for (i, byte) in jpeg.iter_mut().enumerate().step_by(97) {
-                *byte = (i as u32 ^ sequence ^ burst_index) as u8;
-            }
-            CaptureImage {
-                burst_index,
-                captured_utc: detected_utc,
-                width: 1280,
-                height: 1024,
-                jpeg,
-            }
-        })
-        .collect();
-    Capture {
-        vehicle_id: VehicleId::new(detected_utc, sequence, 1),
-        lane: format!("lane-{}", sequence % 4 + 1).into(),
-        camera: format!("cam-{}", sequence % 4 + 1).into(),
-        detected_utc,
-        images,
-        occupancy: None,
-    }
 }
 
 fn s3(server: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
@@ -130,7 +104,7 @@ async fn drain(
     };
     for sequence in 0..captures as u32 {
         store
-            .insert_outbound_capture(&capture(sequence, image_bytes), &outbound)
+            .insert_outbound_capture(&common::capture(sequence, 2, image_bytes), &outbound)
             .await
             .expect("insert");
     }
@@ -246,7 +220,7 @@ async fn push_rate(captures: usize) -> f64 {
     };
     for sequence in 0..captures as u32 {
         store
-            .insert_outbound_capture(&capture(sequence, 1000), &outbound)
+            .insert_outbound_capture(&common::capture(sequence, 1, 1000), &outbound)
             .await
             .expect("insert");
     }

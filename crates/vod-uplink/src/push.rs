@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::PushConfig;
-use vod_core::{Component, Event, Hub, TaskError};
+use vod_core::{Component, Event, Hub, TaskError, error_chain};
 use vod_store::outbound::{PushJob, push_queue};
 use vod_store::{
     Job, JobError, JobHandler, NewDelivery, PushEndpoint, QueueRunner, QueueSpec, RetryPolicy,
@@ -277,17 +277,6 @@ impl Delivery {
             reason: reason.to_owned(),
         });
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs one queue per enabled endpoint, and follows endpoints as they are registered,

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
 use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, ObjectStoreExt};
 use prometheus::Registry;
@@ -14,38 +13,16 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use vod_core::Component;
 use vod_core::config::{CloudConfig, Config};
-use vod_core::{Capture, CaptureImage, Component, VehicleId};
 use vod_store::{Outbound, QueueRunner, Store};
 use vod_testkit::{S3Server, TcpGate};
 use vod_uplink::UplinkMetrics;
 use vod_uplink::cloud::{Uploader, upload_queue};
 
-const PATIENCE: Duration = Duration::from_secs(120);
+mod common;
 
-fn capture(sequence: u32) -> Capture {
-    let detected_utc = Utc::now() - TimeDelta::seconds(i64::from(1000 - sequence));
-    let images = (0..2)
-        .map(|burst_index| CaptureImage {
-            burst_index,
-            captured_utc: detected_utc + TimeDelta::milliseconds(20 + 40 * i64::from(burst_index)),
-            width: 640,
-            height: 480,
-            // Not a real JPEG: the upload carries bytes, whatever they are.
-            jpeg: format!("jpeg {sequence} {burst_index} ")
-                .repeat(500 + sequence as usize)
-                .into_bytes(),
-        })
-        .collect();
-    Capture {
-        vehicle_id: VehicleId::new(detected_utc, sequence, 9),
-        lane: "lane-1".into(),
-        camera: "cam-1".into(),
-        detected_utc,
-        images,
-        occupancy: None,
-    }
-}
+const PATIENCE: Duration = Duration::from_secs(120);
 
 fn bench_config(cloud: CloudConfig) -> Config {
     let mut config = Config::parse(include_str!("../../../deploy/bench/vod.toml")).unwrap();
@@ -60,7 +37,7 @@ async fn insert(store: &Store, sequences: std::ops::Range<u32>) {
     };
     for sequence in sequences {
         store
-            .insert_outbound_capture(&capture(sequence), &outbound)
+            .insert_outbound_capture(&common::capture(sequence, 2, 4000), &outbound)
             .await
             .unwrap();
     }

@@ -8,39 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use chrono::{TimeDelta, Utc};
+
 use futures::StreamExt;
 use prometheus::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use vod_core::Component;
 use vod_core::config::{BusConfig, Config, JetStreamConfig};
-use vod_core::{Capture, CaptureImage, Component, VehicleId};
 use vod_store::outbound::{JETSTREAM_KIND, JETSTREAM_QUEUE};
 use vod_store::{JobFilter, NewJob, Outbound, QueueRunner};
 use vod_testkit::{NatsServer, free_port};
 use vod_uplink::UplinkMetrics;
 use vod_uplink::jetstream::{Exporter, jetstream_queue};
 
+mod common;
+
 const PATIENCE: Duration = Duration::from_secs(60);
 const CAPTURES: u32 = 6;
-
-fn capture(sequence: u32) -> Capture {
-    let detected_utc = Utc::now() - TimeDelta::seconds(30);
-    Capture {
-        vehicle_id: VehicleId::new(detected_utc, sequence, 5),
-        lane: "lane-1".into(),
-        camera: "cam-1".into(),
-        detected_utc,
-        images: vec![CaptureImage {
-            burst_index: 0,
-            captured_utc: detected_utc,
-            width: 8,
-            height: 8,
-            jpeg: vec![1, 2, 3, sequence as u8],
-        }],
-        occupancy: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captures_published_while_the_hub_is_down_reach_it_once() {
@@ -84,7 +68,7 @@ async fn captures_published_while_the_hub_is_down_reach_it_once() {
     };
     for sequence in 0..CAPTURES {
         store
-            .insert_outbound_capture(&capture(sequence), &outbound)
+            .insert_outbound_capture(&common::capture(sequence, 1, 4), &outbound)
             .await
             .unwrap();
     }

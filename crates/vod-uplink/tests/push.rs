@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
 use prometheus::Registry;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,10 +15,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::PushConfig;
-use vod_core::{Capture, CaptureImage, Component, Event, Hub, VehicleId};
+use vod_core::{Component, Event, Hub};
 use vod_store::{NewPushEndpoint, Outbound, Store};
 use vod_uplink::UplinkMetrics;
 use vod_uplink::push::{Dispatcher, new_secret};
+
+mod common;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 const CAPTURES: u32 = 4;
@@ -90,24 +91,6 @@ async fn receiver(behaviour: Behaviour) -> (String, Received) {
     (url, received)
 }
 
-fn capture(sequence: u32) -> Capture {
-    let detected_utc = Utc::now() - TimeDelta::seconds(60);
-    Capture {
-        vehicle_id: VehicleId::new(detected_utc, sequence, 3),
-        lane: "lane-2".into(),
-        camera: "cam-2".into(),
-        detected_utc,
-        images: vec![CaptureImage {
-            burst_index: 0,
-            captured_utc: detected_utc,
-            width: 64,
-            height: 48,
-            jpeg: vec![sequence as u8; 100],
-        }],
-        occupancy: None,
-    }
-}
-
 async fn register(store: &Store, client: &str, url: &str) -> String {
     let secret = new_secret();
     store
@@ -153,7 +136,7 @@ async fn a_failing_or_hanging_receiver_never_holds_up_a_healthy_one() {
     let mut uuids = Vec::new();
     for sequence in 0..CAPTURES {
         let id = store
-            .insert_outbound_capture(&capture(sequence), &outbound)
+            .insert_outbound_capture(&common::capture(sequence, 1, 100), &outbound)
             .await
             .unwrap();
         let recent = store.recent_captures(1).await.unwrap();
@@ -287,7 +270,7 @@ async fn a_receiver_that_says_gone_disables_its_endpoint() {
         ..Outbound::default()
     };
     store
-        .insert_outbound_capture(&capture(1), &outbound)
+        .insert_outbound_capture(&common::capture(1, 1, 100), &outbound)
         .await
         .unwrap();
     let hub = Hub::new(16);
@@ -336,7 +319,7 @@ async fn failing_too_long_disables_and_a_delivery_can_be_replayed() {
         ..Outbound::default()
     };
     store
-        .insert_outbound_capture(&capture(7), &outbound)
+        .insert_outbound_capture(&common::capture(7, 1, 100), &outbound)
         .await
         .unwrap();
     let hub = Hub::new(16);

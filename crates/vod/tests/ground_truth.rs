@@ -12,13 +12,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
-use vod::appliance::{Appliance, Listeners, Outcome, Setup};
 use vod_camera::SimCamera;
 use vod_core::SeatRow;
-use vod_core::config::Config;
-use vod_sim::emulator::{self, EmulatorConfig, ground_truth};
+use vod_sim::emulator::{EmulatorConfig, ground_truth};
 
 const PATIENCE: Duration = Duration::from_secs(120);
 /// Traffic runs this long, then the road stays empty.
@@ -48,36 +44,14 @@ struct Report {
 
 async fn run(traffic: EmulatorConfig, review_below: f32) -> Report {
     let dir = tempfile::tempdir().unwrap();
-    let scanner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let scanner_address = scanner.local_addr().unwrap();
-    let emulator_stop = CancellationToken::new();
-    tokio::spawn(emulator::serve(
-        scanner,
-        traffic.clone(),
-        emulator_stop.clone(),
-    ));
+    let (scanner_address, emulator_stop) = common::emulator(traffic.clone()).await;
     let text = common::bench_config(dir.path(), scanner_address, 8080, 9100, None).replace(
         "review_below = 0.2",
         &format!("review_below = {review_below}"),
     );
     let path = common::write_config(dir.path(), &text);
-    let config = Config::load(&path).unwrap();
-    let appliance = Appliance::start(Setup {
-        path: path.clone(),
-        loaded: config,
-        listeners: Listeners {
-            web: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-            metrics: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-        },
-        live_parts: Vec::new(),
-    })
-    .await
-    .unwrap();
+    let appliance = common::InProcess::start(&path).await;
     let store = appliance.store.clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let running = tokio::spawn(appliance.run(async {
-        let _either_way = stopped.await;
-    }));
 
     let truth = ground_truth(&traffic, Duration::from_millis(TRAFFIC_MS));
     let mut truth_per_lane: HashMap<String, usize> = HashMap::new();
@@ -136,8 +110,7 @@ async fn run(traffic: EmulatorConfig, review_below: f32) -> Report {
             exact_counts += 1;
         }
     }
-    stop.send(()).unwrap();
-    assert!(matches!(running.await.unwrap(), Outcome::Stopped));
+    appliance.stop().await;
     emulator_stop.cancel();
     Report {
         truth_per_lane,

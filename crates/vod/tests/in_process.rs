@@ -12,13 +12,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tokio::sync::{broadcast, oneshot};
-use tokio_util::sync::CancellationToken;
-use vod::appliance::{Appliance, Listeners, Outcome, Setup};
-use vod_core::config::Config;
+use tokio::sync::broadcast;
 use vod_core::config::live::{ChangeSource, Origin};
 use vod_core::{Event, VehicleId, VehicleMeasurements};
-use vod_sim::emulator::{self, EmulatorConfig};
+use vod_sim::emulator::EmulatorConfig;
 use vod_store::Store;
 use vod_testkit::{http_get, metric_sum};
 
@@ -109,37 +106,17 @@ async fn wait_for_delays(store: &Store, since: DateTime<Utc>) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_the_handle_reaches_the_next_vehicle_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let scanner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let scanner_address = scanner.local_addr().unwrap();
-    let emulator_stop = CancellationToken::new();
-    tokio::spawn(emulator::serve(
-        scanner,
-        EmulatorConfig {
-            flow_per_hour: 3000.0,
-            ..EmulatorConfig::bench_rig()
-        },
-        emulator_stop.clone(),
-    ));
+    let (scanner_address, emulator_stop) = common::emulator(EmulatorConfig {
+        flow_per_hour: 3000.0,
+        ..EmulatorConfig::bench_rig()
+    })
+    .await;
     let text = common::bench_config(dir.path(), scanner_address, 8080, 9100, None);
     let path = common::write_config(dir.path(), &text);
-    let appliance = Appliance::start(Setup {
-        path: path.clone(),
-        loaded: Config::load(&path).unwrap(),
-        listeners: Listeners {
-            web: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-            metrics: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-        },
-        live_parts: Vec::new(),
-    })
-    .await
-    .unwrap();
+    let appliance = common::InProcess::start(&path).await;
     let (handle, store) = (appliance.config.clone(), appliance.store.clone());
     let metrics_address = appliance.metrics_address;
     let mut events = appliance.hub.subscribe();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let running = tokio::spawn(appliance.run(async {
-        let _either_way = stopped.await;
-    }));
 
     // Before: cars are detected, and cam-1 fires 20 ms after detection.
     let mut vehicles = Vehicles::default();
@@ -247,7 +224,6 @@ async fn a_change_through_the_handle_reaches_the_next_vehicle_and_the_file() {
     );
     assert_eq!(row.change.changed, report.applied);
 
-    stop.send(()).unwrap();
-    assert!(matches!(running.await.unwrap(), Outcome::Stopped));
+    appliance.stop().await;
     emulator_stop.cancel();
 }

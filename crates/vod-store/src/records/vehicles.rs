@@ -133,7 +133,7 @@ impl Component for VehicleRecorder {
                 Ok(()) => self.store.metrics.vehicles_recorded_total.inc(),
                 Err(error) => {
                     self.store.metrics.vehicle_errors_total.inc();
-                    tracing::error!(error = %crate::health::error_chain(&error), vehicle_id = %event.vehicle_id, "Could not record a vehicle.");
+                    tracing::error!(error = %vod_core::error_chain(&error), vehicle_id = %event.vehicle_id, "Could not record a vehicle.");
                 }
             }
         }

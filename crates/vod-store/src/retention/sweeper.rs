@@ -6,11 +6,11 @@ use tokio::sync::watch;
 use vod_core::config::{JobsConfig, RetentionConfig, SweepSchedule};
 use vod_core::{Event, Hub};
 
-use crate::health::error_chain;
 use crate::jobs::{
     Job, JobError, JobHandler, PeriodicJob, QueueSpec, RetryPolicy, Schedule, now_ms,
 };
 use crate::store::Store;
+use vod_core::error_chain;
 
 pub const RETENTION_QUEUE: &str = "retention";
 pub const SWEEP_KIND: &str = "retention.sweep";

@@ -55,3 +55,64 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write the config");
     path
 }
+
+/// The appliance running in-process on port 0 from the config file at `path`.
+pub struct InProcess {
+    pub config: vod_core::config::live::ConfigHandle,
+    pub store: vod_store::Store,
+    pub hub: vod_core::Hub,
+    pub metrics_address: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<vod::appliance::Outcome>,
+}
+
+impl InProcess {
+    pub async fn start(path: &Path) -> InProcess {
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let appliance = vod::appliance::Appliance::start(vod::appliance::Setup {
+            path: path.to_owned(),
+            loaded: vod_core::config::Config::load(path).expect("a valid config"),
+            listeners: vod::appliance::Listeners {
+                web: bind(),
+                metrics: bind(),
+            },
+            live_parts: Vec::new(),
+        })
+        .await
+        .expect("the appliance starts");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        InProcess {
+            config: appliance.config.clone(),
+            store: appliance.store.clone(),
+            hub: appliance.hub.clone(),
+            metrics_address: appliance.metrics_address,
+            stop,
+            running: tokio::spawn(appliance.run(async {
+                let _either_way = stopped.await;
+            })),
+        }
+    }
+
+    /// Stops it; it must stop cleanly.
+    pub async fn stop(self) {
+        self.stop.send(()).expect("the appliance still runs");
+        let outcome = self.running.await.expect("the appliance's task");
+        assert!(
+            matches!(outcome, vod::appliance::Outcome::Stopped),
+            "{outcome:?}"
+        );
+    }
+}
+
+/// The scanner emulator in-process on a free loopback port, until the token is cancelled.
+pub async fn emulator(
+    traffic: vod_sim::emulator::EmulatorConfig,
+) -> (SocketAddr, tokio_util::sync::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("its address");
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(vod_sim::emulator::serve(listener, traffic, stop.clone()));
+    (address, stop)
+}
