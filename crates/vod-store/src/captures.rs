@@ -48,6 +48,19 @@ impl CaptureStatus {
     }
 }
 
+/// The query of a [`CaptureSummary`], for `concat!` (queries are static strings).
+macro_rules! summary_select {
+    () => {
+        "SELECT c.id, c.uuid, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
+                CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END AS status, \
+                c.image_count, \
+                i.relative_path AS first_image, i.captured_at_ms AS first_image_at_ms \
+         FROM captures c \
+         LEFT JOIN capture_images i ON i.capture_id = c.id AND i.burst_index = \
+             (SELECT MIN(burst_index) FROM capture_images WHERE capture_id = c.id)"
+    };
+}
+
 /// What the technician's page shows of a capture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureSummary {
@@ -123,22 +136,23 @@ impl Store {
 
     /// The `limit` most recently detected captures, newest first.
     pub async fn recent_captures(&self, limit: u32) -> Result<Vec<CaptureSummary>, StoreError> {
-        sqlx::query_as(
-            "SELECT c.id, c.uuid, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
-                    CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END \
-                    AS status, \
-                    c.image_count, \
-                    i.relative_path AS first_image, i.captured_at_ms AS first_image_at_ms \
-             FROM captures c \
-             LEFT JOIN capture_images i ON i.capture_id = c.id AND i.burst_index = \
-                 (SELECT MIN(burst_index) FROM capture_images WHERE capture_id = c.id) \
-             ORDER BY c.detected_at_ms DESC, c.id DESC \
-             LIMIT ?",
-        )
+        sqlx::query_as(concat!(
+            summary_select!(),
+            " ORDER BY c.detected_at_ms DESC, c.id DESC LIMIT ?"
+        ))
         .bind(limit)
         .fetch_all(&self.reader)
         .await
         .map_err(StoreError::database("listing recent captures"))
+    }
+
+    /// The capture `uuid`, if stored.
+    pub async fn capture_summary(&self, uuid: &str) -> Result<Option<CaptureSummary>, StoreError> {
+        sqlx::query_as(concat!(summary_select!(), " WHERE c.uuid = ?"))
+            .bind(uuid)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(StoreError::database("reading a capture"))
     }
 
     /// How many captures the database holds.

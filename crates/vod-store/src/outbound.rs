@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
-use vod_core::{Occupancy, VehicleId};
+use vod_core::Occupancy;
 
-use crate::captures::{CaptureId, CaptureStatus};
+use crate::captures::CaptureSummary;
 use crate::error::StoreError;
 use crate::jobs::{self, NewJob};
 use crate::records::vehicles::VehicleRow;
@@ -164,13 +164,8 @@ pub struct ExportImage {
 /// Everything the box tells the cloud and the push endpoints about a capture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureExport {
-    pub id: CaptureId,
-    pub uuid: String,
-    pub vehicle_id: VehicleId,
-    pub lane: String,
-    pub camera: String,
-    pub detected_utc: DateTime<Utc>,
-    pub status: CaptureStatus,
+    /// The capture as the capture list shows it.
+    pub capture: CaptureSummary,
     pub images: Vec<ExportImage>,
     pub occupancy: Option<Occupancy>,
     /// The vehicle's record, once it left the scan plane.
@@ -181,39 +176,25 @@ impl Store {
     /// The capture `uuid` with its images, counts and vehicle; `None` when it is not (or no
     /// longer) stored.
     pub async fn capture_export(&self, uuid: &str) -> Result<Option<CaptureExport>, StoreError> {
-        let error = StoreError::database;
-        let Some(row) = sqlx::query(
-            "SELECT id, vehicle_id, lane, camera, detected_at_ms, \
-                    CASE WHEN images_dropped > 0 THEN 'images_dropped' ELSE status END AS status \
-             FROM captures WHERE uuid = ?",
-        )
-        .bind(uuid)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(error("reading a capture"))?
-        else {
+        let Some(capture) = self.capture_summary(uuid).await? else {
             return Ok(None);
         };
-        let id = CaptureId(row.get("id"));
         let corrupt = |what: &str| StoreError::Corrupt(format!("capture {uuid}: {what}"));
-        let vehicle_id = uuid::Uuid::parse_str(row.get("vehicle_id"))
-            .map(VehicleId)
-            .map_err(|_| corrupt("the vehicle id"))?;
-        let utc = |ms: i64| DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("a time"));
         let images = sqlx::query(
             "SELECT burst_index, captured_at_ms, width, height, byte_len, sha256, relative_path \
              FROM capture_images WHERE capture_id = ? ORDER BY burst_index",
         )
-        .bind(id.0)
+        .bind(capture.id.0)
         .fetch_all(&self.reader)
         .await
-        .map_err(error("reading a capture's images"))?
+        .map_err(StoreError::database("reading a capture's images"))?
         .into_iter()
         .map(|image| {
             let relative: String = image.get("relative_path");
             Ok(ExportImage {
                 burst_index: image.get("burst_index"),
-                captured_utc: utc(image.get("captured_at_ms"))?,
+                captured_utc: DateTime::from_timestamp_millis(image.get("captured_at_ms"))
+                    .ok_or_else(|| corrupt("an image's time"))?,
                 width: image.get("width"),
                 height: image.get("height"),
                 byte_len: image.get::<i64, _>("byte_len").max(0) as u64,
@@ -224,18 +205,11 @@ impl Store {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-        let vehicle = self.vehicle(vehicle_id).await?;
         Ok(Some(CaptureExport {
-            id,
-            uuid: uuid.to_owned(),
-            vehicle_id,
-            lane: row.get("lane"),
-            camera: row.get("camera"),
-            detected_utc: utc(row.get("detected_at_ms"))?,
-            status: row.get("status"),
+            occupancy: self.occupancy(capture.id).await?,
+            vehicle: self.vehicle(capture.vehicle_id).await?,
+            capture,
             images,
-            occupancy: self.occupancy(id).await?,
-            vehicle,
         }))
     }
 }

@@ -113,7 +113,7 @@ impl JobHandler for Exporter {
         let keys = CaptureKeys::new("", &self.site, &capture);
         let body = Metadata::of(&self.site, &keys, &capture).to_json();
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", capture.uuid.as_str());
+        headers.insert("Nats-Msg-Id", capture.capture.uuid.as_str());
         let ack = context
             .publish_with_headers(self.config.subject.clone(), headers, body.into())
             .await

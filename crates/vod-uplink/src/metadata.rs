@@ -19,12 +19,12 @@ pub struct CaptureKeys {
 
 impl CaptureKeys {
     pub fn new(prefix: &str, site: &str, capture: &CaptureExport) -> CaptureKeys {
-        let date = capture.detected_utc.format("%Y/%m/%d");
+        let date = capture.capture.detected_utc.format("%Y/%m/%d");
         let prefix = prefix.trim_matches('/');
         let folder = if prefix.is_empty() {
-            format!("{site}/{date}/{}", capture.uuid)
+            format!("{site}/{date}/{}", capture.capture.uuid)
         } else {
-            format!("{prefix}/{site}/{date}/{}", capture.uuid)
+            format!("{prefix}/{site}/{date}/{}", capture.capture.uuid)
         };
         CaptureKeys { folder }
     }
@@ -90,11 +90,11 @@ impl<'a> Metadata<'a> {
             version: METADATA_VERSION,
             site,
             capture: CaptureSection {
-                uuid: &capture.uuid,
-                camera: &capture.camera,
-                lane: &capture.lane,
-                detected_at: capture.detected_utc,
-                status: capture.status.as_str(),
+                uuid: &capture.capture.uuid,
+                camera: &capture.capture.camera,
+                lane: &capture.capture.lane,
+                detected_at: capture.capture.detected_utc,
+                status: capture.capture.status.as_str(),
             },
             vehicle: capture.vehicle.as_ref().map(|vehicle| VehicleSection {
                 id: &vehicle.id,

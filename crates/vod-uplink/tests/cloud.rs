@@ -154,7 +154,7 @@ async fn every_capture_arrives_once_through_an_outage() {
         assert_eq!(document["site"], "bench-rig");
         let uuid = document["capture"]["uuid"].as_str().unwrap();
         let stored = store.capture_export(uuid).await.unwrap().unwrap();
-        let date = stored.detected_utc.format("%Y/%m/%d");
+        let date = stored.capture.detected_utc.format("%Y/%m/%d");
         assert_eq!(
             *key,
             format!("captures/bench-rig/{date}/{uuid}/metadata.json")
