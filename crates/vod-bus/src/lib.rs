@@ -37,7 +37,7 @@ impl BusMetrics {
         )?;
         let publish_errors_total = IntCounter::with_opts(Opts::new(
             "vod_bus_publish_errors_total",
-            "Events that could not be handed to NATS.",
+            "Events not published: NATS unreachable, or the client refused them.",
         ))?;
         let events_missed_total = IntCounter::with_opts(Opts::new(
             "vod_bus_events_missed_total",
@@ -123,6 +123,12 @@ async fn run_publisher(
             }
             Err(RecvError::Closed) => return Err("event hub closed".into()),
         };
+        // The client would queue while disconnected and then block; a stale event is worth
+        // less than a publisher that keeps up.
+        if client.connection_state() != async_nats::connection::State::Connected {
+            metrics.publish_errors_total.inc();
+            continue;
+        }
         let subject = event_subject(config, site, &event);
         let payload = Bytes::from(serde_json::to_vec(&*event)?);
         match client.publish(subject, payload).await {
@@ -151,6 +157,103 @@ mod tests {
     use vod_testkit::NatsServer;
 
     use super::*;
+
+    fn entered(lane: &str) -> Event {
+        Event::VehicleEntered {
+            vehicle_id: VehicleId::new(Utc::now(), 3, 1),
+            lane: Arc::from(lane),
+            at: Utc::now(),
+        }
+    }
+
+    /// Publishes `lane` events until the observer hears one, and returns every lane heard
+    /// up to and including it.
+    async fn publish_until_heard(
+        hub: &Hub,
+        seen: &mut async_nats::Subscriber,
+        lane: &str,
+    ) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut heard = Vec::new();
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {lane} event heard within 30 s"
+            );
+            hub.publish(entered(lane));
+            while let Ok(Some(message)) =
+                tokio::time::timeout(Duration::from_millis(200), seen.next()).await
+            {
+                let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                heard.push(body["lane"].as_str().unwrap().to_owned());
+                if heard.last().map(String::as_str) == Some(lane) {
+                    return heard;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn events_during_an_outage_are_counted_and_dropped_not_queued() {
+        let server = NatsServer::start();
+        let upstream = server.url().trim_start_matches("nats://").parse().unwrap();
+        let mut gate = vod_testkit::TcpGate::new(upstream);
+        let observer = async_nats::connect(server.url()).await.unwrap();
+        let mut seen = observer.subscribe("vod.bench.events.>").await.unwrap();
+        observer.flush().await.unwrap();
+        let hub = Hub::new(16);
+        let metrics = BusMetrics::register(&Registry::new()).unwrap();
+        let shutdown = CancellationToken::new();
+        let publisher = Publisher {
+            config: BusConfig {
+                nats_url: format!("nats://{}", gate.address()),
+                subject_prefix: "vod".into(),
+            },
+            site: Arc::from("bench"),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+        };
+        let stop = shutdown.clone();
+        let publisher = tokio::spawn(async move { publisher.run(stop).await });
+        publish_until_heard(&hub, &mut seen, "before").await;
+
+        gate.close();
+        let errors_before = metrics.publish_errors_total.get();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while metrics.publish_errors_total.get() == errors_before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no publish error counted within 30 s of the outage"
+            );
+            hub.publish(entered("outage"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Far more than the hub holds: the publisher keeps up, counting each one.
+        let errors_seen = metrics.publish_errors_total.get();
+        for _ in 0..200 {
+            hub.publish(entered("lost"));
+            tokio::task::yield_now().await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while metrics.publish_errors_total.get() < errors_seen + 200 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the publisher counted {} of 200 events published in the outage",
+                metrics.publish_errors_total.get() - errors_seen
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(metrics.events_missed_total.get(), 0);
+
+        gate.open();
+        let heard = publish_until_heard(&hub, &mut seen, "after").await;
+        assert!(
+            !heard.iter().any(|lane| lane == "lost"),
+            "events of the outage were queued and sent late: {heard:?}"
+        );
+        shutdown.cancel();
+        publisher.await.unwrap().unwrap();
+    }
 
     #[tokio::test]
     async fn hub_events_reach_a_real_nats_server() {
