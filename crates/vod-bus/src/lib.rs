@@ -158,6 +158,32 @@ mod tests {
 
     use super::*;
 
+    /// A publisher of a fresh 16-place hub to `nats_url`, running until `shutdown`.
+    fn start_publisher(
+        nats_url: String,
+    ) -> (
+        Hub,
+        BusMetrics,
+        CancellationToken,
+        tokio::task::JoinHandle<Result<(), TaskError>>,
+    ) {
+        let hub = Hub::new(16);
+        let metrics = BusMetrics::register(&Registry::new()).unwrap();
+        let shutdown = CancellationToken::new();
+        let publisher = Publisher {
+            config: BusConfig {
+                nats_url,
+                subject_prefix: "vod".into(),
+            },
+            site: Arc::from("bench"),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+        };
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move { publisher.run(stop).await });
+        (hub, metrics, shutdown, task)
+    }
+
     fn entered(lane: &str) -> Event {
         Event::VehicleEntered {
             vehicle_id: VehicleId::new(Utc::now(), 3, 1),
@@ -201,20 +227,8 @@ mod tests {
         let observer = async_nats::connect(server.url()).await.unwrap();
         let mut seen = observer.subscribe("vod.bench.events.>").await.unwrap();
         observer.flush().await.unwrap();
-        let hub = Hub::new(16);
-        let metrics = BusMetrics::register(&Registry::new()).unwrap();
-        let shutdown = CancellationToken::new();
-        let publisher = Publisher {
-            config: BusConfig {
-                nats_url: format!("nats://{}", gate.address()),
-                subject_prefix: "vod".into(),
-            },
-            site: Arc::from("bench"),
-            hub: hub.clone(),
-            metrics: metrics.clone(),
-        };
-        let stop = shutdown.clone();
-        let publisher = tokio::spawn(async move { publisher.run(stop).await });
+        let (hub, metrics, shutdown, publisher) =
+            start_publisher(format!("nats://{}", gate.address()));
         publish_until_heard(&hub, &mut seen, "before").await;
 
         gate.close();
@@ -256,27 +270,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hub_events_reach_a_real_nats_server() {
+    async fn a_publisher_that_falls_behind_counts_what_it_missed_and_goes_on() {
         let server = NatsServer::start();
-        let config = BusConfig {
-            nats_url: server.url(),
-            subject_prefix: "vod".into(),
-        };
         let observer = async_nats::connect(server.url()).await.unwrap();
         let mut seen = observer.subscribe("vod.bench.events.>").await.unwrap();
         observer.flush().await.unwrap();
+        let (hub, metrics, shutdown, publisher) = start_publisher(server.url());
+        publish_until_heard(&hub, &mut seen, "before").await;
 
-        let hub = Hub::new(16);
-        let metrics = BusMetrics::register(&Registry::new()).unwrap();
-        let shutdown = CancellationToken::new();
-        let publisher = Publisher {
-            config,
-            site: Arc::from("bench"),
-            hub: hub.clone(),
-            metrics: metrics.clone(),
-        };
-        let stop = shutdown.clone();
-        let publisher = tokio::spawn(async move { publisher.run(stop).await });
+        // This single-threaded runtime runs the publisher only when the test waits: 100
+        // events at once overrun the hub's 16 places.
+        for _ in 0..100 {
+            hub.publish(entered("flood"));
+        }
+        let heard = publish_until_heard(&hub, &mut seen, "after").await;
+        let flood = heard.iter().filter(|lane| *lane == "flood").count();
+        let missed = metrics.events_missed_total.get();
+        assert!(
+            missed > 0 && flood > 0,
+            "missed {missed}, published {flood}"
+        );
+        // Every event is either published or counted.
+        assert_eq!(missed + flood as u64, 100);
+        shutdown.cancel();
+        publisher.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn hub_events_reach_a_real_nats_server() {
+        let server = NatsServer::start();
+        let observer = async_nats::connect(server.url()).await.unwrap();
+        let mut seen = observer.subscribe("vod.bench.events.>").await.unwrap();
+        observer.flush().await.unwrap();
+        let (hub, metrics, shutdown, publisher) = start_publisher(server.url());
         let vehicle_id = VehicleId::new(Utc::now(), 3, 1);
         // Publish until the publisher has subscribed and connected.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
