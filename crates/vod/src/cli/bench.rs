@@ -98,26 +98,14 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
         Ok(r) => {
             let pct = |n: u32, of: u32| 100.0 * f64::from(n) / f64::from(of.max(1));
             println!("vehicles                 {}", r.vehicles);
-            println!(
-                "exact front row          {} ({:.0}%)",
-                r.exact_front,
-                pct(r.exact_front, r.vehicles)
-            );
-            println!(
-                "exact rear row           {} ({:.0}%)",
-                r.exact_rear,
-                pct(r.exact_rear, r.vehicles)
-            );
-            println!(
-                "exact vehicle            {} ({:.0}%)",
-                r.exact_vehicle,
-                pct(r.exact_vehicle, r.vehicles)
-            );
-            println!(
-                "flagged for review       {} ({:.0}%)",
-                r.flagged,
-                pct(r.flagged, r.vehicles)
-            );
+            for (label, n) in [
+                ("exact front row", r.exact_front),
+                ("exact rear row", r.exact_rear),
+                ("exact vehicle", r.exact_vehicle),
+                ("flagged for review", r.flagged),
+            ] {
+                println!("{label:<24} {n} ({:.0}%)", pct(n, r.vehicles));
+            }
             println!(
                 "exact among not flagged  {} of {} ({:.0}%)",
                 r.unflagged_exact,
