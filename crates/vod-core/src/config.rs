@@ -205,16 +205,65 @@ impl StorageConfig {
     }
 }
 
+/// The technician's page. Everything on it but `/healthz` needs a signed-in user or an API
+/// token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     pub listen: SocketAddr,
+    /// Host names the page answers to, besides IP addresses (always accepted): a request for
+    /// any other name is refused, so that a foreign web page cannot reach the box through a
+    /// name it controls (DNS rebinding).
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// A signed-in session ends after this long without a request.
+    #[serde(default = "default_session_idle_minutes")]
+    pub session_idle_minutes: u32,
+    /// Connections open at once; one more is closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Live event streams (`/events`) open at once.
+    #[serde(default = "default_max_event_streams")]
+    pub max_event_streams: u32,
+    /// Who may ask `/readyz`.
+    #[serde(default)]
+    pub readyz: Access,
+}
+
+/// Who may read an endpoint meant for machines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Anyone who reaches the port.
+    #[default]
+    Open,
+    /// Only a request with an API token (`Authorization: Bearer`) or a signed-in session.
+    Token,
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    vec!["localhost".to_owned()]
+}
+
+fn default_session_idle_minutes() -> u32 {
+    30
+}
+
+fn default_max_connections() -> u32 {
+    1024
+}
+
+fn default_max_event_streams() -> u32 {
+    32
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     pub listen: SocketAddr,
+    /// Who may scrape `/metrics`.
+    #[serde(default)]
+    pub access: Access,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -33,7 +33,9 @@ mod retention;
 mod store;
 mod writer;
 
-pub use captures::{CaptureId, CaptureStatus, CaptureSummary};
+pub use captures::{
+    CaptureId, CaptureListing, CaptureQuery, CaptureStatus, CaptureSummary, ReviewFilter, RowReview,
+};
 pub use check::FileCheckReport;
 pub use error::StoreError;
 pub use health::ImageWrites;
@@ -45,7 +47,7 @@ pub use jobs::{
 pub use metrics::StoreMetrics;
 pub use outbound::{CaptureExport, ExportImage, Outbound, UploadBacklog};
 pub use records::push::{Delivery, EndpointProblem, NewDelivery, NewPushEndpoint, PushEndpoint};
-pub use records::users::{Role, User};
+pub use records::users::{ApiToken, Role, User};
 pub use records::vehicles::{VehicleRecorder, VehicleRow};
 pub use retention::{
     EvictionCandidate, RETENTION_QUEUE, RetentionSweeper, SWEEP_KIND, SweepReport,

@@ -9,7 +9,7 @@ use crate::captures::CaptureId;
 use crate::error::StoreError;
 use crate::store::Store;
 
-fn row_name(row: SeatRow) -> &'static str {
+pub(crate) fn row_name(row: SeatRow) -> &'static str {
     match row {
         SeatRow::Front => "front",
         SeatRow::Rear => "rear",
@@ -17,7 +17,7 @@ fn row_name(row: SeatRow) -> &'static str {
     }
 }
 
-fn parse_row(name: &str) -> Result<SeatRow, sqlx::Error> {
+pub(crate) fn parse_row(name: &str) -> Result<SeatRow, sqlx::Error> {
     match name {
         "front" => Ok(SeatRow::Front),
         "rear" => Ok(SeatRow::Rear),

@@ -13,6 +13,8 @@ pub enum AppError {
     Template(#[from] askama::Error),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl IntoResponse for AppError {

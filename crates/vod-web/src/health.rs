@@ -1,15 +1,17 @@
-//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: it can store). While
-//! image files cannot be written the box still detects, counts and stores metadata, so it
-//! stays ready but says that images are being dropped.
+//! Liveness (`/healthz`: the process answers; open to all) and readiness (`/readyz`: it can
+//! store; open or for API tokens only, `web.readyz`). While image files cannot be written the
+//! box still detects, counts and stores metadata, so it stays ready but says that images are
+//! being dropped.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 
 use vod_store::ImageWrites;
 
 use crate::AppState;
+use crate::access::machine_access;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -17,7 +19,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, String) {
+    let access = state.config.current().web.readyz;
+    if !machine_access(&state, access, &headers).await {
+        state.access.refuse("unauthenticated");
+        return (StatusCode::UNAUTHORIZED, "An API token is needed.\n".to_owned());
+    }
     match state.store.ping().await {
         Ok(()) => match state.store.image_writes() {
             ImageWrites::Ok => (StatusCode::OK, "ready\n".to_owned()),

@@ -5,20 +5,28 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::json;
 use vod_store::{JobAction, JobActionOutcome, JobFilter, JobId, JobState, JobWithAttempts};
 
+use crate::access::Identity;
+use crate::layout::Layout;
 use crate::{AppError, AppState};
 
-pub(crate) fn router() -> Router<AppState> {
+/// Looking: every viewer.
+pub(crate) fn view_router() -> Router<AppState> {
     Router::new()
         .route("/jobs", get(page))
+        .route("/api/jobs", get(api_list))
+}
+
+/// Retry and cancel: technicians.
+pub(crate) fn act_router() -> Router<AppState> {
+    Router::new()
         .route("/jobs/{id}/retry", post(page_retry))
         .route("/jobs/{id}/cancel", post(page_cancel))
-        .route("/api/jobs", get(api_list))
         .route("/api/jobs/{id}/retry", post(api_retry))
         .route("/api/jobs/{id}/cancel", post(api_cancel))
 }
@@ -46,7 +54,7 @@ impl ListQuery {
 #[derive(Template)]
 #[template(path = "jobs.html")]
 struct JobsPage {
-    site_id: String,
+    layout: Layout,
     queue: String,
     state: String,
     states: Vec<&'static str>,
@@ -117,6 +125,7 @@ fn utc_text(ms: i64) -> String {
 
 async fn page(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let filter = match query.filter() {
@@ -135,7 +144,7 @@ async fn page(
         _ => None,
     };
     let page = JobsPage {
-        site_id: state.site_id.to_string(),
+        layout: Layout::new(&state, &identity, "Jobs"),
         back,
         older,
         queue,

@@ -1,26 +1,54 @@
 //! The technician's web page (axum + askama, server-rendered, live parts through server-sent
-//! events): the capture list and image files, the job list `/jobs` with its JSON API
-//! `/api/jobs`, `/events`, `/healthz`, `/readyz`; and the Prometheus endpoint on a port of its
-//! own. [`Server`] serves a router on a socket bound before start.
+//! events), secure by default, and the Prometheus endpoint on a port of its own.
+//!
+//! - `access`: identities (sessions, API tokens), roles, login and first run, the host
+//!   allow-list, Origin and CSRF checks, security headers;
+//! - `dashboard`, `captures` (search, detail, review queue, images), `config_page`, `users`
+//!   (users and API tokens), `jobs` (page and JSON API), `live` (`/events`), `health`
+//!   (`/healthz`, `/readyz`), `metrics`;
+//! - `serve`: the server with its connection cap and header deadline.
+//!
+//! Every route names the role it needs where it is mounted in [`app`].
 
+mod access;
 mod captures;
+mod config_page;
+mod dashboard;
 mod error;
 mod health;
 mod jobs;
+mod layout;
 mod live;
 mod metrics;
+mod serve;
+mod users;
 
-use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-pub use axum::Router;
-use tokio::net::TcpListener;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::Registry;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use vod_core::{Component, Hub, TaskError};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use vod_core::Hub;
+use vod_core::config::live::ConfigHandle;
 use vod_store::Store;
 
+pub use access::login::{MIN_PASSWORD_CHARS, check_new_user};
+pub use access::{Access, AccessMetrics, Identity, MAX_BODY_BYTES};
 pub use error::AppError;
 pub use metrics::metrics_app;
+pub use serve::{HEADER_TIMEOUT, Server, ServerMetrics};
+
+/// The longest a request other than the event stream may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -28,41 +56,103 @@ pub struct AppState {
     pub site_id: Arc<str>,
     pub store: Store,
     pub hub: Hub,
+    pub config: ConfigHandle,
+    pub registry: Registry,
+    pub access: Arc<Access>,
+    /// Slots for live event streams (`web.max_event_streams`).
+    pub event_streams: Arc<Semaphore>,
+    /// Cancelled when the box stops: the event streams end.
+    pub stopping: CancellationToken,
+    pub started: Instant,
 }
 
-/// The technician's application: pages, images, live events, the job list, health.
+impl AppState {
+    pub fn new(
+        store: Store,
+        hub: Hub,
+        config: ConfigHandle,
+        registry: Registry,
+        access: Arc<Access>,
+        stopping: CancellationToken,
+    ) -> AppState {
+        let running = config.current();
+        AppState {
+            site_id: Arc::from(running.site.id.as_str()),
+            event_streams: Arc::new(Semaphore::new(running.web.max_event_streams as usize)),
+            store,
+            hub,
+            config,
+            registry,
+            access,
+            stopping,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The technician's application. Open: `/healthz`, `/readyz` (unless `web.readyz` is
+/// `token`), the login and first-run pages, the static files. Everything else needs a viewer,
+/// a technician or an admin, as mounted here.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(captures::router())
-        .merge(jobs::router())
-        .merge(live::router())
+    let viewer = Router::new()
+        .merge(dashboard::router())
+        .merge(captures::view_router())
+        .merge(jobs::view_router())
+        .merge(access::login::session_router())
+        .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
+    let technician = Router::new()
+        .merge(captures::review_router())
+        .merge(jobs::act_router())
+        .merge(config_page::router())
+        .route_layer(from_fn_with_state(state.clone(), access::require_technician));
+    let admin = Router::new()
+        .merge(users::router())
+        .route_layer(from_fn_with_state(state.clone(), access::require_admin));
+    let open = Router::new()
+        .merge(access::login::open_router())
         .merge(health::router())
-        .with_state(state)
-}
-
-/// An HTTP server: a socket bound once before start and the router it serves. Each run
-/// serves a duplicate of the socket, so a restarted server never gives up its port; at
-/// shutdown it finishes the requests in flight.
-#[derive(Debug)]
-pub struct Server {
-    pub listener: std::net::TcpListener,
-    pub router: Router,
-}
-
-impl Server {
-    /// A server on `listener`, which is made non-blocking for the async runtime.
-    pub fn new(listener: std::net::TcpListener, router: Router) -> io::Result<Server> {
-        listener.set_nonblocking(true)?;
-        Ok(Server { listener, router })
+        .route("/static/style.css", get(style))
+        .route("/static/live.js", get(script));
+    let timed = Router::new()
+        .merge(viewer)
+        .merge(technician)
+        .merge(admin)
+        .merge(open)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    // The event stream lives long: no request timeout, but a cap on streams.
+    let events = live::router()
+        .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
+    let mut router = Router::new()
+        .merge(timed)
+        .merge(events)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Not found.") })
+        .layer(from_fn_with_state(state.clone(), access::guard))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    for (name, value) in access::security_headers() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
+    router.with_state(state)
 }
 
-impl Component for Server {
-    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
-        let socket = TcpListener::from_std(self.listener.try_clone()?)?;
-        axum::serve(socket, self.router.clone())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
-        Ok(())
-    }
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../../web/static/style.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../../web/static/live.js"),
+    )
 }

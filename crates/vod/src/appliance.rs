@@ -45,6 +45,8 @@ const CAPTURE_QUEUE: usize = 8;
 /// database stalls.
 const VEHICLE_QUEUE: usize = 16_384;
 const HUB_CAPACITY: usize = 1024;
+/// Connections the metrics port holds at once: scrapers, not people.
+const METRICS_CONNECTIONS: u32 = 64;
 /// How long components get to finish after a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 /// Image files younger than this may belong to a capture being written by another process.
@@ -170,15 +172,42 @@ impl Appliance {
         stages.start_bus(&mut supervisor);
         let web_address = listeners.web.local_addr()?;
         let metrics_address = listeners.metrics.local_addr()?;
-        let web = vod_web::app(vod_web::AppState {
-            site_id: Arc::from(config.site.id.as_str()),
-            store: store.clone(),
-            hub: hub.clone(),
-        });
-        supervisor.start("web", Server::new(listeners.web, web)?);
+        let access = Arc::new(vod_web::Access::new(metrics.web_access.clone()));
+        if store.user_count().await? == 0 {
+            let token = access.issue_setup_token();
+            tracing::warn!(
+                "No user exists yet: open http://{web_address}/setup and create the first admin \
+                 with the first-run token {token} (it works once, until vod restarts; or add one \
+                 with `vod user add NAME --role admin`)."
+            );
+        }
+        let state = vod_web::AppState::new(
+            store.clone(),
+            hub.clone(),
+            handle.clone(),
+            registry.clone(),
+            access,
+            shutdown.clone(),
+        );
+        supervisor.start(
+            "web",
+            Server::new(
+                "web",
+                listeners.web,
+                vod_web::app(state.clone()),
+                config.web.max_connections,
+                metrics.servers.clone(),
+            )?,
+        );
         supervisor.start(
             "metrics",
-            Server::new(listeners.metrics, vod_web::metrics_app(registry))?,
+            Server::new(
+                "metrics",
+                listeners.metrics,
+                vod_web::metrics_app(state),
+                METRICS_CONNECTIONS,
+                metrics.servers.clone(),
+            )?,
         );
         tracing::info!(
             site = %config.site.id,
@@ -240,6 +269,8 @@ struct Metrics {
     store: StoreMetrics,
     bus: vod_bus::BusMetrics,
     uplink: UplinkMetrics,
+    servers: vod_web::ServerMetrics,
+    web_access: vod_web::AccessMetrics,
 }
 
 impl Metrics {
@@ -260,6 +291,8 @@ impl Metrics {
             store: StoreMetrics::register(registry)?,
             bus: vod_bus::BusMetrics::register(registry)?,
             uplink: UplinkMetrics::register(registry)?,
+            servers: vod_web::ServerMetrics::register(registry)?,
+            web_access: vod_web::AccessMetrics::register(registry)?,
         })
     }
 }

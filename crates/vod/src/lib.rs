@@ -4,8 +4,8 @@
 //!   file as read, the sockets to serve and the parts of the process that follow config
 //!   changes; [`appliance::Appliance::run`] runs it until a future completes. Its
 //!   [`vod_core::config::live::ConfigHandle`] is the one way the running config changes.
-//! - [`cli`]: what each subcommand does (`run`, `config check`, `camera`, `lidar`, `sim`,
-//!   `bench`); `main.rs` only parses the command line.
+//! - [`cli`]: what each subcommand does (`run`, `config check`, `user`, `push`, `camera`, `lidar`,
+//!   `sim`, `bench`); `main.rs` only parses the command line.
 //! - [`telemetry`]: the logger, whose filter follows `log.filter`.
 
 pub mod appliance;
@@ -15,5 +15,7 @@ pub mod telemetry;
 
 /// Exit code for a bad command line or config file (sysexits EX_USAGE).
 pub const EX_USAGE: u8 = 64;
+/// Exit code when the store cannot be opened or written (sysexits EX_IOERR).
+pub const EX_IOERR: u8 = 74;
 /// Exit code when the appliance gives up on a failing component (sysexits EX_SOFTWARE).
 pub const EX_SOFTWARE: u8 = 70;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vod::cli::{bench, camera, lidar, push, sim};
+use vod::cli::{bench, camera, lidar, push, sim, user};
 
 #[derive(Debug, Parser)]
 #[command(name = "vod", version, about = "Vehicle occupancy detection appliance")]
@@ -23,6 +23,9 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The people who may sign in to the web page.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Field tools for cameras: list them, take test frames.
     #[command(subcommand)]
     Camera(camera::CameraCommand),
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config } => vod::cli::run::main(&config),
         Command::Config(ConfigCommand::Check { file }) => vod::cli::config::check(&file),
+        Command::User(command) => user::main(command),
         Command::Camera(command) => camera::main(command),
         Command::Lidar(command) => lidar::main(command),
         Command::Push(command) => push::main(command),

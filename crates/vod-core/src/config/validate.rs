@@ -31,6 +31,7 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
             "must differ from web.listen: metrics have a port of their own",
         );
     }
+    check_web(config, &mut problem);
     let retention = &config.retention;
     for (key, value) in [
         (
@@ -502,5 +503,36 @@ fn check_uplink(config: &Config, problem: &mut impl FnMut(String, &str)) {
                 "must be at least 1",
             );
         }
+    }
+}
+
+fn check_web(config: &Config, problem: &mut impl FnMut(String, &str)) {
+    let web = &config.web;
+    for (index, host) in web.allowed_hosts.iter().enumerate() {
+        let name_like = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !name_like {
+            problem(
+                format!("web.allowed_hosts[{index}]"),
+                "must be a host name such as \"vod-a12.local\", without scheme or port",
+            );
+        }
+    }
+    for (key, value) in [
+        ("session_idle_minutes", web.session_idle_minutes),
+        ("max_connections", web.max_connections),
+        ("max_event_streams", web.max_event_streams),
+    ] {
+        if value == 0 {
+            problem(format!("web.{key}"), "must be at least 1");
+        }
+    }
+    if web.max_event_streams >= web.max_connections {
+        problem(
+            "web.max_event_streams".into(),
+            "must be less than web.max_connections: event streams are connections too",
+        );
     }
 }

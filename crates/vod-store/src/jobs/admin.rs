@@ -177,6 +177,19 @@ impl Store {
         .map_err(StoreError::database("reading a job"))
     }
 
+    /// The jobs that carry capture `id` further (uploads, pushes), oldest first.
+    pub async fn capture_jobs(&self, id: crate::CaptureId) -> Result<Vec<Job>, StoreError> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE capture_id = ? ORDER BY id"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::database("listing a capture's jobs"))
+    }
+
     /// The attempts at job `id`, first first.
     pub async fn job_attempts(&self, id: JobId) -> Result<Vec<JobAttempt>, StoreError> {
         sqlx::query_as(

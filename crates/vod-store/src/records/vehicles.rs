@@ -94,6 +94,21 @@ impl Store {
         .map_err(StoreError::database("reading a vehicle"))
     }
 
+    /// How many vehicles entered each lane since `since_ms`, by lane name.
+    pub async fn vehicles_per_lane_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        sqlx::query_as(
+            "SELECT lane, COUNT(*) FROM vehicles WHERE entered_at_ms >= ? GROUP BY lane \
+             ORDER BY lane",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::database("counting vehicles per lane"))
+    }
+
     /// Deletes vehicles that entered before `cutoff_ms`, at most `limit`; returns how many.
     pub(crate) async fn delete_vehicles_before(
         &self,

@@ -3,9 +3,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use prometheus::Registry;
 use vod_core::config::{Config, LoadedConfig};
+use vod_store::{Store, StoreMetrics};
 
-use crate::EX_USAGE;
+use crate::{EX_IOERR, EX_USAGE};
 
 /// Checks `file` completely: prints `FILE: ok`, or every problem and exits 64.
 pub fn check(file: &Path) -> ExitCode {
@@ -24,4 +26,19 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
         eprintln!("{}: {error}", path.display());
         ExitCode::from(EX_USAGE)
     })
+}
+
+/// Opens the store of the box whose config is `path`, for a field command named `command`.
+pub async fn open_store(path: &Path, command: &str) -> Result<Store, ExitCode> {
+    let loaded = load(path)?;
+    let metrics = StoreMetrics::register(&Registry::new()).map_err(|error| {
+        eprintln!("{command}: {error}");
+        ExitCode::FAILURE
+    })?;
+    Store::open(&loaded.config.storage, metrics)
+        .await
+        .map_err(|error| {
+            eprintln!("{command}: opening the store: {error}");
+            ExitCode::from(EX_IOERR)
+        })
 }

@@ -7,3 +7,4 @@ pub mod lidar;
 pub mod push;
 pub mod run;
 pub mod sim;
+pub mod user;

@@ -6,13 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use prometheus::Registry;
-use vod_store::{NewPushEndpoint, Store, StoreMetrics};
+use vod_store::{NewPushEndpoint, Store};
 
-use crate::EX_USAGE;
-
-/// Exit code when the store cannot be opened or written (sysexits EX_IOERR).
-const EX_IOERR: u8 = 74;
+use crate::{EX_IOERR, EX_USAGE};
 
 #[derive(Debug, Subcommand)]
 pub enum PushCommand {
@@ -90,20 +86,6 @@ pub fn main(command: PushCommand) -> ExitCode {
     }
 }
 
-async fn open(config: &ConfigArg) -> Result<Store, ExitCode> {
-    let loaded = super::config::load(&config.config)?;
-    let metrics = StoreMetrics::register(&Registry::new()).map_err(|error| {
-        eprintln!("vod push: {error}");
-        ExitCode::FAILURE
-    })?;
-    Store::open(&loaded.config.storage, metrics)
-        .await
-        .map_err(|error| {
-            eprintln!("vod push: opening the store: {error}");
-            ExitCode::from(EX_IOERR)
-        })
-}
-
 async fn run(command: PushCommand) -> anyhow::Result<ExitCode> {
     let config = match &command {
         PushCommand::Add(args) => &args.config,
@@ -114,7 +96,7 @@ async fn run(command: PushCommand) -> anyhow::Result<ExitCode> {
         | PushCommand::Deliveries(args) => &args.config,
         PushCommand::Replay(args) => &args.config,
     };
-    let store = match open(config).await {
+    let store = match super::config::open_store(&config.config, "vod push").await {
         Ok(store) => store,
         Err(code) => return Ok(code),
     };

@@ -51,6 +51,7 @@ pub fn main(path: &Path) -> ExitCode {
 async fn run(path: &Path, loaded: LoadedConfig, log_filter: LogFilter) -> anyhow::Result<Outcome> {
     // From here on a SIGHUP is a change of the config, not the end of the process.
     let mut hangups = signals::hangups()?;
+    raise_open_files_limit(loaded.config.web.max_connections);
     let listeners = Listeners::bind(&loaded.config)?;
     let appliance = Appliance::start(Setup {
         path: path.to_owned(),
@@ -79,4 +80,25 @@ async fn run(path: &Path, loaded: LoadedConfig, log_filter: LogFilter) -> anyhow
         .await;
     reloads.abort();
     Ok(outcome)
+}
+
+/// Files the process needs beyond the web page's connections: the database, image files,
+/// scanner and camera sockets, the metrics port.
+const OPEN_FILES_RESERVE: u64 = 512;
+
+/// Raises the soft limit of open files to the hard one, so that the web page's connection
+/// cap, not the descriptor limit, is what a flood of connections meets.
+fn raise_open_files_limit(max_connections: u32) {
+    let needed = u64::from(max_connections) + OPEN_FILES_RESERVE;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            "The open-files limit is below web.max_connections and the box's own files: raise \
+             it (LimitNOFILE in the systemd unit, ulimits in compose) or lower \
+             web.max_connections."
+        ),
+        Ok(limit) => tracing::debug!(limit, "Open-files limit."),
+        Err(error) => tracing::warn!(%error, "The open-files limit could not be read or raised."),
+    }
 }

@@ -48,16 +48,27 @@ impl CaptureStatus {
     }
 }
 
-/// The query of a [`CaptureSummary`], for `concat!` (queries are static strings).
-macro_rules! summary_select {
+/// The columns and tables of a [`CaptureSummary`], for `concat!` (queries are static strings).
+macro_rules! summary_columns {
     () => {
-        "SELECT c.id, c.uuid, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
-                CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END AS status, \
-                c.image_count, \
-                i.relative_path AS first_image, i.captured_at_ms AS first_image_at_ms \
-         FROM captures c \
+        "c.id, c.uuid, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
+         CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END AS status, \
+         c.image_count, \
+         i.relative_path AS first_image, i.captured_at_ms AS first_image_at_ms"
+    };
+}
+
+macro_rules! summary_from {
+    () => {
+        " FROM captures c \
          LEFT JOIN capture_images i ON i.capture_id = c.id AND i.burst_index = \
              (SELECT MIN(burst_index) FROM capture_images WHERE capture_id = c.id)"
+    };
+}
+
+macro_rules! summary_select {
+    () => {
+        concat!("SELECT ", summary_columns!(), summary_from!())
     };
 }
 
@@ -339,3 +350,6 @@ fn decode_error(column: &str, source: sqlx::error::BoxDynError) -> sqlx::Error {
         source,
     }
 }
+
+mod listing;
+pub use listing::{CaptureListing, CaptureQuery, ReviewFilter, RowReview};

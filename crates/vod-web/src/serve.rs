@@ -1,0 +1,154 @@
+//! Serving a router so that a slow or hostile client costs a connection, never the box: a
+//! cap on open connections (one more is closed at once and counted), a deadline for each
+//! request's header (an idle or slow connection is closed), and a graceful stop that lets
+//! requests in flight finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use vod_core::{Component, TaskError};
+
+/// How long a client may take to send a request's header, also the longest a connection
+/// stays open idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long requests in flight get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The counters of every server of the box, labelled by server (`web`, `metrics`).
+#[derive(Debug, Clone)]
+pub struct ServerMetrics {
+    pub connections_open: IntGaugeVec,
+    pub connections_refused_total: IntCounterVec,
+}
+
+impl ServerMetrics {
+    pub fn register(registry: &Registry) -> Result<ServerMetrics, prometheus::Error> {
+        let connections_open = IntGaugeVec::new(
+            Opts::new("vod_web_connections_open", "HTTP connections open now."),
+            &["server"],
+        )?;
+        let connections_refused_total = IntCounterVec::new(
+            Opts::new(
+                "vod_web_connections_refused_total",
+                "HTTP connections closed at once because the server held its maximum.",
+            ),
+            &["server"],
+        )?;
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_refused_total.clone()))?;
+        Ok(ServerMetrics {
+            connections_open,
+            connections_refused_total,
+        })
+    }
+}
+
+/// An HTTP server: a socket bound once before start and the router it serves. Each run
+/// serves a duplicate of the socket, so a restarted server never gives up its port.
+#[derive(Debug)]
+pub struct Server {
+    name: &'static str,
+    listener: std::net::TcpListener,
+    router: Router,
+    max_connections: usize,
+    metrics: ServerMetrics,
+}
+
+impl Server {
+    /// A server named `name` (its metrics label) on `listener`, which is made non-blocking
+    /// for the async runtime.
+    pub fn new(
+        name: &'static str,
+        listener: std::net::TcpListener,
+        router: Router,
+        max_connections: u32,
+        metrics: ServerMetrics,
+    ) -> std::io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        Ok(Server {
+            name,
+            listener,
+            router,
+            max_connections: max_connections as usize,
+            metrics,
+        })
+    }
+}
+
+impl Component for Server {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let listener = TcpListener::from_std(self.listener.try_clone()?)?;
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let graceful = GracefulShutdown::new();
+        let open = self.metrics.connections_open.with_label_values(&[self.name]);
+        let refused = self
+            .metrics
+            .connections_refused_total
+            .with_label_values(&[self.name]);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // the listener itself is fine.
+                    Err(error) => {
+                        tracing::debug!(%error, server = self.name, "Accepting a connection failed.");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                refused.inc();
+                drop(stream);
+                continue;
+            };
+            let router = self.router.clone();
+            let service = TowerToHyperService::new(tower::service_fn(move |request: Request<_>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                router.clone().oneshot(request)
+            }));
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let connection = graceful.watch(
+                builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned(),
+            );
+            let open = open.clone();
+            open.inc();
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "An HTTP connection ended with an error.");
+                }
+                open.dec();
+                drop(slot);
+            });
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(server = self.name, "Requests still running at shutdown were cut.");
+        }
+        Ok(())
+    }
+}
