@@ -147,7 +147,11 @@ async fn listing(
     action: &'static str,
 ) -> Result<Response, AppError> {
     let (captures, error, status) = match search.query() {
-        Ok(query) => (state.store.search_captures(&query).await?, String::new(), StatusCode::OK),
+        Ok(query) => (
+            state.store.search_captures(&query).await?,
+            String::new(),
+            StatusCode::OK,
+        ),
         Err(error) => (Vec::new(), error, StatusCode::BAD_REQUEST),
     };
     let older = match captures.last() {
@@ -160,8 +164,18 @@ async fn listing(
         layout: Layout::new(&state, &identity, title),
         title,
         action,
-        lanes: state.config.current().lanes.iter().map(|lane| lane.name.clone()).collect(),
-        reviews: vec![("", "any"), ("waiting", "waiting for review"), ("reviewed", "reviewed")],
+        lanes: state
+            .config
+            .current()
+            .lanes
+            .iter()
+            .map(|lane| lane.name.clone())
+            .collect(),
+        reviews: vec![
+            ("", "any"),
+            ("waiting", "waiting for review"),
+            ("reviewed", "reviewed"),
+        ],
         search,
         captures,
         older,
@@ -223,7 +237,10 @@ async fn detail(
         .images
         .iter()
         .map(|image| FrameView {
-            url: format!("/captures/{}/images/{}", export.capture.uuid, image.burst_index),
+            url: format!(
+                "/captures/{}/images/{}",
+                export.capture.uuid, image.burst_index
+            ),
             width: image.width,
             height: image.height,
             boxes: detections
@@ -248,7 +265,11 @@ async fn detail(
         .collect();
     let counted = |row: SeatRow| {
         export.occupancy.as_ref().and_then(|occupancy| {
-            occupancy.rows.iter().find(|count| count.row == row).cloned()
+            occupancy
+                .rows
+                .iter()
+                .find(|count| count.row == row)
+                .cloned()
         })
     };
     let rows = [SeatRow::Front, SeatRow::Rear, SeatRow::Third]
@@ -393,7 +414,10 @@ async fn capture_image(
     jpeg(&image.path).await
 }
 
-async fn image(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, AppError> {
+async fn image(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Response, AppError> {
     let file = state.store.image_path(&path).ok_or(AppError::NotFound)?;
     jpeg(&file).await
 }

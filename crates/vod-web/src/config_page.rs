@@ -78,7 +78,16 @@ async fn page(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
 ) -> Result<Response, AppError> {
-    render(&state, &identity, &BTreeMap::new(), &BTreeMap::new(), String::new(), true, StatusCode::OK).await
+    render(
+        &state,
+        &identity,
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+        String::new(),
+        true,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn change(
@@ -98,7 +107,10 @@ async fn change(
         .collect();
     let mut changes = Vec::new();
     let mut problems = BTreeMap::new();
-    for field in fields.iter().filter(|field| in_section(&field.path, &section)) {
+    for field in fields
+        .iter()
+        .filter(|field| in_section(&field.path, &section))
+    {
         let Some(text) = submitted.get(&field.path) else {
             continue;
         };
@@ -119,15 +131,27 @@ async fn change(
     }
     let origin = Origin::new(ChangeSource::Web, identity.name.clone());
     let (message, ok, status) = if !problems.is_empty() {
-        ("Nothing was changed: some values cannot be read.".to_owned(), false, StatusCode::BAD_REQUEST)
+        (
+            "Nothing was changed: some values cannot be read.".to_owned(),
+            false,
+            StatusCode::BAD_REQUEST,
+        )
     } else if changes.is_empty() {
-        ("Nothing to change: the form holds the running values.".to_owned(), true, StatusCode::OK)
+        (
+            "Nothing to change: the form holds the running values.".to_owned(),
+            true,
+            StatusCode::OK,
+        )
     } else {
         match state.config.set(&changes, origin).await {
             Ok(report) => (report_text(&report), true, StatusCode::OK),
             Err(error) => {
                 problems = problems_of(&error);
-                (format!("Nothing was changed: {}", first_line(&error)), false, StatusCode::BAD_REQUEST)
+                (
+                    format!("Nothing was changed: {}", first_line(&error)),
+                    false,
+                    StatusCode::BAD_REQUEST,
+                )
             }
         }
     };
@@ -142,11 +166,28 @@ async fn rollback(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let (message, ok, status) = match state.config.rollback(id, &identity.name).await {
-        Ok(report) => (format!("Rolled back to entry {id}. {}", report_text(&report)), true, StatusCode::OK),
+        Ok(report) => (
+            format!("Rolled back to entry {id}. {}", report_text(&report)),
+            true,
+            StatusCode::OK,
+        ),
         Err(ApplyError::NoSuchEntry(_)) => return Err(AppError::NotFound),
-        Err(error) => (format!("Nothing was changed: {}", first_line(&error)), false, StatusCode::CONFLICT),
+        Err(error) => (
+            format!("Nothing was changed: {}", first_line(&error)),
+            false,
+            StatusCode::CONFLICT,
+        ),
     };
-    render(&state, &identity, &BTreeMap::new(), &BTreeMap::new(), message, ok, status).await
+    render(
+        &state,
+        &identity,
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+        message,
+        ok,
+        status,
+    )
+    .await
 }
 
 async fn render(
@@ -219,7 +260,11 @@ fn fields_of(tree: &Value) -> Vec<Field> {
 }
 
 fn flatten(path: String, value: &Value, fields: &mut Vec<Field>) {
-    let scalar_list = |items: &[Value]| items.iter().all(|item| !item.is_object() && !item.is_array());
+    let scalar_list = |items: &[Value]| {
+        items
+            .iter()
+            .all(|item| !item.is_object() && !item.is_array())
+    };
     match value {
         Value::Object(map) => {
             for (key, child) in map {
@@ -265,7 +310,9 @@ fn parse_value(kind: Kind, text: &str) -> Result<Value, String> {
         },
         // An empty field removes an optional value; anything that is not JSON is text.
         Kind::Json if text.is_empty() => Ok(Value::Null),
-        Kind::Json => Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))),
+        Kind::Json => {
+            Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())))
+        }
     }
 }
 
@@ -284,7 +331,10 @@ fn problems_of(error: &ApplyError) -> BTreeMap<String, String> {
 fn first_line(error: &ApplyError) -> String {
     match error {
         ApplyError::Invalid(invalid) if !invalid.problems().is_empty() => {
-            format!("{} problem(s), shown next to their fields.", invalid.problems().len())
+            format!(
+                "{} problem(s), shown next to their fields.",
+                invalid.problems().len()
+            )
         }
         other => other.to_string(),
     }
@@ -329,7 +379,11 @@ fn diff_lines(before: &str, after: &str) -> Vec<(char, String)> {
         .iter_all_changes()
         .filter(|change| change.tag() != ChangeTag::Equal)
         .map(|change| {
-            let sign = if change.tag() == ChangeTag::Insert { '+' } else { '-' };
+            let sign = if change.tag() == ChangeTag::Insert {
+                '+'
+            } else {
+                '-'
+            };
             (sign, change.value().trim_end().to_owned())
         })
         .collect()
@@ -369,17 +423,29 @@ mod tests {
 
     #[test]
     fn reads_each_kind_of_field() {
-        assert_eq!(parse_value(Kind::Number, " 250 "), Ok(serde_json::json!(250)));
+        assert_eq!(
+            parse_value(Kind::Number, " 250 "),
+            Ok(serde_json::json!(250))
+        );
         assert!(parse_value(Kind::Number, "fast").is_err());
         assert_eq!(parse_value(Kind::Bool, "false"), Ok(Value::Bool(false)));
-        assert_eq!(parse_value(Kind::Json, "[1, 2]"), Ok(serde_json::json!([1, 2])));
+        assert_eq!(
+            parse_value(Kind::Json, "[1, 2]"),
+            Ok(serde_json::json!([1, 2]))
+        );
         assert_eq!(parse_value(Kind::Json, ""), Ok(Value::Null));
-        assert_eq!(parse_value(Kind::Json, "plain"), Ok(serde_json::json!("plain")));
+        assert_eq!(
+            parse_value(Kind::Json, "plain"),
+            Ok(serde_json::json!("plain"))
+        );
     }
 
     #[test]
     fn diffs_only_the_changed_lines() {
         let diff = diff_lines("a = 1\nb = 2\n", "a = 1\nb = 3\n");
-        assert_eq!(diff, vec![('-', "b = 2".to_owned()), ('+', "b = 3".to_owned())]);
+        assert_eq!(
+            diff,
+            vec![('-', "b = 2".to_owned()), ('+', "b = 3".to_owned())]
+        );
     }
 }

@@ -101,7 +101,12 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
         rows.push(HealthRow {
             component: format!("scanner {scanner}"),
             ok: connected > 0.0,
-            state: if connected > 0.0 { "connected" } else { "disconnected" }.to_owned(),
+            state: if connected > 0.0 {
+                "connected"
+            } else {
+                "disconnected"
+            }
+            .to_owned(),
             details: format!(
                 "{} scans, {} decode errors, {} reconnects",
                 count(&scans),
@@ -118,7 +123,12 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
         rows.push(HealthRow {
             component: format!("camera {camera}"),
             ok: count(&no_image) == 0.0 || frames > 0.0,
-            state: if frames > 0.0 { "delivering" } else { "no frame yet" }.to_owned(),
+            state: if frames > 0.0 {
+                "delivering"
+            } else {
+                "no frame yet"
+            }
+            .to_owned(),
             details: format!(
                 "{frames} frames, {} grab errors, {} triggers without image, {} reconnects",
                 count(&grab_errors),
@@ -131,7 +141,12 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
     rows.push(HealthRow {
         component: "vision".to_owned(),
         ok: inference_errors == 0.0,
-        state: if inference_errors == 0.0 { "ok" } else { "errors" }.to_owned(),
+        state: if inference_errors == 0.0 {
+            "ok"
+        } else {
+            "errors"
+        }
+        .to_owned(),
         details: format!(
             "{} frames, {inference_errors} inference errors",
             total("vod_vision_frames_total")
@@ -174,7 +189,12 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
         rows.push(HealthRow {
             component: "bus".to_owned(),
             ok: errors == 0.0,
-            state: if errors == 0.0 { "ok" } else { "publish errors" }.to_owned(),
+            state: if errors == 0.0 {
+                "ok"
+            } else {
+                "publish errors"
+            }
+            .to_owned(),
             details: format!(
                 "{} events published, {errors} publish errors",
                 total("vod_bus_published_total")

@@ -23,7 +23,10 @@ async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> (StatusCod
     let access = state.config.current().web.readyz;
     if !machine_access(&state, access, &headers).await {
         state.access.refuse("unauthenticated");
-        return (StatusCode::UNAUTHORIZED, "An API token is needed.\n".to_owned());
+        return (
+            StatusCode::UNAUTHORIZED,
+            "An API token is needed.\n".to_owned(),
+        );
     }
     match state.store.ping().await {
         Ok(()) => match state.store.image_writes() {

@@ -104,7 +104,10 @@ pub fn app(state: AppState) -> Router {
         .merge(captures::review_router())
         .merge(jobs::act_router())
         .merge(config_page::router())
-        .route_layer(from_fn_with_state(state.clone(), access::require_technician));
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            access::require_technician,
+        ));
     let admin = Router::new()
         .merge(users::router())
         .route_layer(from_fn_with_state(state.clone(), access::require_admin));
@@ -123,8 +126,8 @@ pub fn app(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ));
     // The event stream lives long: no request timeout, but a cap on streams.
-    let events = live::router()
-        .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
+    let events =
+        live::router().route_layer(from_fn_with_state(state.clone(), access::require_viewer));
     let mut router = Router::new()
         .merge(timed)
         .merge(events)

@@ -93,7 +93,10 @@ impl Component for Server {
         let listener = TcpListener::from_std(self.listener.try_clone()?)?;
         let slots = Arc::new(Semaphore::new(self.max_connections));
         let graceful = GracefulShutdown::new();
-        let open = self.metrics.connections_open.with_label_values(&[self.name]);
+        let open = self
+            .metrics
+            .connections_open
+            .with_label_values(&[self.name]);
         let refused = self
             .metrics
             .connections_refused_total
@@ -118,11 +121,14 @@ impl Component for Server {
                 continue;
             };
             let router = self.router.clone();
-            let service = TowerToHyperService::new(tower::service_fn(move |request: Request<_>| {
-                let mut request = request.map(axum::body::Body::new);
-                request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                router.clone().oneshot(request)
-            }));
+            let service =
+                TowerToHyperService::new(tower::service_fn(move |request: Request<_>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    router.clone().oneshot(request)
+                }));
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -147,7 +153,10 @@ impl Component for Server {
             .await
             .is_err()
         {
-            tracing::warn!(server = self.name, "Requests still running at shutdown were cut.");
+            tracing::warn!(
+                server = self.name,
+                "Requests still running at shutdown were cut."
+            );
         }
         Ok(())
     }

@@ -76,15 +76,25 @@ async fn add_user(
     Extension(identity): Extension<Identity>,
     Form(form): Form<NewUserForm>,
 ) -> Result<Response, AppError> {
-    let outcome = match (check_new_user(&form.name, &form.password), Role::parse(&form.role)) {
+    let outcome = match (
+        check_new_user(&form.name, &form.password),
+        Role::parse(&form.role),
+    ) {
         (Err(problem), _) => Outcome::Refused(StatusCode::BAD_REQUEST, problem),
         (_, None) => Outcome::Refused(StatusCode::BAD_REQUEST, "Pick a role.".to_owned()),
-        (Ok(()), Some(role)) => match state.store.create_user(&form.name, &form.password, role).await? {
+        (Ok(()), Some(role)) => match state
+            .store
+            .create_user(&form.name, &form.password, role)
+            .await?
+        {
             Some(user) => {
                 tracing::info!(user = %user.name, role = %role, by = %identity.name, "A user was added.");
                 Outcome::Done(format!("{} was added as {role}.", user.name))
             }
-            None => Outcome::Refused(StatusCode::CONFLICT, format!("{} exists already.", form.name)),
+            None => Outcome::Refused(
+                StatusCode::CONFLICT,
+                format!("{} exists already.", form.name),
+            ),
         },
     };
     render(&state, &identity, outcome).await
@@ -97,10 +107,18 @@ async fn set_role(
     Form(form): Form<RoleForm>,
 ) -> Result<Response, AppError> {
     let Some(role) = Role::parse(&form.role) else {
-        return render(&state, &identity, Outcome::Refused(StatusCode::BAD_REQUEST, "Pick a role.".to_owned())).await;
+        return render(
+            &state,
+            &identity,
+            Outcome::Refused(StatusCode::BAD_REQUEST, "Pick a role.".to_owned()),
+        )
+        .await;
     };
     let outcome = if role != Role::Admin && last_admin(&state, &name).await? {
-        Outcome::Refused(StatusCode::CONFLICT, format!("{name} is the last admin: make another admin first."))
+        Outcome::Refused(
+            StatusCode::CONFLICT,
+            format!("{name} is the last admin: make another admin first."),
+        )
     } else if state.store.set_role(&name, role).await? {
         tracing::info!(user = %name, role = %role, by = %identity.name, "A user's role was changed.");
         Outcome::Done(format!("{name} is now {role}."))
@@ -116,7 +134,10 @@ async fn delete_user(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let outcome = if last_admin(&state, &name).await? {
-        Outcome::Refused(StatusCode::CONFLICT, format!("{name} is the last admin and stays."))
+        Outcome::Refused(
+            StatusCode::CONFLICT,
+            format!("{name} is the last admin and stays."),
+        )
     } else if state.store.delete_user(&name).await? {
         state.access.sessions.end_user(&name);
         tracing::info!(user = %name, by = %identity.name, "A user was removed.");
@@ -134,19 +155,29 @@ async fn add_token(
 ) -> Result<Response, AppError> {
     let name_ok = !form.name.is_empty()
         && form.name.len() <= 64
-        && form.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && form
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     let outcome = match (name_ok, Role::parse(&form.role)) {
         (false, _) => Outcome::Refused(
             StatusCode::BAD_REQUEST,
             "A token's name is 1 to 64 letters, digits, '.', '_' or '-'.".to_owned(),
         ),
         (_, None) => Outcome::Refused(StatusCode::BAD_REQUEST, "Pick a role.".to_owned()),
-        (true, Some(role)) => match state.store.create_api_token(&form.name, role, &identity.name).await? {
+        (true, Some(role)) => match state
+            .store
+            .create_api_token(&form.name, role, &identity.name)
+            .await?
+        {
             Some((token, secret)) => {
                 tracing::info!(token = %token.name, role = %role, by = %identity.name, "An API token was made.");
                 Outcome::Token(secret)
             }
-            None => Outcome::Refused(StatusCode::CONFLICT, format!("A token named {} exists already.", form.name)),
+            None => Outcome::Refused(
+                StatusCode::CONFLICT,
+                format!("A token named {} exists already.", form.name),
+            ),
         },
     };
     render(&state, &identity, outcome).await
@@ -161,17 +192,29 @@ async fn delete_token(
         return Err(AppError::NotFound);
     }
     tracing::info!(token = %name, by = %identity.name, "An API token was revoked.");
-    render(&state, &identity, Outcome::Done(format!("The token {name} was revoked."))).await
+    render(
+        &state,
+        &identity,
+        Outcome::Done(format!("The token {name} was revoked.")),
+    )
+    .await
 }
 
 /// Whether `name` is an admin and the only one.
 async fn last_admin(state: &AppState, name: &str) -> Result<bool, AppError> {
     let users = state.store.users().await?;
-    let admins: Vec<&User> = users.iter().filter(|user| user.role == Role::Admin).collect();
+    let admins: Vec<&User> = users
+        .iter()
+        .filter(|user| user.role == Role::Admin)
+        .collect();
     Ok(admins.len() == 1 && admins[0].name == name)
 }
 
-async fn render(state: &AppState, identity: &Identity, outcome: Outcome) -> Result<Response, AppError> {
+async fn render(
+    state: &AppState,
+    identity: &Identity,
+    outcome: Outcome,
+) -> Result<Response, AppError> {
     let (status, message, message_ok, new_token) = match outcome {
         Outcome::None => (StatusCode::OK, String::new(), true, String::new()),
         Outcome::Done(message) => (StatusCode::OK, message, true, String::new()),

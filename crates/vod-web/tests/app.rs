@@ -1,169 +1,316 @@
-//! The web application through its router (tower oneshot), over a real SQLite store.
+//! The pages, images, live events, health and metrics through the router (tower oneshot), over
+//! a real SQLite store and a real live configuration handle, signed in as a browser would.
 #![allow(clippy::unwrap_used)] // a failing test may panic
+
+mod common;
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, header};
 use chrono::Utc;
+use common::{HOST, Site};
 use http_body_util::BodyExt;
-use prometheus::Registry;
 use tower::ServiceExt;
-use vod_core::{Capture, CaptureImage, Hub, VehicleId};
-use vod_store::Store;
-use vod_web::{AppState, app, metrics_app};
+use vod_core::occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
+use vod_core::{Capture, CaptureImage, VehicleId};
+use vod_store::Role;
+use vod_web::metrics_app;
 
-async fn store(dir: &tempfile::TempDir) -> Store {
-    vod_testkit::open_store(dir.path()).await
-}
-
-async fn get(router: axum::Router, uri: &str) -> (StatusCode, Vec<u8>) {
-    let response = router
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.to_vec())
+fn capture(lane: &str, people: Option<u32>, needs_review: bool) -> Capture {
+    Capture {
+        vehicle_id: VehicleId::new(Utc::now(), 1, 1),
+        lane: Arc::from(lane),
+        camera: Arc::from("cam-1"),
+        detected_utc: Utc::now(),
+        images: vec![CaptureImage {
+            burst_index: 0,
+            captured_utc: Utc::now(),
+            width: 1280,
+            height: 1024,
+            jpeg: vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3],
+        }],
+        occupancy: people.map(|people| Occupancy {
+            rows: vec![RowCount {
+                row: SeatRow::Front,
+                people,
+                confidence: 0.9,
+            }],
+            people,
+            countability: if needs_review { 0.1 } else { 0.9 },
+            needs_review,
+            detections: vec![PersonDetection {
+                burst_index: 0,
+                row: Some(SeatRow::Front),
+                x1_px: 700.0,
+                y1_px: 300.0,
+                x2_px: 900.0,
+                y2_px: 700.0,
+                score: 0.8,
+            }],
+            faces_blurred: 1,
+            models: vec![ModelRef {
+                name: "person".into(),
+                sha256: "0".repeat(64),
+            }],
+            evidence_raw: false,
+        }),
+    }
 }
 
 #[tokio::test]
-async fn the_first_page_lists_captures_and_serves_their_images() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3];
-    let vehicle_id = VehicleId::new(Utc::now(), 1, 1);
-    store
-        .insert_capture(&Capture {
-            vehicle_id,
-            lane: Arc::from("lane-<1>"),
-            camera: Arc::from("cam-1"),
-            detected_utc: Utc::now(),
-            images: vec![CaptureImage {
-                burst_index: 0,
-                captured_utc: Utc::now(),
-                width: 4,
-                height: 4,
-                jpeg: jpeg.clone(),
-            }],
-            occupancy: None,
-        })
+async fn the_dashboard_shows_the_last_captures_with_their_counts_and_serves_their_images() {
+    let site = Site::new().await;
+    site.store
+        .insert_capture(&capture("lane-<1>", Some(2), false))
         .await
         .unwrap();
-    let router = app(AppState {
-        site_id: Arc::from("bench"),
-        store: store.clone(),
-        hub: Hub::new(4),
-    });
+    let viewer = site.signed_in("vi", Role::Viewer).await;
 
-    let (status, body) = get(router.clone(), "/").await;
-    assert_eq!(status, StatusCode::OK);
-    let page = String::from_utf8(body).unwrap();
-    assert!(page.contains("(1 stored)"), "{page}");
-    assert!(page.contains(&vehicle_id.to_string()));
+    let page = site.send(viewer.get("/")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("2 people"), "{}", page.body);
     assert!(
-        page.contains("lane-&#60;1&#62;") || page.contains("lane-&lt;1&gt;"),
-        "lane name must be escaped: {page}"
+        page.body.contains("lane-&#60;1&#62;") || page.body.contains("lane-&lt;1&gt;"),
+        "lane name must be escaped: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("scanner") || page.body.contains("store"),
+        "health table"
     );
     let src = page
+        .body
         .split("<img src=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
-        .expect("an image link");
+        .expect("an image link")
+        .to_owned();
+    let image = site.send(viewer.get(&src)).await;
+    assert_eq!(image.status, StatusCode::OK);
+    assert_eq!(image.headers[header::CONTENT_TYPE], "image/jpeg");
+    // Images need a session too.
+    let anonymous = site.send(common::Browser::default().get(&src)).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 
-    let (status, body) = get(router.clone(), src).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, jpeg);
-
-    let (status, _) = get(router.clone(), "/images/../vod.db").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = get(router.clone(), "/images/2000/01/01/none.jpg").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = get(router.clone(), "/static/live.js").await;
-    assert_eq!(status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn health_and_readiness_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let router = app(AppState {
-        site_id: Arc::from("bench"),
-        store: store(&dir).await,
-        hub: Hub::new(4),
-    });
-    assert_eq!(get(router.clone(), "/healthz").await.0, StatusCode::OK);
-    assert_eq!(
-        get(router.clone(), "/readyz").await,
-        (StatusCode::OK, b"ready\n".to_vec())
-    );
-}
-
-#[tokio::test]
-async fn a_components_metrics_are_served_in_prometheus_text_format() {
-    // The store's own metrics, moved by the store's own work.
-    let registry = Registry::new();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &vod_core::config::StorageConfig {
-            data_dir: dir.path().to_owned(),
-        },
-        vod_store::StoreMetrics::register(&registry).unwrap(),
-    )
-    .await
-    .unwrap();
-    for sequence in 0..3 {
-        store
-            .insert_capture(&Capture {
-                vehicle_id: VehicleId::new(Utc::now(), sequence, 2),
-                lane: Arc::from("lane-1"),
-                camera: Arc::from("cam-1"),
-                detected_utc: Utc::now(),
-                images: Vec::new(),
-                occupancy: None,
-            })
-            .await
-            .unwrap();
+    for path in [
+        "/images/../vod.db",
+        "/images/2000/01/01/none.jpg",
+        "/captures/nope",
+        "/captures/nope/images/0",
+    ] {
+        assert_eq!(
+            site.send(viewer.get(path)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
-    let (status, body) = get(metrics_app(registry), "/metrics").await;
-    assert_eq!(status, StatusCode::OK);
-    let body = String::from_utf8(body).unwrap();
-    assert!(body.contains("vod_store_captures_total 3"), "{body}");
+    assert_eq!(
+        site.send(viewer.get("/captures/x/images/minus"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let script = site
+        .send(common::Browser::default().get("/static/live.js"))
+        .await;
+    assert_eq!(script.status, StatusCode::OK, "static files are open");
+}
+
+#[tokio::test]
+async fn captures_are_searched_and_a_technician_corrects_a_flagged_count() {
+    let site = Site::new().await;
+    site.store
+        .insert_capture(&capture("lane-1", Some(1), true))
+        .await
+        .unwrap();
+    site.store
+        .insert_capture(&capture("lane-2", Some(3), false))
+        .await
+        .unwrap();
+    let technician = site.signed_in("tec", Role::Technician).await;
+
+    let lane_2 = site.send(technician.get("/captures?lane=lane-2")).await;
+    assert_eq!(lane_2.status, StatusCode::OK);
+    assert!(
+        lane_2.body.contains("3 people") && !lane_2.body.contains("1 people"),
+        "{}",
+        lane_2.body
+    );
+    let by_people = site.send(technician.get("/captures?people=1")).await;
+    assert!(by_people.body.contains("1 people") && !by_people.body.contains("3 people"));
+    for bad in [
+        "/captures?people=many",
+        "/captures?from=yesterday",
+        "/captures?review=maybe",
+    ] {
+        assert_eq!(
+            site.send(technician.get(bad)).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+
+    let queue = site.send(technician.get("/review")).await;
+    assert!(
+        queue.body.contains("1 people") && !queue.body.contains("3 people"),
+        "{}",
+        queue.body
+    );
+    let uuid = queue
+        .body
+        .split("href=\"/captures/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let detail = site
+        .send(technician.get(&format!("/captures/{uuid}")))
+        .await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(
+        detail.body.contains("class=\"person\""),
+        "the detection is drawn"
+    );
+    assert!(
+        detail.body.contains("class=\"zone\""),
+        "the seat-row zones are drawn"
+    );
+
+    let wrong = site
+        .send(technician.post(&format!("/captures/{uuid}/review"), &[("front", "eleven")]))
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let saved = site
+        .send(technician.post(&format!("/captures/{uuid}/review"), &[("front", "2")]))
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let listing = site
+        .store
+        .search_captures(&vod_store::CaptureQuery {
+            limit: 10,
+            review: vod_store::ReviewFilter::Reviewed,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listing.len(), 1);
+    let reviews = site.store.reviews(listing[0].summary.id).await.unwrap();
+    assert_eq!(
+        (reviews[0].people, reviews[0].reviewer.as_str()),
+        (2, "tec")
+    );
+    let queue = site.send(technician.get("/review")).await;
+    assert!(
+        queue.body.contains("No capture matches"),
+        "a reviewed capture leaves the queue"
+    );
+
+    // A viewer sees the count but may not change it.
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let refused = site
+        .send(viewer.post(&format!("/captures/{uuid}/review"), &[("front", "5")]))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn health_is_open_and_readiness_and_metrics_can_need_a_token() {
+    let site = Site::with_config(|text| {
+        text.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nreadyz = \"token\"",
+        )
+        .replace(
+            "listen = \"127.0.0.1:9100\"",
+            "listen = \"127.0.0.1:9100\"\naccess = \"token\"",
+        )
+    })
+    .await;
+    let nobody = common::Browser::default();
+    assert_eq!(
+        site.send(nobody.get("/healthz")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        site.send(nobody.get("/readyz")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let metrics = metrics_app(site.state.clone());
+    assert_eq!(
+        site.send_to(&metrics, nobody.get("/metrics")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (_, token) = site
+        .store
+        .create_api_token("prometheus", Role::Viewer, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    let with_token = |path: &str| {
+        Request::get(path)
+            .header(header::HOST, HOST)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ready = site.send(with_token("/readyz")).await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (StatusCode::OK, "ready\n")
+    );
+    site.store
+        .insert_capture(&capture("lane-1", None, false))
+        .await
+        .unwrap();
+    let scrape = site.send_to(&metrics, with_token("/metrics")).await;
+    assert_eq!(scrape.status, StatusCode::OK);
+    assert!(
+        scrape
+            .body
+            .contains("vod_web_requests_refused_total{reason=\"unauthenticated\"} 2"),
+        "{}",
+        scrape.body
+    );
 }
 
 #[tokio::test]
 async fn readiness_fails_when_the_store_does_not_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let router = app(AppState {
-        site_id: Arc::from("bench"),
-        store: store.clone(),
-        hub: Hub::new(4),
-    });
-    store.close().await;
-    let (status, body) = get(router.clone(), "/readyz").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(String::from_utf8(body).unwrap().starts_with("store: "));
+    let site = Site::new().await;
+    site.store.close().await;
+    let reply = site.send(common::Browser::default().get("/readyz")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.body.starts_with("store: "));
     // Liveness stays: the process answers.
-    assert_eq!(get(router, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(
+        site.send(common::Browser::default().get("/healthz"))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
-async fn live_events_are_server_sent_events_named_by_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = Hub::new(16);
-    let router = app(AppState {
-        site_id: Arc::from("bench"),
-        store: store(&dir).await,
-        hub: hub.clone(),
-    });
-    let response = router
-        .oneshot(Request::get("/events").body(Body::empty()).unwrap())
+async fn live_events_are_server_sent_events_named_by_kind_for_signed_in_users() {
+    let site = Site::new().await;
+    assert_eq!(
+        site.send(common::Browser::default().get("/events"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let response = site
+        .router
+        .clone()
+        .oneshot(viewer.get("/events"))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.into_body();
-    hub.publish(vod_core::Event::StorageRecovered);
+    site.hub.publish(vod_core::Event::StorageRecovered);
     let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
         .await
         .expect("an event within 10 s")
@@ -173,6 +320,43 @@ async fn live_events_are_server_sent_events_named_by_kind() {
     assert!(
         text.starts_with("event: storage_recovered\ndata: {\"type\":\"storage_recovered\"}"),
         "{text:?}"
+    );
+}
+
+#[tokio::test]
+async fn live_event_streams_are_capped() {
+    let site = Site::with_config(|text| {
+        text.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_event_streams = 2",
+        )
+    })
+    .await;
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let response = site
+            .router
+            .clone()
+            .oneshot(viewer.get("/events"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        open.push(response);
+    }
+    let third = site.send(viewer.get("/events")).await;
+    assert_eq!(third.status, StatusCode::SERVICE_UNAVAILABLE);
+    open.pop();
+    let again = site
+        .router
+        .clone()
+        .oneshot(viewer.get("/events"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "a closed stream frees its slot"
     );
 }
 

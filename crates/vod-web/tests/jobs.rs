@@ -2,46 +2,68 @@
 //! over a real SQLite store whose jobs ran through a real queue runner.
 #![allow(clippy::unwrap_used)] // a failing test may panic
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use common::{Browser, HOST, Site};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
-use vod_core::{Component, Hub};
+use vod_core::Component;
 use vod_store::{
     Enqueued, Job, JobError, JobHandler, JobId, JobState, NewJob, QueueRunner, QueueSpec,
-    RetryPolicy, Store,
+    RetryPolicy, Role, Store,
 };
-use vod_web::{AppState, app};
 
-async fn store(dir: &tempfile::TempDir) -> Store {
-    vod_testkit::open_store(dir.path()).await
+/// A machine client: an API token of `role`.
+struct Client {
+    token: String,
 }
 
-async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, String, String) {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(header::LOCATION)
-        .map(|value| value.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap(), location)
+impl Client {
+    async fn new(site: &Site, role: Role) -> Client {
+        let (_, token) = site
+            .store
+            .create_api_token("script", role, "test")
+            .await
+            .unwrap()
+            .unwrap();
+        Client { token }
+    }
+
+    async fn get(&self, site: &Site, uri: &str) -> (StatusCode, String) {
+        let reply = site
+            .send(
+                Request::get(uri)
+                    .header(header::HOST, HOST)
+                    .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        (reply.status, reply.body)
+    }
+
+    async fn post_json(&self, site: &Site, uri: &str) -> (StatusCode, Value) {
+        let reply = site
+            .send(
+                Request::post(uri)
+                    .header(header::HOST, HOST)
+                    .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        (reply.status, serde_json::from_str(&reply.body).unwrap())
+    }
 }
 
-async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String) {
-    let (status, body, _) = send(router, Request::get(uri).body(Body::empty()).unwrap()).await;
-    (status, body)
-}
-
-async fn post_json(router: &axum::Router, uri: &str) -> (StatusCode, Value) {
-    let (status, body, _) = send(router, Request::post(uri).body(Body::empty()).unwrap()).await;
-    (status, serde_json::from_str(&body).unwrap())
+async fn get(site: &Site, browser: &Browser, uri: &str) -> (StatusCode, String) {
+    let reply = site.send(browser.get(uri)).await;
+    (reply.status, reply.body)
 }
 
 fn new_job(queue: &str, kind: &str) -> NewJob {
@@ -107,25 +129,21 @@ async fn discard_through_a_runner(store: &Store, id: JobId) {
     runner.await.unwrap().unwrap();
 }
 
-async fn setup(dir: &tempfile::TempDir) -> (Store, axum::Router, JobId, JobId) {
-    let store = store(dir).await;
-    let discarded = enqueue(&store, "upload", "upload.capture").await;
-    discard_through_a_runner(&store, discarded).await;
-    let waiting = enqueue(&store, "retention", "retention.sweep").await;
-    let router = app(AppState {
-        site_id: Arc::from("bench"),
-        store: store.clone(),
-        hub: Hub::new(4),
-    });
-    (store, router, discarded, waiting)
+async fn setup() -> (Site, JobId, JobId) {
+    let site = Site::new().await;
+    let discarded = enqueue(&site.store, "upload", "upload.capture").await;
+    discard_through_a_runner(&site.store, discarded).await;
+    let waiting = enqueue(&site.store, "retention", "retention.sweep").await;
+    (site, discarded, waiting)
 }
 
 #[tokio::test]
 async fn the_api_lists_filters_retries_and_cancels_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, router, discarded, waiting) = setup(&dir).await;
+    let (site, discarded, waiting) = setup().await;
+    let store = &site.store;
+    let client = Client::new(&site, Role::Technician).await;
 
-    let (status, body) = get(&router, "/api/jobs").await;
+    let (status, body) = client.get(&site, "/api/jobs").await;
     assert_eq!(status, StatusCode::OK);
     let listed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(listed["ok"], true);
@@ -139,15 +157,17 @@ async fn the_api_lists_filters_retries_and_cancels_jobs() {
         "<upload.capture> has bad arguments"
     );
 
-    let (_, body) = get(&router, "/api/jobs?queue=upload&state=discarded&limit=5").await;
+    let (_, body) = client
+        .get(&site, "/api/jobs?queue=upload&state=discarded&limit=5")
+        .await;
     let listed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(listed["jobs"][0]["id"], discarded.0);
-    let (_, body) = get(&router, "/api/jobs?state=running").await;
+    let (_, body) = client.get(&site, "/api/jobs?state=running").await;
     let listed: Value = serde_json::from_str(&body).unwrap();
     assert!(listed["jobs"].as_array().unwrap().is_empty());
 
-    let (status, body) = get(&router, "/api/jobs?state=stuck").await;
+    let (status, body) = client.get(&site, "/api/jobs?state=stuck").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let error: Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -157,10 +177,12 @@ async fn the_api_lists_filters_retries_and_cancels_jobs() {
             .starts_with("unknown state"),
         "{error}"
     );
-    let (status, _) = get(&router, "/api/jobs?limit=0").await;
+    let (status, _) = client.get(&site, "/api/jobs?limit=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let (status, reply) = post_json(&router, &format!("/api/jobs/{discarded}/retry")).await;
+    let (status, reply) = client
+        .post_json(&site, &format!("/api/jobs/{discarded}/retry"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["job"]["state"], "available");
     assert_eq!(
@@ -168,28 +190,35 @@ async fn the_api_lists_filters_retries_and_cancels_jobs() {
         JobState::Available
     );
 
-    let (status, reply) = post_json(&router, &format!("/api/jobs/{waiting}/retry")).await;
+    let (status, reply) = client
+        .post_json(&site, &format!("/api/jobs/{waiting}/retry"))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{reply}");
     assert_eq!(reply["job"]["state"], "available");
     assert!(reply["error"].as_str().unwrap().contains("is available"));
 
-    let (status, reply) = post_json(&router, &format!("/api/jobs/{waiting}/cancel")).await;
+    let (status, reply) = client
+        .post_json(&site, &format!("/api/jobs/{waiting}/cancel"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["job"]["state"], "cancelled");
-    let (status, _) = post_json(&router, &format!("/api/jobs/{waiting}/cancel")).await;
+    let (status, _) = client
+        .post_json(&site, &format!("/api/jobs/{waiting}/cancel"))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    let (status, reply) = post_json(&router, "/api/jobs/999999/cancel").await;
+    let (status, reply) = client.post_json(&site, "/api/jobs/999999/cancel").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(reply["error"], "no job 999999");
 }
 
 #[tokio::test]
 async fn the_page_shows_attempts_and_its_buttons_act_and_come_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, router, discarded, waiting) = setup(&dir).await;
+    let (site, discarded, waiting) = setup().await;
+    let store = &site.store;
+    let browser = site.signed_in("tec", Role::Technician).await;
 
-    let (status, page) = get(&router, "/jobs").await;
+    let (status, page) = get(&site, &browser, "/jobs").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("upload.capture") && page.contains("retention.sweep"));
     assert!(
@@ -201,69 +230,68 @@ async fn the_page_shows_attempts_and_its_buttons_act_and_come_back() {
     assert!(!page.contains(&format!("action=\"/jobs/{discarded}/cancel\"")));
     assert!(page.contains(&format!("action=\"/jobs/{waiting}/cancel\"")));
 
-    let (status, page) = get(&router, "/jobs?queue=upload&state=discarded").await;
+    let (status, page) = get(&site, &browser, "/jobs?queue=upload&state=discarded").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("upload.capture") && !page.contains("retention.sweep"));
-    let (_, first_page) = get(&router, "/jobs?limit=1").await;
+    let (_, first_page) = get(&site, &browser, "/jobs?limit=1").await;
     assert!(first_page.contains("retention.sweep") && !first_page.contains("upload.capture"));
     let older = format!("/jobs?before={waiting}");
     assert!(
         first_page.contains(&format!("href=\"{older}\"")),
         "{first_page}"
     );
-    let (_, second_page) = get(&router, &older).await;
+    let (_, second_page) = get(&site, &browser, &older).await;
     assert!(second_page.contains("upload.capture") && !second_page.contains("Older jobs"));
-    let (status, _) = get(&router, "/jobs?state=stuck").await;
+    let (status, _) = get(&site, &browser, "/jobs?state=stuck").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let form = |uri: String, back: &str| {
-        Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("back={back}")))
-            .unwrap()
-    };
-    let (status, _, location) = send(
-        &router,
-        form(
+    let form = |uri: String, back: &str| browser.post(&uri, &[("back", back)]);
+    let reply = site
+        .send(form(
             format!("/jobs/{discarded}/retry"),
-            "%2Fjobs%3Fqueue%3Dupload",
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location, "/jobs?queue=upload");
+            "/jobs?queue=upload",
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/jobs?queue=upload");
     assert_eq!(
         store.job(discarded).await.unwrap().unwrap().state,
         JobState::Available
     );
 
     // A back link that leaves the job list is not followed.
-    let (status, _, location) = send(
-        &router,
-        form(
+    let reply = site
+        .send(form(
             format!("/jobs/{waiting}/cancel"),
-            "https%3A%2F%2Fexample.com%2F",
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location, "/jobs");
+            "https://example.com/",
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/jobs");
     assert_eq!(
         store.job(waiting).await.unwrap().unwrap().state,
         JobState::Cancelled
     );
 
-    let (status, _, _) = send(&router, form("/jobs/999999/cancel".into(), "%2Fjobs")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let reply = site.send(form("/jobs/999999/cancel".into(), "/jobs")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
 
 /// Sends one raw HTTP/1.0 request over `address` and returns the status and the body.
-async fn over_socket(address: std::net::SocketAddr, request_line: &str) -> (u16, Value) {
+async fn over_socket(
+    address: std::net::SocketAddr,
+    token: &str,
+    request_line: &str,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     stream
         .write_all(
-            format!("{request_line} HTTP/1.0\r\nHost: vod\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            format!(
+                "{request_line} HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await
         .unwrap();
@@ -277,25 +305,36 @@ async fn over_socket(address: std::net::SocketAddr, request_line: &str) -> (u16,
 
 #[tokio::test]
 async fn the_api_answers_over_a_real_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, router, discarded, _waiting) = setup(&dir).await;
+    let (site, discarded, _waiting) = setup().await;
+    let store = &site.store;
+    let (_, token) = store
+        .create_api_token("script", Role::Technician, "test")
+        .await
+        .unwrap()
+        .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let server = vod_web::Server::new(listener, router).unwrap();
+    let metrics = vod_web::ServerMetrics::register(&site.registry).unwrap();
+    let server = vod_web::Server::new("web", listener, site.router.clone(), 16, metrics).unwrap();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move { server.run(stop).await });
 
-    let (status, listed) = over_socket(address, "GET /api/jobs?state=discarded").await;
+    let (status, listed) = over_socket(address, &token, "GET /api/jobs?state=discarded").await;
     assert_eq!(status, 200);
     assert_eq!(listed["jobs"][0]["id"], discarded.0);
-    let (status, reply) = over_socket(address, &format!("POST /api/jobs/{discarded}/retry")).await;
+    let (status, reply) = over_socket(
+        address,
+        &token,
+        &format!("POST /api/jobs/{discarded}/retry"),
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         store.job(discarded).await.unwrap().unwrap().state,
         JobState::Available
     );
-    let (status, _) = over_socket(address, "GET /api/jobs?limit=100000").await;
+    let (status, _) = over_socket(address, &token, "GET /api/jobs?limit=100000").await;
     assert_eq!(status, 400);
 
     shutdown.cancel();

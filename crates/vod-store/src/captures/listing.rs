@@ -144,11 +144,12 @@ impl Store {
             .begin()
             .await
             .map_err(error("starting a review"))?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM captures WHERE id = ?)")
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(error("finding a reviewed capture"))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM captures WHERE id = ?)")
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error("finding a reviewed capture"))?;
         if !exists {
             return Ok(false);
         }

@@ -61,13 +61,19 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
     } else {
         host.rsplit_once(':').map_or(host, |(name, _port)| name)
     };
-    name.parse::<IpAddr>().is_ok() || allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
+    name.parse::<IpAddr>().is_ok()
+        || allowed
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
 }
 
 /// The Origin names this host; without an Origin, the browser's Sec-Fetch-Site says
 /// same-origin.
 fn same_origin(headers: &HeaderMap, host: &str) -> bool {
-    match headers.get(header::ORIGIN).and_then(|value| value.to_str().ok()) {
+    match headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+    {
         Some(origin) => {
             let origin = origin.to_ascii_lowercase();
             origin
@@ -93,7 +99,10 @@ pub(crate) fn security_headers() -> [(HeaderName, HeaderValue); 5] {
             HeaderValue::from_static("nosniff"),
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ]
 }
@@ -105,10 +114,21 @@ mod tests {
     #[test]
     fn addresses_pass_and_names_must_be_listed() {
         let allowed = vec!["vod-a12.local".to_owned()];
-        for host in ["127.0.0.1:8080", "10.0.0.5", "[::1]:8080", "vod-a12.local:8080", "VOD-A12.local"] {
+        for host in [
+            "127.0.0.1:8080",
+            "10.0.0.5",
+            "[::1]:8080",
+            "vod-a12.local:8080",
+            "VOD-A12.local",
+        ] {
             assert!(host_allowed(&host.to_ascii_lowercase(), &allowed), "{host}");
         }
-        for host in ["attacker.example", "attacker.example:8080", "[evil]:80", "localhost"] {
+        for host in [
+            "attacker.example",
+            "attacker.example:8080",
+            "[evil]:80",
+            "localhost",
+        ] {
             assert!(!host_allowed(host, &allowed), "{host}");
         }
     }

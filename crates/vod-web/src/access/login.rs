@@ -80,13 +80,18 @@ async fn login_page(
         return Ok(Redirect::to("/setup").into_response());
     }
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
-    form_with_cookie(|csrf| LoginPage {
-        site_id: state.site_id.to_string(),
-        csrf,
-        next: next.to_owned(),
-        error: String::new(),
-    }
-    .render(), StatusCode::OK)
+    form_with_cookie(
+        |csrf| {
+            LoginPage {
+                site_id: state.site_id.to_string(),
+                csrf,
+                next: next.to_owned(),
+                error: String::new(),
+            }
+            .render()
+        },
+        StatusCode::OK,
+    )
 }
 
 async fn login(
@@ -111,10 +116,16 @@ async fn login(
     };
     if !form_token_matches(&headers, &form.csrf) {
         state.access.refuse("csrf");
-        return again("The form was out of date; sign in again.", StatusCode::FORBIDDEN);
+        return again(
+            "The form was out of date; sign in again.",
+            StatusCode::FORBIDDEN,
+        );
     }
     let logins = &state.access.metrics.logins_total;
-    if !state.access.login_allowed(&peer.ip().to_string(), &form.name) {
+    if !state
+        .access
+        .login_allowed(&peer.ip().to_string(), &form.name)
+    {
         logins.with_label_values(&["limited"]).inc();
         state.access.refuse("rate");
         return again(
@@ -195,7 +206,10 @@ async fn setup(
     };
     if !form_token_matches(&headers, &form.csrf) {
         state.access.refuse("csrf");
-        return again("The form was out of date; try again.", StatusCode::FORBIDDEN);
+        return again(
+            "The form was out of date; try again.",
+            StatusCode::FORBIDDEN,
+        );
     }
     if let Err(problem) = check_new_user(&form.name, &form.password) {
         return again(&problem, StatusCode::BAD_REQUEST);
@@ -205,9 +219,15 @@ async fn setup(
     }
     // The token is checked last, so that a typing mistake above does not use it up; and it is
     // rate-limited as a sign-in is.
-    if !state.access.login_allowed(&peer.ip().to_string(), "first-run") {
+    if !state
+        .access
+        .login_allowed(&peer.ip().to_string(), "first-run")
+    {
         state.access.refuse("rate");
-        return again("Too many attempts; wait a minute.", StatusCode::TOO_MANY_REQUESTS);
+        return again(
+            "Too many attempts; wait a minute.",
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
     if !state.access.take_setup_token(form.token.trim()) {
         state.access.refuse("setup_token");
@@ -216,7 +236,11 @@ async fn setup(
             StatusCode::FORBIDDEN,
         );
     }
-    let Some(admin) = state.store.create_first_admin(&form.name, &form.password).await? else {
+    let Some(admin) = state
+        .store
+        .create_first_admin(&form.name, &form.password)
+        .await?
+    else {
         return Ok(Redirect::to("/login").into_response());
     };
     tracing::warn!(user = %admin.name, address = %peer.ip(), "The first admin was created.");
@@ -262,20 +286,17 @@ fn form_token_matches(headers: &HeaderMap, offered: &str) -> bool {
 }
 
 fn signed_in(token: &str, next: &str) -> Response {
-    (
-        [
-            (
-                header::SET_COOKIE,
-                format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
-            ),
-            (
-                header::SET_COOKIE,
-                format!("{FORM_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-            ),
-        ],
-        Redirect::to(next),
-    )
-        .into_response()
+    let mut response = Redirect::to(next).into_response();
+    for cookie in [
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
+        format!("{FORM_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            // Appended: each cookie is a header of its own.
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// Where to go after signing in: a path on this box only, never another site.
@@ -291,7 +312,12 @@ mod tests {
     #[test]
     fn goes_on_only_to_a_path_of_this_box() {
         assert_eq!(safe_next("/captures?lane=1"), "/captures?lane=1");
-        for foreign in ["https://evil.example/", "//evil.example", "/\\evil.example", ""] {
+        for foreign in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "",
+        ] {
             assert_eq!(safe_next(foreign), "/", "{foreign}");
         }
     }

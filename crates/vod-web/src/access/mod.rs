@@ -123,7 +123,10 @@ impl Access {
     }
 
     pub(crate) fn refuse(&self, reason: &str) {
-        self.metrics.refused_total.with_label_values(&[reason]).inc();
+        self.metrics
+            .refused_total
+            .with_label_values(&[reason])
+            .inc();
     }
 
     fn setup_lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
@@ -185,7 +188,11 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Option<Id
 }
 
 /// The routes behind it need a viewer at least.
-pub(crate) async fn require_viewer(state: State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_viewer(
+    state: State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     require(state, Role::Viewer, request, next).await
 }
 
@@ -199,11 +206,20 @@ pub(crate) async fn require_technician(
 }
 
 /// The routes behind it need an admin.
-pub(crate) async fn require_admin(state: State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(
+    state: State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     require(state, Role::Admin, request, next).await
 }
 
-async fn require(State(state): State<AppState>, role: Role, request: Request, next: Next) -> Response {
+async fn require(
+    State(state): State<AppState>,
+    role: Role,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(identity) = identify(&state, request.headers()).await else {
         state.access.refuse("unauthenticated");
         return unauthenticated(&request);
@@ -212,7 +228,10 @@ async fn require(State(state): State<AppState>, role: Role, request: Request, ne
         state.access.refuse("forbidden");
         return (
             StatusCode::FORBIDDEN,
-            format!("Forbidden: this needs the {role} role; {} is {}.", identity.name, identity.role),
+            format!(
+                "Forbidden: this needs the {role} role; {} is {}.",
+                identity.name, identity.role
+            ),
         )
             .into_response();
     }
@@ -278,7 +297,11 @@ async fn with_csrf_checked(request: Request, expected: &str) -> Result<Request, 
     }
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        (StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large.").into_response()
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large.",
+        )
+            .into_response()
     })?;
     let offered = form_field(&bytes, "csrf");
     if offered.is_some_and(|offered| constant_time_eq(&offered, expected)) {
@@ -325,8 +348,7 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 /// how much of a token was right.
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |difference, (x, y)| difference | (x ^ y))
             == 0

@@ -108,7 +108,9 @@ mod tests {
         let ana = sessions.start("ana");
         let bo = sessions.start("bo");
         assert_eq!(
-            sessions.touch(&ana, Duration::from_secs(60)).map(|s| s.user),
+            sessions
+                .touch(&ana, Duration::from_secs(60))
+                .map(|s| s.user),
             Some("ana".to_owned())
         );
         let later = Instant::now() + Duration::from_secs(61);
