@@ -222,6 +222,10 @@ pub struct WebConfig {
     /// Connections open at once; one more is closed at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// How long a client may take to send a request's header; an idle connection is closed
+    /// after this long.
+    #[serde(default = "default_header_timeout_s")]
+    pub header_timeout_s: u32,
     /// Live event streams (`/events`) open at once.
     #[serde(default = "default_max_event_streams")]
     pub max_event_streams: u32,
@@ -251,6 +255,10 @@ fn default_session_idle_minutes() -> u32 {
 
 fn default_max_connections() -> u32 {
     1024
+}
+
+fn default_header_timeout_s() -> u32 {
+    10
 }
 
 fn default_max_event_streams() -> u32 {

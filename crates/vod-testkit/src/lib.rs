@@ -241,14 +241,27 @@ pub fn http_request(
     path: &str,
     body: &[u8],
 ) -> Result<(u16, String), String> {
+    http_exchange(address, method, path, &[], body).map(|(status, _head, body)| (status, body))
+}
+
+/// One HTTP/1.0 request with extra header lines (`Cookie: ...`); returns the status code, the
+/// response's head (status line and headers) and its body.
+pub fn http_exchange(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+) -> Result<(u16, String, String), String> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
         .map_err(|error| error.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|error| error.to_string())?;
+    let extra: String = headers.iter().map(|line| format!("{line}\r\n")).collect();
     let head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     stream
@@ -265,7 +278,50 @@ pub fn http_request(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok((status, body.to_owned()))
+    Ok((status, head.to_owned(), body.to_owned()))
+}
+
+/// Signs in to the box's web page at `address` as a browser does (the login form's cookie
+/// and CSRF token, then the form); returns the `Cookie:` header line of the session.
+pub fn web_sign_in(address: SocketAddr, user: &str, password: &str) -> Result<String, String> {
+    let (_, head, page) = http_exchange(address, "GET", "/login", &[], b"")?;
+    let form_cookie = set_cookie(&head, "vod_form").ok_or("no form cookie")?;
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = page
+        .split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no CSRF field on the login page")?;
+    let form = format!(
+        "csrf={csrf}&name={user}&password={}",
+        password.replace(' ', "+")
+    );
+    let (status, head, body) = http_exchange(
+        address,
+        "POST",
+        "/login",
+        &[
+            format!("Cookie: vod_form={form_cookie}"),
+            format!("Origin: http://{address}"),
+            "Content-Type: application/x-www-form-urlencoded".to_owned(),
+        ],
+        form.as_bytes(),
+    )?;
+    let session = set_cookie(&head, "vod_session")
+        .ok_or_else(|| format!("not signed in ({status}): {body}"))?;
+    Ok(format!("Cookie: vod_session={session}"))
+}
+
+fn set_cookie(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case("set-cookie")
+                .then_some(value.trim())
+        })
+        .filter_map(|value| value.split(';').next()?.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// A store (a real SQLite file) in `data_dir`, its metrics in a registry of its own.

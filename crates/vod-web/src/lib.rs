@@ -45,7 +45,7 @@ pub use access::login::{MIN_PASSWORD_CHARS, check_new_user};
 pub use access::{Access, AccessMetrics, Identity, MAX_BODY_BYTES};
 pub use error::AppError;
 pub use metrics::metrics_app;
-pub use serve::{HEADER_TIMEOUT, Server, ServerMetrics};
+pub use serve::{ConnectionLimits, Server, ServerMetrics};
 
 /// The longest a request other than the event stream may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,6 +1,7 @@
 //! Serving a router so that a slow or hostile client costs a connection, never the box: a
-//! cap on open connections (one more is closed at once and counted), a deadline for each
-//! request's header (an idle or slow connection is closed), and a graceful stop that lets
+//! cap on open connections (one more is closed at once and counted), a deadline for the
+//! request's first byte and for its whole header (an idle or slow connection is closed), one
+//! request per connection (no idle keep-alive to hold a slot), and a graceful stop that lets
 //! requests in flight finish.
 
 use std::net::SocketAddr;
@@ -20,9 +21,15 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use vod_core::{Component, TaskError};
 
-/// How long a client may take to send a request's header, also the longest a connection
-/// stays open idle between requests.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// What one connection may cost the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once; one more is closed at once and counted.
+    pub max_connections: u32,
+    /// How long a client may take to send a request's header, also the longest a
+    /// connection stays open idle.
+    pub header_timeout: Duration,
+}
 
 /// How long requests in flight get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -63,7 +70,7 @@ pub struct Server {
     name: &'static str,
     listener: std::net::TcpListener,
     router: Router,
-    max_connections: usize,
+    limits: ConnectionLimits,
     metrics: ServerMetrics,
 }
 
@@ -74,7 +81,7 @@ impl Server {
         name: &'static str,
         listener: std::net::TcpListener,
         router: Router,
-        max_connections: u32,
+        limits: ConnectionLimits,
         metrics: ServerMetrics,
     ) -> std::io::Result<Server> {
         listener.set_nonblocking(true)?;
@@ -82,7 +89,7 @@ impl Server {
             name,
             listener,
             router,
-            max_connections: max_connections as usize,
+            limits,
             metrics,
         })
     }
@@ -91,7 +98,7 @@ impl Server {
 impl Component for Server {
     async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
         let listener = TcpListener::from_std(self.listener.try_clone()?)?;
-        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections as usize));
         let graceful = GracefulShutdown::new();
         let open = self
             .metrics
@@ -120,6 +127,7 @@ impl Component for Server {
                 drop(stream);
                 continue;
             };
+            let header_timeout = self.limits.header_timeout;
             let router = self.router.clone();
             let service =
                 TowerToHyperService::new(tower::service_fn(move |request: Request<_>| {
@@ -133,17 +141,23 @@ impl Component for Server {
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let connection = graceful.watch(
-                builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned(),
-            );
+                .header_read_timeout(header_timeout)
+                .keep_alive(false);
             let open = open.clone();
             open.inc();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "An HTTP connection ended with an error.");
+                // hyper's header deadline starts with the first byte: a client that sends
+                // nothing is closed here.
+                let mut first = [0u8; 1];
+                let spoke = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await;
+                if matches!(spoke, Ok(Ok(read)) if read > 0) {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(error) = watcher.watch(connection).await {
+                        tracing::debug!(%error, "An HTTP connection ended with an error.");
+                    }
                 }
                 open.dec();
                 drop(slot);

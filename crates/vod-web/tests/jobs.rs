@@ -316,7 +316,17 @@ async fn the_api_answers_over_a_real_socket() {
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let metrics = vod_web::ServerMetrics::register(&site.registry).unwrap();
-    let server = vod_web::Server::new("web", listener, site.router.clone(), 16, metrics).unwrap();
+    let server = vod_web::Server::new(
+        "web",
+        listener,
+        site.router.clone(),
+        vod_web::ConnectionLimits {
+            max_connections: 16,
+            header_timeout: std::time::Duration::from_secs(10),
+        },
+        metrics,
+    )
+    .unwrap();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move { server.run(stop).await });
 

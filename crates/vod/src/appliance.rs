@@ -195,7 +195,10 @@ impl Appliance {
                 "web",
                 listeners.web,
                 vod_web::app(state.clone()),
-                config.web.max_connections,
+                vod_web::ConnectionLimits {
+                    max_connections: config.web.max_connections,
+                    header_timeout: Duration::from_secs(u64::from(config.web.header_timeout_s)),
+                },
                 metrics.servers.clone(),
             )?,
         );
@@ -205,7 +208,10 @@ impl Appliance {
                 "metrics",
                 listeners.metrics,
                 vod_web::metrics_app(state),
-                METRICS_CONNECTIONS,
+                vod_web::ConnectionLimits {
+                    max_connections: METRICS_CONNECTIONS,
+                    header_timeout: Duration::from_secs(u64::from(config.web.header_timeout_s)),
+                },
                 metrics.servers.clone(),
             )?,
         );

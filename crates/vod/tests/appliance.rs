@@ -2,11 +2,15 @@
 //! process), a real nats-server and a real SQLite file.
 #![allow(clippy::unwrap_used)] // a failing test may panic
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use vod_testkit::{NatsServer, free_port, http_get, metric_sum, nats_request, wait_for_port};
+use vod_testkit::{
+    NatsServer, free_port, http_exchange, http_get, metric_sum, nats_request, wait_for_port,
+    web_sign_in,
+};
 
 mod common;
 
@@ -105,7 +109,33 @@ fn one_vehicle_after_another_from_scanner_to_stored_capture() {
                 && metric_sum(m, "vod_store_captures_total") > 0.0
         },
     );
-    let (status, page) = http_get(loopback(web), "/").unwrap();
+    // A technician added on the command line, the password on stdin, signs in to the page.
+    let mut add = Command::new(VOD)
+        .args([
+            "user",
+            "add",
+            "tec",
+            "--role",
+            "technician",
+            "--config",
+            &config,
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    assert_eq!(
+        http_get(loopback(web), "/").unwrap().0,
+        303,
+        "the page needs a session"
+    );
+    let session = web_sign_in(loopback(web), "tec", "correct horse battery").unwrap();
+    let (status, _, page) = http_exchange(loopback(web), "GET", "/", &[session], b"").unwrap();
     assert_eq!(status, 200);
     assert!(page.contains("<img src=\"/images/"), "{page}");
     assert_eq!(http_get(loopback(web), "/readyz").unwrap().0, 200);
@@ -332,4 +362,63 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
     assert!(status.success());
     let status = wait_exit(&mut appliance.0, Duration::from_secs(5)).expect("stopped within 5 s");
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_thousand_idle_connections_stop_neither_captures_nor_the_page_nor_the_metrics() {
+    // The test holds the connections itself: it needs the descriptors for them.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    assert!(
+        limit >= 1200,
+        "the open-files limit of this machine is {limit}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let (scanner, web, metrics) = (free_port(), free_port(), free_port());
+    let _emulator = start_emulator(scanner);
+    let config = write_config(dir.path(), scanner, web, metrics, &nats.url());
+    // Idle connections are held for a minute here, so that they are still open while the
+    // captures are counted.
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[web]\n",
+        "[web]\nheader_timeout_s = 120\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let _appliance = Process(
+        Command::new(VOD)
+            .args(["run", "--config", &config])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(loopback(web), Duration::from_secs(30));
+    wait_for_metrics(metrics, Duration::from_secs(60), "a first capture", |m| {
+        metric_sum(m, "vod_store_captures_total") > 0.0
+    });
+    let idle: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(loopback(web)).unwrap())
+        .collect();
+    let captures_before = metric_sum(&scrape(metrics), "vod_store_captures_total");
+    wait_for_metrics(metrics, Duration::from_secs(60), "captures go on", |m| {
+        metric_sum(m, "vod_store_captures_total") >= captures_before + 3.0
+    });
+    assert!(
+        metric_sum(&scrape(metrics), "vod_web_connections_refused_total") == 0.0,
+        "no connection was refused"
+    );
+    let (status, body) = http_get(loopback(web), "/healthz").unwrap();
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, _) = http_get(loopback(web), "/login").unwrap();
+    assert_eq!(
+        status, 303,
+        "the page answers (no user yet: to the first-run page)"
+    );
+    let scraped = scrape(metrics);
+    assert!(
+        metric_sum(&scraped, "vod_web_connections_open") >= 1000.0,
+        "the idle connections are held, not refused: {}",
+        metric_sum(&scraped, "vod_web_connections_open")
+    );
+    drop(idle);
 }

@@ -523,6 +523,7 @@ fn check_web(config: &Config, problem: &mut impl FnMut(String, &str)) {
     for (key, value) in [
         ("session_idle_minutes", web.session_idle_minutes),
         ("max_connections", web.max_connections),
+        ("header_timeout_s", web.header_timeout_s),
         ("max_event_streams", web.max_event_streams),
     ] {
         if value == 0 {
