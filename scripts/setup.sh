@@ -16,7 +16,7 @@ ort_lib=$ort_dir/libonnxruntime.so.$ort_version
 packages=(build-essential pkg-config clang libclang-dev libopencv-dev libaravis-dev
   libusb-1.0-0-dev nats-server python3 python3-pip sqlite3 curl)
 if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
-  packages+=(aravis-tools prometheus docker-compose python3-venv systemd)
+  packages+=(aravis-tools prometheus docker-compose python3-venv systemd chromium chromium-driver)
 fi
 
 missing=()

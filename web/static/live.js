@@ -1,4 +1,5 @@
-// Shows the box's live events (server-sent events from /events) at the top of the page.
+// The live parts of the page, from the box's server-sent events (/events): the list of
+// events on the dashboard, and the vehicles per lane, counted up as vehicles enter.
 (function () {
   const list = document.getElementById("events");
   if (!list || !window.EventSource) return;
@@ -13,6 +14,12 @@
       item.textContent = new Date().toLocaleTimeString() + " " + kind + " " + message.data;
       list.prepend(item);
       while (list.children.length > 50) list.lastChild.remove();
+      if (kind === "vehicle_entered") countVehicle(JSON.parse(message.data).lane);
     });
+  }
+  function countVehicle(lane) {
+    for (const count of document.querySelectorAll("#lanes .count")) {
+      if (count.dataset.lane === lane) count.textContent = String(Number(count.textContent) + 1);
+    }
   }
 })();

@@ -248,7 +248,7 @@ async fn render(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-/// Every value of the config tree, in file order, as form fields.
+/// Every value of the config tree, section by section, as form fields.
 fn fields_of(tree: &Value) -> Vec<Field> {
     let mut fields = Vec::new();
     if let Value::Object(sections) = tree {

@@ -11,6 +11,7 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Extension, Router};
 use prometheus::proto::{MetricFamily, MetricType};
+use vod_core::config::Config;
 use vod_store::{CaptureListing, CaptureQuery};
 
 use crate::access::Identity;
@@ -72,14 +73,15 @@ async fn page(
         })
         .await?;
     let families = state.registry.gather();
+    let config = state.config.current();
     let page = DashboardPage {
         layout: Layout::new(&state, &identity, "Dashboard"),
         lanes,
         captures,
-        health: health(&families),
+        health: health(&config, &families),
         restarts: by_label(&families, "vod_supervisor_restarts_total", "component")
             .into_iter()
-            .map(|(component, count)| (component, count as u64))
+            .filter(|(_, count)| *count > 0)
             .collect(),
         version: env!("CARGO_PKG_VERSION"),
         uptime: duration_text(state.started.elapsed()),
@@ -88,25 +90,22 @@ async fn page(
     Ok(Html(page.render()?))
 }
 
-/// The health of every component from its metrics.
-pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
+/// The health of every component of `config` from its metrics.
+pub(crate) fn health(config: &Config, families: &[MetricFamily]) -> Vec<HealthRow> {
     let value = |name: &str, label: &str| by_label(families, name, label);
-    let total = |name: &str| value(name, "").values().sum::<f64>();
+    let total = |name: &str| value(name, "").values().sum::<u64>();
     let mut rows = Vec::new();
+    let connected = value("vod_lidar_connected", "scanner");
+    let scans = value("vod_lidar_scans_total", "scanner");
     let decode_errors = value("vod_lidar_decode_errors_total", "scanner");
     let reconnects = value("vod_lidar_reconnects_total", "scanner");
-    let scans = value("vod_lidar_scans_total", "scanner");
-    for (scanner, connected) in value("vod_lidar_connected", "scanner") {
-        let count = |map: &BTreeMap<String, f64>| map.get(&scanner).copied().unwrap_or(0.0);
+    for scanner in &config.scanners {
+        let count = |map: &BTreeMap<String, u64>| map.get(&scanner.name).copied().unwrap_or(0);
+        let up = count(&connected) > 0;
         rows.push(HealthRow {
-            component: format!("scanner {scanner}"),
-            ok: connected > 0.0,
-            state: if connected > 0.0 {
-                "connected"
-            } else {
-                "disconnected"
-            }
-            .to_owned(),
+            component: format!("scanner {}", scanner.name),
+            ok: up,
+            state: if up { "connected" } else { "disconnected" }.to_owned(),
             details: format!(
                 "{} scans, {} decode errors, {} reconnects",
                 count(&scans),
@@ -115,22 +114,24 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
             ),
         });
     }
+    let frames = value("vod_camera_frames_total", "camera");
     let grab_errors = value("vod_camera_grab_errors_total", "camera");
-    let camera_reconnects = value("vod_camera_reconnects_total", "camera");
     let no_image = value("vod_camera_no_image_total", "camera");
-    for (camera, frames) in value("vod_camera_frames_total", "camera") {
-        let count = |map: &BTreeMap<String, f64>| map.get(&camera).copied().unwrap_or(0.0);
+    let camera_reconnects = value("vod_camera_reconnects_total", "camera");
+    for camera in &config.cameras {
+        let count = |map: &BTreeMap<String, u64>| map.get(&camera.name).copied().unwrap_or(0);
+        let delivered = count(&frames);
         rows.push(HealthRow {
-            component: format!("camera {camera}"),
-            ok: count(&no_image) == 0.0 || frames > 0.0,
-            state: if frames > 0.0 {
+            component: format!("camera {}", camera.name),
+            ok: count(&no_image) == 0 || delivered > 0,
+            state: if delivered > 0 {
                 "delivering"
             } else {
                 "no frame yet"
             }
             .to_owned(),
             details: format!(
-                "{frames} frames, {} grab errors, {} triggers without image, {} reconnects",
+                "{delivered} frames, {} grab errors, {} triggers without image, {} reconnects",
                 count(&grab_errors),
                 count(&no_image),
                 count(&camera_reconnects)
@@ -140,8 +141,8 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
     let inference_errors = total("vod_vision_inference_errors_total");
     rows.push(HealthRow {
         component: "vision".to_owned(),
-        ok: inference_errors == 0.0,
-        state: if inference_errors == 0.0 {
+        ok: inference_errors == 0,
+        state: if inference_errors == 0 {
             "ok"
         } else {
             "errors"
@@ -152,7 +153,7 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
             total("vod_vision_frames_total")
         ),
     });
-    let writable = total("vod_store_images_writable") > 0.0;
+    let writable = total("vod_store_images_writable") > 0;
     rows.push(HealthRow {
         component: "store".to_owned(),
         ok: writable,
@@ -164,15 +165,12 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
             total("vod_store_jobs_available")
         ),
     });
-    if families
-        .iter()
-        .any(|family| family.name() == "vod_uplink_backlog_captures")
-    {
-        let backlog = total("vod_uplink_backlog_captures");
+    let uplink = &config.uplink;
+    if uplink.cloud.is_some() || uplink.jetstream.is_some() {
         rows.push(HealthRow {
             component: "uplink".to_owned(),
-            ok: total("vod_uplink_backlog_oldest_seconds") < 3600.0,
-            state: format!("{backlog} captures waiting"),
+            ok: total("vod_uplink_backlog_oldest_seconds") < 3600,
+            state: format!("{} captures waiting", total("vod_uplink_backlog_captures")),
             details: format!(
                 "{} objects uploaded, {} upload failures, {} push deliveries",
                 total("vod_uplink_uploaded_objects_total"),
@@ -181,20 +179,12 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
             ),
         });
     }
-    if families
-        .iter()
-        .any(|family| family.name() == "vod_bus_publish_errors_total")
-    {
+    if config.bus.is_some() {
         let errors = total("vod_bus_publish_errors_total");
         rows.push(HealthRow {
             component: "bus".to_owned(),
-            ok: errors == 0.0,
-            state: if errors == 0.0 {
-                "ok"
-            } else {
-                "publish errors"
-            }
-            .to_owned(),
+            ok: errors == 0,
+            state: if errors == 0 { "ok" } else { "publish errors" }.to_owned(),
             details: format!(
                 "{} events published, {errors} publish errors",
                 total("vod_bus_published_total")
@@ -204,9 +194,9 @@ pub(crate) fn health(families: &[MetricFamily]) -> Vec<HealthRow> {
     rows
 }
 
-/// The samples of metric `name` summed by the value of `label` (all under "" when `label` is
-/// empty).
-fn by_label(families: &[MetricFamily], name: &str, label: &str) -> BTreeMap<String, f64> {
+/// The samples of metric `name` (counters and gauges, whole numbers) summed by the value of
+/// `label` (all under "" when `label` is empty).
+fn by_label(families: &[MetricFamily], name: &str, label: &str) -> BTreeMap<String, u64> {
     let mut values = BTreeMap::new();
     for family in families.iter().filter(|family| family.name() == name) {
         for metric in family.get_metric() {
@@ -221,7 +211,7 @@ fn by_label(families: &[MetricFamily], name: &str, label: &str) -> BTreeMap<Stri
                 MetricType::GAUGE => metric.get_gauge().get_value(),
                 _ => continue,
             };
-            *values.entry(key).or_insert(0.0) += value;
+            *values.entry(key).or_insert(0) += value.max(0.0).round() as u64;
         }
     }
     values

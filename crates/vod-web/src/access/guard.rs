@@ -37,6 +37,11 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         && !same_origin(request.headers(), &host)
     {
         state.access.refuse("origin");
+        tracing::debug!(
+            origin = ?request.headers().get(header::ORIGIN),
+            host,
+            "An unsafe request from another origin was refused."
+        );
         return (
             StatusCode::FORBIDDEN,
             "Forbidden: the request does not come from this box's page.",
@@ -99,9 +104,11 @@ pub(crate) fn security_headers() -> [(HeaderName, HeaderValue); 5] {
             HeaderValue::from_static("nosniff"),
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        // Not no-referrer: with it, browsers send `Origin: null` on the page's own form posts,
+        // and the Origin check could not tell them from a foreign page's.
         (
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ]

@@ -236,16 +236,16 @@ async fn require(
             .into_response();
     }
     let mut request = request;
-    if is_unsafe(request.method()) {
-        if let Some(expected) = identity.csrf.clone() {
-            request = match with_csrf_checked(request, &expected).await {
-                Ok(request) => request,
-                Err(refusal) => {
-                    state.access.refuse("csrf");
-                    return refusal;
-                }
-            };
-        }
+    if is_unsafe(request.method())
+        && let Some(expected) = identity.csrf.clone()
+    {
+        request = match with_csrf_checked(request, &expected).await {
+            Ok(request) => request,
+            Err(refusal) => {
+                state.access.refuse("csrf");
+                return refusal;
+            }
+        };
     }
     request.extensions_mut().insert(identity);
     next.run(request).await
