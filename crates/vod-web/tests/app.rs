@@ -217,14 +217,8 @@ async fn captures_are_searched_and_a_technician_corrects_a_flagged_count() {
 #[tokio::test]
 async fn health_is_open_and_readiness_and_metrics_can_need_a_token() {
     let site = Site::with_config(|text| {
-        text.replace(
-            "listen = \"127.0.0.1:8080\"",
-            "listen = \"127.0.0.1:8080\"\nreadyz = \"token\"",
-        )
-        .replace(
-            "listen = \"127.0.0.1:9100\"",
-            "listen = \"127.0.0.1:9100\"\naccess = \"token\"",
-        )
+        text.replace("readyz = \"open\"", "readyz = \"token\"")
+            .replace("access = \"open\"", "access = \"token\"")
     })
     .await;
     let nobody = common::Browser::default();
@@ -325,13 +319,9 @@ async fn live_events_are_server_sent_events_named_by_kind_for_signed_in_users() 
 
 #[tokio::test]
 async fn live_event_streams_are_capped() {
-    let site = Site::with_config(|text| {
-        text.replace(
-            "listen = \"127.0.0.1:8080\"",
-            "listen = \"127.0.0.1:8080\"\nmax_event_streams = 2",
-        )
-    })
-    .await;
+    let site =
+        Site::with_config(|text| text.replace("max_event_streams = 32", "max_event_streams = 2"))
+            .await;
     let viewer = site.signed_in("vi", Role::Viewer).await;
     let mut open = Vec::new();
     for _ in 0..2 {

@@ -377,13 +377,12 @@ fn a_thousand_idle_connections_stop_neither_captures_nor_the_page_nor_the_metric
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
     let _emulator = start_emulator(scanner);
     let config = write_config(dir.path(), scanner, web, metrics, &nats.url());
-    // Idle connections are held for a minute here, so that they are still open while the
+    // Idle connections are held for two minutes here, so that they are still open while the
     // captures are counted.
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "[web]\n",
-        "[web]\nheader_timeout_s = 120\n",
-        1,
-    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("header_timeout_s = 10 ", "header_timeout_s = 120");
+    assert!(text.contains("header_timeout_s = 120"));
     std::fs::write(&config, text).unwrap();
     let _appliance = Process(
         Command::new(VOD)
