@@ -40,6 +40,7 @@ impl Layout {
             ("/captures", "Captures"),
             ("/review", "Review"),
             ("/jobs", "Jobs"),
+            ("/uplink", "Uplink"),
         ];
         if self.technician {
             menu.push(("/config", "Configuration"));

@@ -4,7 +4,7 @@
 //! - `access`: identities (sessions, API tokens), roles, login and first run, the host
 //!   allow-list, Origin and CSRF checks, security headers;
 //! - `dashboard`, `captures` (search, detail, review queue, images), `config_page`, `users`
-//!   (users and API tokens), `jobs` (page and JSON API), `live` (`/events`), `health`
+//!   (users and API tokens), `uplink` (uploads and push endpoints), `jobs` (page and JSON API), `live` (`/events`), `health`
 //!   (`/healthz`, `/readyz`), `metrics`;
 //! - `serve`: the server with its connection cap and header deadline.
 //!
@@ -21,6 +21,7 @@ mod layout;
 mod live;
 mod metrics;
 mod serve;
+mod uplink;
 mod users;
 
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::router())
         .merge(captures::view_router())
         .merge(jobs::view_router())
+        .merge(uplink::view_router())
         .merge(access::login::session_router())
         .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
     let technician = Router::new()
@@ -110,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         ));
     let admin = Router::new()
         .merge(users::router())
+        .merge(uplink::admin_router())
         .route_layer(from_fn_with_state(state.clone(), access::require_admin));
     let open = Router::new()
         .merge(access::login::open_router())

@@ -16,6 +16,7 @@ const PAGES: &[(&str, Role)] = &[
     ("/captures", Role::Viewer),
     ("/review", Role::Viewer),
     ("/jobs", Role::Viewer),
+    ("/uplink", Role::Viewer),
     ("/config", Role::Technician),
     ("/users", Role::Admin),
 ];
@@ -32,6 +33,10 @@ const ACTIONS: &[(&str, Role)] = &[
     ("/users/x/delete", Role::Admin),
     ("/tokens", Role::Admin),
     ("/tokens/x/delete", Role::Admin),
+    ("/uplink/push", Role::Admin),
+    ("/uplink/push/x/pause", Role::Admin),
+    ("/uplink/push/x/resume", Role::Admin),
+    ("/uplink/push/x/delete", Role::Admin),
 ];
 
 #[tokio::test]

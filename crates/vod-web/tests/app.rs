@@ -360,3 +360,86 @@ fn the_live_page_listens_for_every_kind_of_event() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_admin_registers_pauses_and_removes_a_push_endpoint_and_its_secret_is_shown_once() {
+    let site = Site::new().await;
+    let admin = site.signed_in("ada", Role::Admin).await;
+    let refused = site
+        .send(admin.post(
+            "/uplink/push",
+            &[
+                ("client", "office"),
+                ("url", "ftp://office"),
+                ("rate_per_minute", "60"),
+                ("stored", "on"),
+            ],
+        ))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("url: must start with http"),
+        "{}",
+        refused.body
+    );
+
+    let made = site
+        .send(admin.post(
+            "/uplink/push",
+            &[
+                ("client", "office"),
+                ("url", "https://office.example/vod"),
+                ("rate_per_minute", "60"),
+                ("stored", "on"),
+            ],
+        ))
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let secret = made
+        .body
+        .split("<code id=\"new-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let endpoints = site.store.push_endpoints().await.unwrap();
+    assert_eq!(endpoints[0].secret.as_deref(), Some(secret.as_str()));
+    assert_eq!(endpoints[0].events, ["capture.stored"]);
+
+    let paused = site
+        .send(admin.post("/uplink/push/office/pause", &[]))
+        .await;
+    assert_eq!(paused.status, StatusCode::OK);
+    assert!(!site.store.push_endpoints().await.unwrap()[0].enabled);
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let page = site.send(viewer.get("/uplink")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("office") && page.body.contains("paused"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(&secret),
+        "the secret is never shown again"
+    );
+    assert!(
+        !page.body.contains("Register an endpoint"),
+        "a viewer gets no admin form"
+    );
+
+    assert_eq!(
+        site.send(admin.post("/uplink/push/office/delete", &[]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(site.store.push_endpoints().await.unwrap().is_empty());
+    assert_eq!(
+        site.send(admin.post("/uplink/push/office/delete", &[]))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
