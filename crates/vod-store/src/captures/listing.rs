@@ -97,8 +97,14 @@ impl Store {
             summary_from!(),
             " LEFT JOIN capture_occupancy o ON o.capture_id = c.id WHERE 1 = 1"
         ));
+        // The review queue walks the partial index of flagged captures, newest first, instead
+        // of sorting every flagged capture; o.capture_id is c.id.
+        let order_key = match query.review {
+            ReviewFilter::Waiting => "o.capture_id",
+            ReviewFilter::Any | ReviewFilter::Reviewed => "c.id",
+        };
         if let Some(before) = query.before {
-            sql.push(" AND c.id < ").push_bind(before.0);
+            sql.push(format!(" AND {order_key} < ")).push_bind(before.0);
         }
         if let Some(lane) = &query.lane {
             sql.push(" AND c.lane = ").push_bind(lane.clone());
@@ -122,7 +128,7 @@ impl Store {
                 sql.push(format!(" AND {reviewed}"));
             }
         }
-        sql.push(" ORDER BY c.id DESC LIMIT ")
+        sql.push(format!(" ORDER BY {order_key} DESC LIMIT "))
             .push_bind(query.limit);
         sql.build_query_as()
             .fetch_all(&self.reader)
