@@ -23,3 +23,12 @@
     }
   }
 })();
+
+// The LIDAR page: each scanner's drawing is fetched again twice a second.
+(function () {
+  const scans = document.querySelectorAll("img.live-scan");
+  if (scans.length === 0) return;
+  setInterval(() => {
+    for (const scan of scans) scan.src = scan.dataset.src + "?at=" + Date.now();
+  }, 500);
+})();

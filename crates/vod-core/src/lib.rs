@@ -10,6 +10,8 @@
 //!   (`config/file.rs`), apply, audit; secrets masked everywhere (`config/secrets.rs`).
 //! - `scan`, `vehicle` (vehicle events and their one `VehicleMeasurements`), `trigger`, `frame`
 //!   (`Frame` and the `Burst` one trigger produced), `capture`, `occupancy`.
+//! - `scanner_view`: the latest scan of a running scanner pipeline as its detector saw it, and
+//!   the request to learn the road again, for the web page and the bus.
 //! - `supervisor`: runs each [`Component`] with restart, backoff and a restart intensity;
 //!   [`supervisor::channel`] makes the bounded channels whose receivers outlive restarts.
 //! - `hub`: the broadcast of [`Event`]s to the web page, the bus and the logs.
@@ -20,6 +22,7 @@ pub mod frame;
 pub mod hub;
 pub mod occupancy;
 pub mod scan;
+pub mod scanner_view;
 pub mod supervisor;
 pub mod trigger;
 pub mod vehicle;
@@ -29,6 +32,7 @@ pub use frame::{Burst, Frame, PixelFormat};
 pub use hub::{Event, Hub};
 pub use occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 pub use scan::Scan;
+pub use scanner_view::{ScanSnapshot, ScannerView};
 pub use supervisor::{Component, SharedReceiver};
 pub use trigger::TriggerCommand;
 pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements};

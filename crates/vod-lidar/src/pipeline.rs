@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{
     mpsc::{self, error::TrySendError},
@@ -16,7 +17,9 @@ use tokio::sync::{
 };
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{Config, LaneConfig};
-use vod_core::{Component, Event, Hub, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind};
+use vod_core::{
+    Component, Event, Hub, ScannerView, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind,
+};
 
 use crate::detector::VehicleDetector;
 use crate::metrics::LidarMetrics;
@@ -41,7 +44,12 @@ pub struct ScannerSetup {
     pub vehicles: mpsc::Sender<VehicleEvent>,
     pub metrics: LidarMetrics,
     pub hub: Hub,
+    /// Where the latest scan is shown and a relearn of the road is asked for.
+    pub view: ScannerView,
 }
+
+/// How often the pipeline publishes a snapshot of its latest scan for a person to look at.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
 
 /// Under the supervisor, a scanner runs on a thread of its own ([`run_scanner_on_thread`]).
 impl Component for ScannerSetup {
@@ -185,6 +193,7 @@ pub async fn run_scanner(
         vehicles,
         metrics,
         hub,
+        view,
     } = setup;
     let running = config.borrow_and_update().clone();
     let scanner = running
@@ -225,6 +234,7 @@ pub async fn run_scanner(
     let lanes = detected_lanes(&running, &name, &speed_planes);
     let mut detector = VehicleDetector::new(scanner, &lanes, &running.detector);
     let mut session = ScannerSession::new(scanner, &metrics, hub.clone());
+    let mut last_snapshot: Option<Instant> = None;
     loop {
         let scan = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -240,8 +250,17 @@ pub async fn run_scanner(
             settings_applied_total.inc();
             tracing::info!(scanner = %name, "Detector settings applied.");
         }
+        if view.take_relearn() {
+            detector.relearn();
+            tracing::info!(scanner = %name, "Learning the road again, as asked.");
+        }
         scans_total.inc();
-        let events = match detector.process(&scan) {
+        let processed = detector.process(&scan);
+        if last_snapshot.is_none_or(|at| scan.received_at.duration_since(at) >= SNAPSHOT_EVERY) {
+            last_snapshot = Some(scan.received_at);
+            view.publish(detector.snapshot(&scan));
+        }
+        let events = match processed {
             Ok(events) => events,
             Err(error) => {
                 scans_rejected_total.inc();
@@ -462,6 +481,7 @@ mod tests {
             vehicles,
             metrics: LidarMetrics::register(&Registry::new()).unwrap(),
             hub: Hub::new(4),
+            view: ScannerView::new("gantry"),
         };
         let error = run_scanner(setup, CancellationToken::new())
             .await

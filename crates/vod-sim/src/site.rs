@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use vod_core::config::{
     CameraConfig, Config, ConfigError, LaneConfig, ScannerConfig, SpeedPlaneConfig,
 };
-use vod_core::{Hub, TriggerCommand, VehicleEvent};
+use vod_core::{Hub, ScannerView, TriggerCommand, VehicleEvent};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 
 const BENCH_RIG: &str = include_str!("../../../deploy/bench/vod.toml");
@@ -59,6 +59,7 @@ impl Site {
             vehicles,
             metrics,
             hub,
+            view: ScannerView::new(scanner),
         })
     }
 }

@@ -90,6 +90,7 @@ async fn two_planes_give_speed_length_and_distance_triggers() {
     .unwrap();
     let second = ScannerSetup {
         scanner: "gantry-b".into(),
+        view: vod_core::ScannerView::new("gantry-b"),
         ..setup.clone()
     };
     let tasks = [

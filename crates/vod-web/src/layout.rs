@@ -39,6 +39,7 @@ impl Layout {
             ("/", "Dashboard"),
             ("/captures", "Captures"),
             ("/review", "Review"),
+            ("/lidar", "LIDAR"),
             ("/jobs", "Jobs"),
             ("/uplink", "Uplink"),
         ];

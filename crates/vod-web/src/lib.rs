@@ -3,7 +3,8 @@
 //!
 //! - `access`: identities (sessions, API tokens), roles, login and first run, the host
 //!   allow-list, Origin and CSRF checks, security headers;
-//! - `dashboard`, `captures` (search, detail, review queue, images), `config_page`, `users`
+//! - `dashboard`, `captures` (search, detail, review queue, images), `lidar` (the latest scan
+//!   of each scanner as SVG, relearning the road), `config_page`, `users`
 //!   (users and API tokens), `uplink` (uploads and push endpoints), `jobs` (page and JSON API), `live` (`/events`), `health`
 //!   (`/healthz`, `/readyz`), `metrics`;
 //! - `serve`: the server with its connection cap and header deadline.
@@ -18,6 +19,7 @@ mod error;
 mod health;
 mod jobs;
 mod layout;
+mod lidar;
 mod live;
 mod metrics;
 mod serve;
@@ -38,8 +40,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use vod_core::Hub;
 use vod_core::config::live::ConfigHandle;
+use vod_core::{Hub, ScannerView};
 use vod_store::Store;
 
 pub use access::login::{MIN_PASSWORD_CHARS, check_new_user};
@@ -65,6 +67,8 @@ pub struct AppState {
     /// Cancelled when the box stops: the event streams end.
     pub stopping: CancellationToken,
     pub started: Instant,
+    /// Each scanner pipeline's latest scan and relearn request, for the LIDAR page.
+    pub scanners: Arc<[ScannerView]>,
 }
 
 impl AppState {
@@ -87,7 +91,14 @@ impl AppState {
             access,
             stopping,
             started: Instant::now(),
+            scanners: Arc::from([]),
         }
+    }
+
+    /// The state with the views of the running scanner pipelines.
+    pub fn with_scanners(mut self, scanners: Vec<ScannerView>) -> AppState {
+        self.scanners = Arc::from(scanners);
+        self
     }
 }
 
@@ -100,12 +111,14 @@ pub fn app(state: AppState) -> Router {
         .merge(captures::view_router())
         .merge(jobs::view_router())
         .merge(uplink::view_router())
+        .merge(lidar::view_router())
         .merge(access::login::session_router())
         .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
     let technician = Router::new()
         .merge(captures::review_router())
         .merge(jobs::act_router())
         .merge(config_page::router())
+        .merge(lidar::act_router())
         .route_layer(from_fn_with_state(
             state.clone(),
             access::require_technician,

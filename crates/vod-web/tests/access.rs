@@ -17,6 +17,7 @@ const PAGES: &[(&str, Role)] = &[
     ("/review", Role::Viewer),
     ("/jobs", Role::Viewer),
     ("/uplink", Role::Viewer),
+    ("/lidar", Role::Viewer),
     ("/config", Role::Technician),
     ("/users", Role::Admin),
 ];
@@ -33,6 +34,7 @@ const ACTIONS: &[(&str, Role)] = &[
     ("/users/x/delete", Role::Admin),
     ("/tokens", Role::Admin),
     ("/tokens/x/delete", Role::Admin),
+    ("/lidar/x/relearn", Role::Technician),
     ("/uplink/push", Role::Admin),
     ("/uplink/push/x/pause", Role::Admin),
     ("/uplink/push/x/resume", Role::Admin),

@@ -443,3 +443,83 @@ async fn an_admin_registers_pauses_and_removes_a_push_endpoint_and_its_secret_is
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_lidar_page_draws_the_latest_scan_and_a_technician_asks_for_a_relearn() {
+    use vod_core::scanner_view::{PlanePoint, SnapshotLane, SnapshotObject};
+    let mut site = Site::new().await;
+    let view = vod_core::ScannerView::new("gantry");
+    site.router = vod_web::app(site.state.clone().with_scanners(vec![view.clone()]));
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let empty = site.send(viewer.get("/lidar/gantry/scan.svg")).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("No scan yet"));
+
+    view.publish(vod_core::ScanSnapshot {
+        scanner: "gantry".into(),
+        received_utc: Utc::now(),
+        mount_height_mm: 6000.0,
+        points: vec![PlanePoint {
+            lateral_mm: -2000.0,
+            height_mm: 1500.0,
+        }],
+        road: vec![PlanePoint {
+            lateral_mm: -2000.0,
+            height_mm: 0.0,
+        }],
+        learning: None,
+        objects: vec![SnapshotObject {
+            lateral_from_mm: -3000.0,
+            lateral_to_mm: -1200.0,
+            max_height_mm: 1500.0,
+            lane: Some("lane-<1>".into()),
+        }],
+        lanes: vec![SnapshotLane {
+            name: "lane-<1>".into(),
+            lateral_from_mm: -3700.0,
+            lateral_to_mm: 0.0,
+            occupied: true,
+        }],
+    });
+    let page = site.send(viewer.get("/lidar")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("/lidar/gantry/scan.svg") && page.body.contains("occupied"));
+    assert!(
+        !page.body.contains("Learn the road again"),
+        "a viewer gets no relearn button"
+    );
+    let svg = site.send(viewer.get("/lidar/gantry/scan.svg")).await;
+    assert_eq!(svg.headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(svg.body.contains("class=\"object\"") && svg.body.contains("class=\"lane occupied\""));
+    assert!(
+        svg.body.contains("lane-&#60;1&#62;") || svg.body.contains("lane-&lt;1&gt;"),
+        "escaped"
+    );
+    assert_eq!(
+        site.send(viewer.get("/lidar/nope/scan.svg")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        site.send(viewer.post("/lidar/gantry/relearn", &[]))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!view.take_relearn());
+    let technician = site.signed_in("tec", Role::Technician).await;
+    let asked = site
+        .send(technician.post("/lidar/gantry/relearn", &[]))
+        .await;
+    assert_eq!(
+        (asked.status, asked.location()),
+        (StatusCode::SEE_OTHER, "/lidar")
+    );
+    assert!(view.take_relearn());
+    assert_eq!(
+        site.send(technician.post("/lidar/nope/relearn", &[]))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

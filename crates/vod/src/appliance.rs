@@ -24,7 +24,7 @@ use vod_camera::{Camera, CameraMetrics, CameraTask, SimCamera};
 use vod_core::config::live::{ConfigHandle, HandleSetup, LivePart};
 use vod_core::config::{CameraConfig, CameraSource, Config, LoadedConfig};
 use vod_core::supervisor::{Supervisor, SupervisorError, channel};
-use vod_core::{Hub, TriggerCommand};
+use vod_core::{Hub, ScannerView, TriggerCommand};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 use vod_store::{
     Outbound, QueueRunner, RetentionSweeper, Scheduler, Store, StoreMetrics, VehicleRecorder,
@@ -168,7 +168,7 @@ impl Appliance {
         let bursts = stages.start_vision(&mut supervisor, vision);
         let triggers = stages.start_cameras(&mut supervisor, &bursts)?;
         drop(bursts);
-        stages.start_scanners(&mut supervisor, triggers);
+        let scanner_views = stages.start_scanners(&mut supervisor, triggers);
         stages.start_bus(&mut supervisor);
         let web_address = listeners.web.local_addr()?;
         let metrics_address = listeners.metrics.local_addr()?;
@@ -188,7 +188,8 @@ impl Appliance {
             registry.clone(),
             access,
             shutdown.clone(),
-        );
+        )
+        .with_scanners(scanner_views);
         supervisor.start(
             "web",
             Server::new(
@@ -472,11 +473,12 @@ impl Stages<'_> {
     }
 
     /// A task per scanner, each on a thread of its own, and the vehicle recorder they feed.
+    /// The vehicle recorder and a pipeline per scanner; returns each scanner's view.
     fn start_scanners(
         &self,
         supervisor: &mut Supervisor,
         triggers: HashMap<String, mpsc::Sender<TriggerCommand>>,
-    ) {
+    ) -> Vec<ScannerView> {
         let (vehicles, vehicle_inbox) = channel(VEHICLE_QUEUE);
         supervisor.start(
             "vehicles",
@@ -486,7 +488,10 @@ impl Stages<'_> {
             },
         );
         let speed_planes = SpeedPlanes::new(&self.config.speed_planes);
+        let mut views = Vec::new();
         for scanner in &self.config.scanners {
+            let view = ScannerView::new(&scanner.name);
+            views.push(view.clone());
             supervisor.start(
                 format!("lidar:{}", scanner.name),
                 ScannerSetup {
@@ -497,9 +502,11 @@ impl Stages<'_> {
                     vehicles: vehicles.clone(),
                     metrics: self.metrics.lidar.clone(),
                     hub: self.hub.clone(),
+                    view,
                 },
             );
         }
+        views
     }
 
     /// The event publisher and the command server, when the config has a bus.

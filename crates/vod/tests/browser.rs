@@ -266,9 +266,33 @@ async fn a_technician_commissions_the_box_in_a_real_browser() {
     .await;
     assert!(reviews.contains("2 people, by ada"), "{reviews}");
 
+    // The LIDAR page draws the scanner's latest scan, with the road learned by now.
+    browser.goto(&format!("{base}/lidar")).await.unwrap();
+    let caption = browser
+        .find(Locator::Css("figure.scan figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(caption.contains("road learned"), "{caption}");
+    eventually(Duration::from_secs(10), "the scan drawing", || async {
+        let width = browser
+            .execute(
+                "return document.querySelector('img.live-scan').naturalWidth",
+                vec![],
+            )
+            .await
+            .ok()?;
+        (width.as_u64()? > 0).then_some(())
+    })
+    .await;
+    screenshot(&browser, "lidar").await;
+
     for (path, name) in [
         ("/captures", "captures"),
         ("/jobs", "jobs"),
+        ("/uplink", "uplink"),
         ("/users", "users"),
     ] {
         browser.goto(&format!("{base}{path}")).await.unwrap();

@@ -97,6 +97,25 @@ impl Background {
         Ok(self.road.as_ref())
     }
 
+    /// The learned road, if it is learned.
+    pub(super) fn road(&self) -> Option<&Road> {
+        self.road.as_ref()
+    }
+
+    /// While learning: the scans seen and the scans needed.
+    pub(super) fn learning(&self) -> Option<(u32, u32)> {
+        self.road.is_none().then(|| {
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            (count(self.samples.len()), count(self.scans_needed))
+        })
+    }
+
+    /// Forgets the road: the next scans teach it again.
+    pub(super) fn forget(&mut self) {
+        self.samples = Vec::new();
+        self.road = None;
+    }
+
     fn learn(&self) -> Vec<f32> {
         let beams = self.samples.first().map_or(0, Vec::len);
         (0..beams)

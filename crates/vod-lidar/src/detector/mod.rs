@@ -14,7 +14,8 @@ mod lane;
 mod scene;
 
 use vod_core::config::{DetectorConfig, LaneConfig, ScannerConfig};
-use vod_core::{Scan, VehicleEvent, VehicleId};
+use vod_core::scanner_view::{PlanePoint, SnapshotLane, SnapshotObject};
+use vod_core::{Scan, ScanSnapshot, VehicleEvent, VehicleId};
 
 use background::Background;
 use lane::LaneTracker;
@@ -159,6 +160,84 @@ impl VehicleDetector {
             events.extend(lane.step(scan, tally.view(self.min_object_beams), new_id));
         }
         Ok(events)
+    }
+
+    /// Forgets the learned road: the next `background_scans` scans teach it again, and no lane
+    /// holds a vehicle meanwhile.
+    pub fn relearn(&mut self) {
+        self.background.forget();
+        self.lanes.iter_mut().for_each(LaneTracker::reset);
+    }
+
+    /// `scan` as this detector sees it, for a person to look at: its echoes, the learned
+    /// road, the objects with their lanes, the lanes and whether each holds a vehicle.
+    pub fn snapshot(&self, scan: &Scan) -> ScanSnapshot {
+        let mount_mm = self.mount_height_mm;
+        let plane_point = |range_mm: f32, beam: usize| {
+            let (sin, cos) = scan.angle_deg(beam).to_radians().sin_cos();
+            let range = f64::from(range_mm);
+            PlanePoint {
+                lateral_mm: (range * cos) as f32,
+                height_mm: (mount_mm - range * sin) as f32,
+            }
+        };
+        let points = scan
+            .ranges_mm
+            .iter()
+            .enumerate()
+            .filter(|(_, range)| **range > 0.0)
+            .map(|(beam, range)| plane_point(*range, beam))
+            .collect();
+        let (road, objects) = match self.background.road() {
+            Some(road) if road.ranges_mm.len() == scan.ranges_mm.len() => {
+                let beams = scene::beams(scan, road, self.threshold_mm, mount_mm);
+                let (objects, _) = scene::objects(&beams);
+                let lanes = self.object_lanes(&objects);
+                let road_points = road
+                    .ranges_mm
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, range)| **range > 0.0)
+                    .map(|(beam, range)| plane_point(*range, beam))
+                    .collect();
+                let seen = objects
+                    .iter()
+                    .zip(lanes)
+                    .filter(|(object, _)| !object.points.is_empty())
+                    .map(|(object, lane)| SnapshotObject {
+                        lateral_from_mm: object.lateral_from_mm as f32,
+                        lateral_to_mm: object.lateral_to_mm as f32,
+                        max_height_mm: object
+                            .points
+                            .iter()
+                            .map(|point| point.height_mm)
+                            .fold(0.0, f64::max) as f32,
+                        lane: lane.map(|lane| self.lanes[lane].name.to_string()),
+                    })
+                    .collect();
+                (road_points, seen)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        ScanSnapshot {
+            scanner: self.scanner.clone(),
+            received_utc: scan.received_utc,
+            mount_height_mm: mount_mm as f32,
+            points,
+            road,
+            learning: self.background.learning(),
+            objects,
+            lanes: self
+                .lanes
+                .iter()
+                .map(|lane| SnapshotLane {
+                    name: lane.name.to_string(),
+                    lateral_from_mm: lane.lateral_from_mm as f32,
+                    lateral_to_mm: lane.lateral_to_mm as f32,
+                    occupied: !lane.is_idle(),
+                })
+                .collect(),
+        }
     }
 
     /// Each object's lane. First each lane's vehicle (present or about to enter) claims the

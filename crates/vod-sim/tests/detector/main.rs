@@ -268,3 +268,53 @@ fn a_geometry_change_is_reported_and_the_road_learned_again() {
     }
     assert_eq!(entered, Some(12));
 }
+
+#[test]
+fn a_snapshot_shows_the_road_the_car_its_lane_and_a_relearn_forgets_the_road() {
+    let mut detector = detector();
+    let first = detector.snapshot(&scan(0, &[], &[]));
+    assert_eq!(first.learning, Some((0, 5)));
+    assert!(first.road.is_empty() && first.objects.is_empty());
+    for index in 0..5 {
+        detector.process(&scan(index, &[], &[])).unwrap();
+    }
+    for index in 5..8 {
+        detector.process(&scan(index, &[CAR_1], &[])).unwrap();
+    }
+    let last = scan(8, &[CAR_1], &[]);
+    let snapshot = detector.snapshot(&last);
+    assert_eq!(snapshot.learning, None);
+    let echoes = last.ranges_mm.iter().filter(|range| **range > 0.0).count();
+    assert_eq!(snapshot.points.len(), echoes, "every echo is a point");
+    assert!(!snapshot.road.is_empty());
+    assert!(
+        snapshot
+            .road
+            .iter()
+            .all(|point| point.height_mm.abs() < 50.0),
+        "the road is flat"
+    );
+    assert_eq!(snapshot.objects.len(), 1, "{:?}", snapshot.objects);
+    let car = &snapshot.objects[0];
+    assert_eq!(car.lane.as_deref(), Some("lane-1"));
+    assert!((car.max_height_mm - 1500.0).abs() < 50.0, "{car:?}");
+    assert!(
+        car.lateral_from_mm > -3100.0 && car.lateral_to_mm < -1100.0,
+        "{car:?}"
+    );
+    let occupied: Vec<(&str, bool)> = snapshot
+        .lanes
+        .iter()
+        .map(|lane| (lane.name.as_str(), lane.occupied))
+        .collect();
+    assert_eq!(occupied, [("lane-1", true), ("lane-2", false)]);
+
+    detector.relearn();
+    let relearning = detector.snapshot(&scan(9, &[], &[]));
+    assert_eq!(relearning.learning, Some((0, 5)));
+    assert!(relearning.lanes.iter().all(|lane| !lane.occupied));
+    for index in 9..14 {
+        assert!(detector.process(&scan(index, &[], &[])).unwrap().is_empty());
+    }
+    assert_eq!(detector.snapshot(&scan(14, &[], &[])).learning, None);
+}
