@@ -32,3 +32,18 @@
     for (const scan of scans) scan.src = scan.dataset.src + "?at=" + Date.now();
   }, 500);
 })();
+
+// The logs page: the list is read again every two seconds while "live" is ticked.
+(function () {
+  const list = document.getElementById("log-lines");
+  const live = document.getElementById("logs-live");
+  if (!list || !live) return;
+  setInterval(async () => {
+    if (!live.checked) return;
+    const answer = await fetch(location.href, { credentials: "same-origin" });
+    if (!answer.ok) return;
+    const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+    const fresh = page.getElementById("log-lines");
+    if (fresh) list.innerHTML = fresh.innerHTML;
+  }, 2000);
+})();

@@ -196,7 +196,11 @@ pub(crate) fn health(config: &Config, families: &[MetricFamily]) -> Vec<HealthRo
 
 /// The samples of metric `name` (counters and gauges, whole numbers) summed by the value of
 /// `label` (all under "" when `label` is empty).
-fn by_label(families: &[MetricFamily], name: &str, label: &str) -> BTreeMap<String, u64> {
+pub(crate) fn by_label(
+    families: &[MetricFamily],
+    name: &str,
+    label: &str,
+) -> BTreeMap<String, u64> {
     let mut values = BTreeMap::new();
     for family in families.iter().filter(|family| family.name() == name) {
         for metric in family.get_metric() {

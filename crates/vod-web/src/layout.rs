@@ -40,11 +40,13 @@ impl Layout {
             ("/captures", "Captures"),
             ("/review", "Review"),
             ("/lidar", "LIDAR"),
+            ("/cameras", "Cameras"),
             ("/jobs", "Jobs"),
             ("/uplink", "Uplink"),
         ];
         if self.technician {
             menu.push(("/config", "Configuration"));
+            menu.push(("/logs", "Logs"));
         }
         if self.admin {
             menu.push(("/users", "Users"));

@@ -4,7 +4,8 @@
 //! - `access`: identities (sessions, API tokens), roles, login and first run, the host
 //!   allow-list, Origin and CSRF checks, security headers;
 //! - `dashboard`, `captures` (search, detail, review queue, images), `lidar` (the latest scan
-//!   of each scanner as SVG, relearning the road), `config_page`, `users`
+//!   of each scanner as SVG, relearning the road), `cameras`, `export` (the labelled set of
+//!   reviewed captures as tar), `logs`, `config_page`, `users`
 //!   (users and API tokens), `uplink` (uploads and push endpoints), `jobs` (page and JSON API), `live` (`/events`), `health`
 //!   (`/healthz`, `/readyz`), `metrics`;
 //! - `serve`: the server with its connection cap and header deadline.
@@ -12,15 +13,18 @@
 //! Every route names the role it needs where it is mounted in [`app`].
 
 mod access;
+mod cameras;
 mod captures;
 mod config_page;
 mod dashboard;
 mod error;
+mod export;
 mod health;
 mod jobs;
 mod layout;
 mod lidar;
 mod live;
+mod logs;
 mod metrics;
 mod serve;
 mod uplink;
@@ -41,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use vod_core::config::live::ConfigHandle;
+use vod_core::log_ring::LogRing;
 use vod_core::{Hub, ScannerView};
 use vod_store::Store;
 
@@ -69,6 +74,8 @@ pub struct AppState {
     pub started: Instant,
     /// Each scanner pipeline's latest scan and relearn request, for the LIDAR page.
     pub scanners: Arc<[ScannerView]>,
+    /// The newest log lines, for the logs page.
+    pub logs: LogRing,
 }
 
 impl AppState {
@@ -92,7 +99,14 @@ impl AppState {
             stopping,
             started: Instant::now(),
             scanners: Arc::from([]),
+            logs: LogRing::new(1),
         }
+    }
+
+    /// The state with the ring the process's logger fills.
+    pub fn with_logs(mut self, logs: LogRing) -> AppState {
+        self.logs = logs;
+        self
     }
 
     /// The state with the views of the running scanner pipelines.
@@ -112,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .merge(jobs::view_router())
         .merge(uplink::view_router())
         .merge(lidar::view_router())
+        .merge(cameras::router())
         .merge(access::login::session_router())
         .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
     let technician = Router::new()
@@ -119,6 +134,8 @@ pub fn app(state: AppState) -> Router {
         .merge(jobs::act_router())
         .merge(config_page::router())
         .merge(lidar::act_router())
+        .merge(export::router())
+        .merge(logs::router())
         .route_layer(from_fn_with_state(
             state.clone(),
             access::require_technician,

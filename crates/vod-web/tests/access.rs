@@ -18,6 +18,9 @@ const PAGES: &[(&str, Role)] = &[
     ("/jobs", Role::Viewer),
     ("/uplink", Role::Viewer),
     ("/lidar", Role::Viewer),
+    ("/cameras", Role::Viewer),
+    ("/logs", Role::Technician),
+    ("/review/export.tar", Role::Technician),
     ("/config", Role::Technician),
     ("/users", Role::Admin),
 ];

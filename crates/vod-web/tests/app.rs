@@ -523,3 +523,113 @@ async fn the_lidar_page_draws_the_latest_scan_and_a_technician_asks_for_a_relear
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_cameras_page_shows_each_cameras_newest_frame_and_settings() {
+    let site = Site::new().await;
+    site.store
+        .insert_capture(&capture("lane-1", Some(1), false))
+        .await
+        .unwrap();
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let page = site.send(viewer.get("/cameras")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("alt=\"newest frame of cam-1\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("simulated, 1280x1024")
+            && page.body.contains("20 ms after the vehicle enters")
+    );
+    assert!(page.body.contains("no capture yet"), "cam-2 stored nothing");
+}
+
+#[tokio::test]
+async fn a_technician_downloads_the_reviewed_captures_as_a_labelled_set() {
+    let site = Site::new().await;
+    let id = site
+        .store
+        .insert_capture(&capture("lane-1", Some(1), true))
+        .await
+        .unwrap();
+    site.store
+        .insert_capture(&capture("lane-2", Some(3), true))
+        .await
+        .unwrap();
+    site.store
+        .save_review(id, &[(SeatRow::Front, 2)], "tec")
+        .await
+        .unwrap();
+    let technician = site.signed_in("tec", Role::Technician).await;
+    // Read as bytes: the archive is binary.
+    let response = site
+        .router
+        .clone()
+        .oneshot(technician.get("/review/export.tar"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/x-tar"
+    );
+    assert!(
+        response.headers().get(header::LINK).is_none(),
+        "one part holds it all"
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let mut names = Vec::new();
+    let mut labels = String::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if name == "labels.json" {
+            std::io::Read::read_to_string(&mut entry, &mut labels).unwrap();
+        }
+        names.push(name);
+    }
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    let captures = labels["captures"].as_array().unwrap();
+    assert_eq!(captures.len(), 1, "only the reviewed capture: {labels}");
+    assert_eq!(captures[0]["reviewed"]["front"], 2);
+    assert_eq!(captures[0]["counted"]["front"], 1);
+    assert_eq!(captures[0]["reviewers"][0], "tec");
+    let image = captures[0]["images"][0]["file"].as_str().unwrap();
+    assert_eq!(names, ["labels.json", image]);
+}
+
+#[tokio::test]
+async fn the_logs_page_shows_the_newest_lines_by_level() {
+    use vod_core::log_ring::{LogLine, LogRing};
+    let mut site = Site::new().await;
+    let ring = LogRing::new(100);
+    for (level, text) in [
+        (tracing::Level::INFO, "scanner connected"),
+        (tracing::Level::WARN, "camera <cam-1> slow"),
+    ] {
+        ring.push(LogLine {
+            at: Utc::now(),
+            level,
+            target: "vod".into(),
+            text: text.into(),
+        });
+    }
+    site.router = vod_web::app(site.state.clone().with_logs(ring));
+    let technician = site.signed_in("tec", Role::Technician).await;
+    let all = site.send(technician.get("/logs")).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.body.contains("scanner connected"));
+    assert!(
+        all.body.contains("camera &#60;cam-1&#62; slow")
+            || all.body.contains("camera &lt;cam-1&gt; slow")
+    );
+    let warnings = site.send(technician.get("/logs?level=warn")).await;
+    assert!(!warnings.body.contains("scanner connected") && warnings.body.contains("slow"));
+    assert_eq!(
+        site.send(technician.get("/logs?level=loud")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use vod_camera::{Camera, CameraMetrics, CameraTask, SimCamera};
 use vod_core::config::live::{ConfigHandle, HandleSetup, LivePart};
 use vod_core::config::{CameraConfig, CameraSource, Config, LoadedConfig};
+use vod_core::log_ring::LogRing;
 use vod_core::supervisor::{Supervisor, SupervisorError, channel};
 use vod_core::{Hub, ScannerView, TriggerCommand};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
@@ -85,6 +86,8 @@ pub struct Setup {
     /// Parts of the process beyond the appliance that take up config changes too: the
     /// binary's logger, for `log.filter`.
     pub live_parts: Vec<Arc<dyn LivePart>>,
+    /// The ring the process's logger fills, shown on the web page.
+    pub logs: LogRing,
 }
 
 /// A started appliance.
@@ -118,6 +121,7 @@ impl Appliance {
             loaded,
             listeners,
             live_parts,
+            logs,
         } = setup;
         let config = loaded.config.clone();
         let registry = Registry::new();
@@ -189,7 +193,8 @@ impl Appliance {
             access,
             shutdown.clone(),
         )
-        .with_scanners(scanner_views);
+        .with_scanners(scanner_views)
+        .with_logs(logs);
         supervisor.start(
             "web",
             Server::new(
@@ -472,8 +477,8 @@ impl Stages<'_> {
         Ok(triggers)
     }
 
-    /// A task per scanner, each on a thread of its own, and the vehicle recorder they feed.
-    /// The vehicle recorder and a pipeline per scanner; returns each scanner's view.
+    /// The vehicle recorder, and a pipeline per scanner, each on a thread of its own; returns
+    /// each scanner's view.
     fn start_scanners(
         &self,
         supervisor: &mut Supervisor,

@@ -289,8 +289,21 @@ async fn a_technician_commissions_the_box_in_a_real_browser() {
     .await;
     screenshot(&browser, "lidar").await;
 
+    // The logs page shows the box's own log, the first run included.
+    browser.goto(&format!("{base}/logs")).await.unwrap();
+    let lines = browser
+        .find(Locator::Id("log-lines"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(lines.contains("The first admin was created."), "{lines}");
+    screenshot(&browser, "logs").await;
+
     for (path, name) in [
         ("/captures", "captures"),
+        ("/cameras", "cameras"),
         ("/jobs", "jobs"),
         ("/uplink", "uplink"),
         ("/users", "users"),

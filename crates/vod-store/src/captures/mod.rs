@@ -166,6 +166,21 @@ impl Store {
             .map_err(StoreError::database("reading a capture"))
     }
 
+    /// Camera `camera`'s newest capture, if it stored one.
+    pub async fn latest_capture_of(
+        &self,
+        camera: &str,
+    ) -> Result<Option<CaptureSummary>, StoreError> {
+        sqlx::query_as(concat!(
+            summary_select!(),
+            " WHERE c.camera = ? ORDER BY c.id DESC LIMIT 1"
+        ))
+        .bind(camera)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(StoreError::database("reading a camera's newest capture"))
+    }
+
     /// How many captures the database holds.
     pub async fn capture_count(&self) -> Result<u64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM captures")

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use vod_core::config::LoadedConfig;
 use vod_core::config::live::{ChangeSource, Origin};
+use vod_core::log_ring::LogRing;
 
 use crate::appliance::{Appliance, Listeners, Outcome, Setup};
 use crate::telemetry::{self, LogFilter};
@@ -18,8 +19,8 @@ pub fn main(path: &Path) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let log_filter = match telemetry::init(&loaded.config.log) {
-        Ok(log_filter) => log_filter,
+    let (log_filter, logs) = match telemetry::init(&loaded.config.log) {
+        Ok(logger) => logger,
         Err(error) => {
             eprintln!("log filter (RUST_LOG): {error:#}");
             return ExitCode::from(EX_USAGE);
@@ -32,7 +33,7 @@ pub fn main(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(path, loaded, log_filter)) {
+    match runtime.block_on(run(path, loaded, log_filter, logs)) {
         Ok(Outcome::Stopped) => {
             tracing::info!("Stopped.");
             ExitCode::SUCCESS
@@ -48,7 +49,12 @@ pub fn main(path: &Path) -> ExitCode {
     }
 }
 
-async fn run(path: &Path, loaded: LoadedConfig, log_filter: LogFilter) -> anyhow::Result<Outcome> {
+async fn run(
+    path: &Path,
+    loaded: LoadedConfig,
+    log_filter: LogFilter,
+    logs: LogRing,
+) -> anyhow::Result<Outcome> {
     // From here on a SIGHUP is a change of the config, not the end of the process.
     let mut hangups = signals::hangups()?;
     raise_open_files_limit(loaded.config.web.max_connections);
@@ -58,6 +64,7 @@ async fn run(path: &Path, loaded: LoadedConfig, log_filter: LogFilter) -> anyhow
         loaded,
         listeners,
         live_parts: vec![Arc::new(log_filter)],
+        logs,
     })
     .await?;
     let config = appliance.config.clone();

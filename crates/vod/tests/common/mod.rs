@@ -77,6 +77,7 @@ impl InProcess {
                 metrics: bind(),
             },
             live_parts: Vec::new(),
+            logs: vod_core::log_ring::LogRing::new(100),
         })
         .await
         .expect("the appliance starts");
