@@ -166,6 +166,7 @@ mod tests {
                 interval_ms: 40,
                 detected_at: long_ago,
                 detected_utc: Utc::now(),
+                test: false,
             })
             .await
             .unwrap();

@@ -28,4 +28,6 @@ pub struct Capture {
     pub images: Vec<CaptureImage>,
     /// What the vision stage counted; `None` when no frame could be analysed.
     pub occupancy: Option<Occupancy>,
+    /// A test capture a person asked for (see [`crate::TriggerCommand::test`]).
+    pub test: bool,
 }

@@ -40,6 +40,8 @@ pub enum Event {
         camera: Arc<str>,
         images: usize,
         at: DateTime<Utc>,
+        /// A test capture a person asked for, not a vehicle's.
+        test: bool,
     },
     ComponentRestarted {
         component: String,
@@ -212,6 +214,7 @@ mod tests {
                 camera: "c".into(),
                 images: 1,
                 at: vehicle.at_utc,
+                test: false,
             },
             Event::ComponentRestarted {
                 component: text(),

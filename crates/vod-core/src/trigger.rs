@@ -19,4 +19,7 @@ pub struct TriggerCommand {
     /// When the vehicle was detected (the socket read that completed the detection).
     pub detected_at: Instant,
     pub detected_utc: DateTime<Utc>,
+    /// A test capture a person asked for, not a vehicle's: stored and shown, never uploaded
+    /// or pushed.
+    pub test: bool,
 }

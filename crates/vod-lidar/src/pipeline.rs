@@ -443,6 +443,7 @@ mod tests {
             interval_ms: 0,
             detected_at: Instant::now(),
             detected_utc: Utc::now(),
+            test: false,
         }
     }
 

@@ -109,6 +109,7 @@ impl TriggerPlanner {
                     interval_ms: camera.interval_ms,
                     detected_at: event.at,
                     detected_utc: event.at_utc,
+                    test: false,
                 })
             })
             .collect()

@@ -78,6 +78,7 @@ pub fn measure(
             interval_ms: 0,
             detected_at: Instant::now(),
             detected_utc,
+            test: false,
         };
         let frames = (0..burst_frames)
             .map(|i| sim.grab(&trigger, i).map(Arc::new))

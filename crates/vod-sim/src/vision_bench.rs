@@ -310,6 +310,7 @@ fn burst(images: &[Mat]) -> Result<Burst, BenchError> {
             interval_ms: 0,
             detected_at: std::time::Instant::now(),
             detected_utc: Utc::now(),
+            test: false,
         },
         frames,
     })

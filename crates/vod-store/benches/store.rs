@@ -75,6 +75,7 @@ fn capture(sequence: u64) -> Capture {
             })
             .collect(),
         occupancy: None,
+        test: false,
     }
 }
 

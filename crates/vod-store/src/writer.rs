@@ -79,6 +79,7 @@ async fn commit(
                     camera: capture.camera.clone(),
                     images,
                     at: capture.detected_utc,
+                    test: capture.test,
                 });
                 return;
             }

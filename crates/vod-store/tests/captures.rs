@@ -25,6 +25,7 @@ async fn inserted_captures_come_back_newest_first() {
         image_count: 1,
         first_image: recent[0].first_image.clone(),
         first_image_utc: Some(common::detected_utc(2) + chrono::TimeDelta::milliseconds(20)),
+        test: false,
     };
     assert_eq!(recent.len(), 2);
     assert_eq!(recent[0], expected_second);
@@ -234,4 +235,43 @@ async fn occupancy_is_stored_with_its_capture_and_read_back_whole() {
     });
     assert!(store.insert_capture(&bad).await.is_err());
     assert_eq!(store.capture_count().await.expect("count"), 2);
+}
+
+#[tokio::test]
+async fn a_test_capture_is_stored_and_marked_but_never_leaves_the_box() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _registry) = open(dir.path()).await;
+    let outbound = vod_store::Outbound {
+        upload: true,
+        jetstream: true,
+        push_attempts: None,
+    };
+    let vehicle = store
+        .insert_outbound_capture(&capture(1, 1), &outbound)
+        .await
+        .expect("insert");
+    let test = store
+        .insert_outbound_capture(
+            &vod_core::Capture {
+                test: true,
+                ..capture(2, 1)
+            },
+            &outbound,
+        )
+        .await
+        .expect("insert");
+    assert_eq!(
+        store.capture_jobs(vehicle).await.expect("jobs").len(),
+        2,
+        "upload and JetStream"
+    );
+    assert!(
+        store.capture_jobs(test).await.expect("jobs").is_empty(),
+        "a test capture gets no job"
+    );
+    let recent = store.recent_captures(2).await.expect("recent");
+    assert_eq!(
+        recent.iter().map(|c| (c.id, c.test)).collect::<Vec<_>>(),
+        [(test, true), (vehicle, false)]
+    );
 }

@@ -123,6 +123,7 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
         detected_utc: trigger.detected_utc,
         images,
         occupancy,
+        test: trigger.test,
     }
 }
 

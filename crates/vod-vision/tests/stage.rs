@@ -88,6 +88,7 @@ fn burst(frames: Vec<Arc<Frame>>) -> Burst {
             interval_ms: 0,
             detected_at: Instant::now(),
             detected_utc: Utc::now(),
+            test: false,
         },
         frames,
     }

@@ -30,6 +30,7 @@ mod serve;
 mod uplink;
 mod users;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,13 +41,13 @@ use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::Registry;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use vod_core::config::live::ConfigHandle;
 use vod_core::log_ring::LogRing;
-use vod_core::{Hub, ScannerView};
+use vod_core::{Hub, ScannerView, TriggerCommand};
 use vod_store::Store;
 
 pub use access::login::{MIN_PASSWORD_CHARS, check_new_user};
@@ -76,6 +77,8 @@ pub struct AppState {
     pub scanners: Arc<[ScannerView]>,
     /// The newest log lines, for the logs page.
     pub logs: LogRing,
+    /// Each camera's trigger channel, for test captures.
+    pub test_triggers: Arc<HashMap<String, mpsc::Sender<TriggerCommand>>>,
 }
 
 impl AppState {
@@ -100,7 +103,17 @@ impl AppState {
             started: Instant::now(),
             scanners: Arc::from([]),
             logs: LogRing::new(1),
+            test_triggers: Arc::new(HashMap::new()),
         }
+    }
+
+    /// The state with the cameras' trigger channels, for test captures.
+    pub fn with_test_triggers(
+        mut self,
+        triggers: HashMap<String, mpsc::Sender<TriggerCommand>>,
+    ) -> AppState {
+        self.test_triggers = Arc::new(triggers);
+        self
     }
 
     /// The state with the ring the process's logger fills.
@@ -126,7 +139,7 @@ pub fn app(state: AppState) -> Router {
         .merge(jobs::view_router())
         .merge(uplink::view_router())
         .merge(lidar::view_router())
-        .merge(cameras::router())
+        .merge(cameras::view_router())
         .merge(access::login::session_router())
         .route_layer(from_fn_with_state(state.clone(), access::require_viewer));
     let technician = Router::new()
@@ -135,6 +148,7 @@ pub fn app(state: AppState) -> Router {
         .merge(config_page::router())
         .merge(lidar::act_router())
         .merge(export::router())
+        .merge(cameras::act_router())
         .merge(logs::router())
         .route_layer(from_fn_with_state(
             state.clone(),

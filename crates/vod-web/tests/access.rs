@@ -38,6 +38,7 @@ const ACTIONS: &[(&str, Role)] = &[
     ("/tokens", Role::Admin),
     ("/tokens/x/delete", Role::Admin),
     ("/lidar/x/relearn", Role::Technician),
+    ("/cameras/x/test", Role::Technician),
     ("/uplink/push", Role::Admin),
     ("/uplink/push/x/pause", Role::Admin),
     ("/uplink/push/x/resume", Role::Admin),

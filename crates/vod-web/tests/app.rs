@@ -55,6 +55,7 @@ fn capture(lane: &str, people: Option<u32>, needs_review: bool) -> Capture {
             }],
             evidence_raw: false,
         }),
+        test: false,
     }
 }
 
@@ -632,4 +633,65 @@ async fn the_logs_page_shows_the_newest_lines_by_level() {
         site.send(technician.get("/logs?level=loud")).await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn a_technician_fires_a_test_capture_of_a_camera() {
+    let mut site = Site::new().await;
+    let (sender, mut triggers) = tokio::sync::mpsc::channel(1);
+    let cameras = std::collections::HashMap::from([("cam-1".to_owned(), sender)]);
+    site.router = vod_web::app(site.state.clone().with_test_triggers(cameras));
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    assert_eq!(
+        site.send(viewer.post("/cameras/cam-1/test", &[]))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let technician = site.signed_in("tec", Role::Technician).await;
+    let page = site.send(technician.get("/cameras")).await;
+    assert!(page.body.contains("action=\"/cameras/cam-1/test\""));
+
+    let fired = site.send(technician.post("/cameras/cam-1/test", &[])).await;
+    assert_eq!(
+        (fired.status, fired.location()),
+        (StatusCode::SEE_OTHER, "/cameras")
+    );
+    let command = triggers.try_recv().expect("a trigger for the camera");
+    assert!(command.test);
+    assert_eq!(
+        (
+            &*command.camera,
+            &*command.lane,
+            command.frames,
+            command.interval_ms
+        ),
+        ("cam-1", "lane-1", 2, 40)
+    );
+    let busy = {
+        site.send(technician.post("/cameras/cam-1/test", &[])).await;
+        site.send(technician.post("/cameras/cam-1/test", &[])).await
+    };
+    assert_eq!(
+        busy.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the channel is full"
+    );
+    assert_eq!(
+        site.send(technician.post("/cameras/cam-9/test", &[]))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The stored test capture is marked wherever it is listed.
+    site.store
+        .insert_capture(&Capture {
+            test: true,
+            ..capture("lane-1", Some(1), false)
+        })
+        .await
+        .unwrap();
+    let listed = site.send(technician.get("/captures")).await;
+    assert!(listed.body.contains("test capture"));
 }

@@ -172,7 +172,7 @@ impl Appliance {
         let bursts = stages.start_vision(&mut supervisor, vision);
         let triggers = stages.start_cameras(&mut supervisor, &bursts)?;
         drop(bursts);
-        let scanner_views = stages.start_scanners(&mut supervisor, triggers);
+        let scanner_views = stages.start_scanners(&mut supervisor, triggers.clone());
         stages.start_bus(&mut supervisor);
         let web_address = listeners.web.local_addr()?;
         let metrics_address = listeners.metrics.local_addr()?;
@@ -194,7 +194,8 @@ impl Appliance {
             shutdown.clone(),
         )
         .with_scanners(scanner_views)
-        .with_logs(logs);
+        .with_logs(logs)
+        .with_test_triggers(triggers);
         supervisor.start(
             "web",
             Server::new(

@@ -301,6 +301,37 @@ async fn a_technician_commissions_the_box_in_a_real_browser() {
     assert!(lines.contains("The first admin was created."), "{lines}");
     screenshot(&browser, "logs").await;
 
+    // A test capture of cam-1: stored, marked, and given nothing to send.
+    browser.goto(&format!("{base}/cameras")).await.unwrap();
+    browser
+        .find(Locator::Css("form[action='/cameras/cam-1/test'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let href = eventually(Duration::from_secs(30), "the test capture", || async {
+        browser.goto(&format!("{base}/captures")).await.ok()?;
+        let found = browser
+            .execute(
+                "const card = [...document.querySelectorAll('li.card')]\
+                   .find(c => c.textContent.includes('test capture'));\
+                 return card ? card.querySelector('a').getAttribute('href') : null;",
+                vec![],
+            )
+            .await
+            .ok()?;
+        found.as_str().map(str::to_owned)
+    })
+    .await;
+    browser.goto(&format!("{base}{href}")).await.unwrap();
+    let detail = browser.source().await.unwrap();
+    assert!(
+        detail.contains("A test capture") && detail.contains("Nothing to send"),
+        "{detail}"
+    );
+    screenshot(&browser, "test-capture").await;
+
     for (path, name) in [
         ("/captures", "captures"),
         ("/cameras", "cameras"),

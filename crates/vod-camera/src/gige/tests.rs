@@ -309,6 +309,7 @@ fn the_acquisition_task_gets_frames_from_a_gige_camera() {
         interval_ms: 0,
         detected_at: std::time::Instant::now(),
         detected_utc: Utc::now(),
+        test: false,
     };
     let mut camera: Box<dyn Camera> = Box::new(camera);
     let frame = camera.grab(&trigger, 0).unwrap();

@@ -18,6 +18,7 @@ fn trigger(sequence: u32) -> TriggerCommand {
         interval_ms: 40,
         detected_at: now,
         detected_utc: Utc::now(),
+        test: false,
     }
 }
 

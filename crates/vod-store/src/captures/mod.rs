@@ -53,7 +53,7 @@ macro_rules! summary_columns {
     () => {
         "c.id, c.uuid, c.vehicle_id, c.lane, c.camera, c.detected_at_ms, \
          CASE WHEN c.images_dropped > 0 THEN 'images_dropped' ELSE c.status END AS status, \
-         c.image_count, \
+         c.image_count, c.test, \
          i.relative_path AS first_image, i.captured_at_ms AS first_image_at_ms"
     };
 }
@@ -89,6 +89,8 @@ pub struct CaptureSummary {
     pub first_image: Option<String>,
     /// When the camera took that image.
     pub first_image_utc: Option<DateTime<Utc>>,
+    /// A test capture a person asked for, not a vehicle's.
+    pub test: bool,
 }
 
 impl Store {
@@ -117,13 +119,18 @@ impl Store {
     }
 
     /// As [`Store::insert_capture`], and enqueues the jobs that carry it off the box
-    /// (`outbound`) in the capture's transaction.
+    /// (`outbound`) in the capture's transaction; a test capture gets none: it never leaves.
     pub async fn insert_outbound_capture(
         &self,
         capture: &Capture,
         outbound: &Outbound,
     ) -> Result<CaptureId, StoreError> {
-        self.store_capture(capture, &[], outbound).await
+        let outbound = if capture.test {
+            Outbound::default()
+        } else {
+            *outbound
+        };
+        self.store_capture(capture, &[], &outbound).await
     }
 
     async fn store_capture(
@@ -265,8 +272,8 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO captures \
              (uuid, vehicle_id, lane, camera, detected_at_ms, stored_at_ms, status, image_count, \
-              images_dropped) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+              images_dropped, test) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(capture_uuid.to_string())
         .bind(capture.vehicle_id.to_string())
@@ -278,6 +285,7 @@ impl Store {
         // A Vec never holds more than isize::MAX elements, so its length always fits an i64.
         .bind(written.len() as i64)
         .bind((capture.images.len() - written.len()) as i64)
+        .bind(capture.test)
         .fetch_one(&mut *tx)
         .await
         .map_err(error("inserting a capture"))?;
@@ -355,6 +363,7 @@ impl FromRow<'_, SqliteRow> for CaptureSummary {
             image_count: row.try_get("image_count")?,
             first_image: row.try_get("first_image")?,
             first_image_utc,
+            test: row.try_get("test")?,
         })
     }
 }

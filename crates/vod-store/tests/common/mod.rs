@@ -64,6 +64,7 @@ pub fn capture(sequence: u32, image_count: u32) -> Capture {
             })
             .collect(),
         occupancy: None,
+        test: false,
     }
 }
 

@@ -26,5 +26,6 @@ pub fn capture(sequence: u32, images: u32, bytes: usize) -> Capture {
             })
             .collect(),
         occupancy: None,
+        test: false,
     }
 }

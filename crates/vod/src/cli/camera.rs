@@ -190,6 +190,7 @@ fn write_frames(camera: &mut dyn Camera, args: &GrabArgs) -> Result<(), String> 
             interval_ms: 0,
             detected_at: now,
             detected_utc: Utc::now(),
+            test: false,
         };
         let frame = camera
             .grab(&trigger, 0)
