@@ -232,6 +232,10 @@ pub struct WebConfig {
     /// Who may ask `/readyz`.
     #[serde(default)]
     pub readyz: Access,
+    /// Serves HTTPS with this certificate chain (PEM, the server's certificate first) and
+    /// `tls_key_file`; the session cookie is then marked Secure. Plain HTTP without them.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// Who may read an endpoint meant for machines.

@@ -18,6 +18,9 @@ use crate::access::Identity;
 use crate::layout::Layout;
 use crate::{AppError, AppState};
 
+/// The vehicle classes the detector gives (`VehicleClass`'s names).
+const CLASSES: [&str; 4] = ["car", "van", "truck", "motorcycle"];
+
 /// Captures on one page of a list.
 const PAGE_CAPTURES: u32 = 50;
 
@@ -49,6 +52,8 @@ struct SearchQuery {
     #[serde(default)]
     lane: String,
     #[serde(default)]
+    class: String,
+    #[serde(default)]
     people: String,
     #[serde(default)]
     review: String,
@@ -69,6 +74,11 @@ impl SearchQuery {
         Ok(CaptureQuery {
             before: self.before.map(CaptureId),
             lane: (!self.lane.is_empty()).then(|| self.lane.clone()),
+            class: match self.class.as_str() {
+                "" => None,
+                class if CLASSES.contains(&class) => Some(class.to_owned()),
+                _ => return Err("class: car, van, truck or motorcycle".to_owned()),
+            },
             from_ms: time("from", &self.from)?,
             to_ms: time("to", &self.to)?,
             people: if self.people.is_empty() {
@@ -92,6 +102,7 @@ impl SearchQuery {
             ("from", self.from.as_str()),
             ("to", self.to.as_str()),
             ("lane", self.lane.as_str()),
+            ("class", self.class.as_str()),
             ("people", self.people.as_str()),
             ("review", self.review.as_str()),
         ];
@@ -116,6 +127,7 @@ struct ListPage {
     action: &'static str,
     search: SearchQuery,
     lanes: Vec<String>,
+    classes: [&'static str; 4],
     reviews: Vec<(&'static str, &'static str)>,
     captures: Vec<CaptureListing>,
     older: Option<String>,
@@ -171,6 +183,7 @@ async fn listing(
             .iter()
             .map(|lane| lane.name.clone())
             .collect(),
+        classes: CLASSES,
         reviews: vec![
             ("", "any"),
             ("waiting", "waiting for review"),

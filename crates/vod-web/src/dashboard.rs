@@ -36,6 +36,7 @@ struct DashboardPage {
     version: &'static str,
     uptime: String,
     rss_mb: String,
+    disk: String,
 }
 
 /// One component's line: its name, whether it is well, what its counters say.
@@ -86,6 +87,7 @@ async fn page(
         version: env!("CARGO_PKG_VERSION"),
         uptime: duration_text(state.started.elapsed()),
         rss_mb: resident_mb().map_or_else(|| "unknown".to_owned(), |mb| format!("{mb:.0} MB")),
+        disk: disk_text(&config.storage.data_dir),
     };
     Ok(Html(page.render()?))
 }
@@ -229,6 +231,21 @@ fn duration_text(elapsed: Duration) -> String {
         seconds % 86_400 / 3600,
         seconds % 3600 / 60
     )
+}
+
+/// Free and total space of the file system that holds the data directory.
+fn disk_text(data_dir: &std::path::Path) -> String {
+    match rustix::fs::statvfs(data_dir) {
+        Ok(stats) => {
+            let gb = |blocks: u64| (blocks * stats.f_frsize) as f64 / 1e9;
+            format!(
+                "{:.1} GB free of {:.1} GB",
+                gb(stats.f_bavail),
+                gb(stats.f_blocks)
+            )
+        }
+        Err(error) => format!("unknown ({error})"),
+    }
 }
 
 /// The process's resident memory, from Linux's /proc.

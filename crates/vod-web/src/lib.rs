@@ -8,7 +8,7 @@
 //!   reviewed captures as tar), `logs`, `config_page`, `users`
 //!   (users and API tokens), `uplink` (uploads and push endpoints), `jobs` (page and JSON API), `live` (`/events`), `health`
 //!   (`/healthz`, `/readyz`), `metrics`;
-//! - `serve`: the server with its connection cap and header deadline.
+//! - `serve`: the server with its connection cap and header deadline; `tls`: HTTPS.
 //!
 //! Every route names the role it needs where it is mounted in [`app`].
 
@@ -27,6 +27,7 @@ mod live;
 mod logs;
 mod metrics;
 mod serve;
+mod tls;
 mod uplink;
 mod users;
 
@@ -55,6 +56,7 @@ pub use access::{Access, AccessMetrics, Identity, MAX_BODY_BYTES};
 pub use error::AppError;
 pub use metrics::metrics_app;
 pub use serve::{ConnectionLimits, Server, ServerMetrics};
+pub use tls::tls_acceptor;
 
 /// The longest a request other than the event stream may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,6 +81,8 @@ pub struct AppState {
     pub logs: LogRing,
     /// Each camera's trigger channel, for test captures.
     pub test_triggers: Arc<HashMap<String, mpsc::Sender<TriggerCommand>>>,
+    /// The page is served over TLS: cookies are marked Secure.
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -104,6 +108,7 @@ impl AppState {
             scanners: Arc::from([]),
             logs: LogRing::new(1),
             test_triggers: Arc::new(HashMap::new()),
+            secure_cookies: running.web.tls_cert_file.is_some(),
         }
     }
 

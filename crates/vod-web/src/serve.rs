@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use vod_core::{Component, TaskError};
@@ -65,13 +66,14 @@ impl ServerMetrics {
 
 /// An HTTP server: a socket bound once before start and the router it serves. Each run
 /// serves a duplicate of the socket, so a restarted server never gives up its port.
-#[derive(Debug)]
 pub struct Server {
     name: &'static str,
     listener: std::net::TcpListener,
     router: Router,
     limits: ConnectionLimits,
     metrics: ServerMetrics,
+    /// Serves HTTPS instead of HTTP.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -91,7 +93,25 @@ impl Server {
             router,
             limits,
             metrics,
+            tls: None,
         })
+    }
+
+    /// Serves HTTPS with `acceptor`.
+    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Server {
+        self.tls = Some(acceptor);
+        self
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("name", &self.name)
+            .field("listener", &self.listener)
+            .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,16 +166,40 @@ impl Component for Server {
             let open = open.clone();
             open.inc();
             let watcher = graceful.watcher();
+            let tls = self.tls.clone();
             tokio::spawn(async move {
                 // hyper's header deadline starts with the first byte: a client that sends
                 // nothing is closed here.
                 let mut first = [0u8; 1];
                 let spoke = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await;
                 if matches!(spoke, Ok(Ok(read)) if read > 0) {
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(error) = watcher.watch(connection).await {
+                    let outcome = match tls {
+                        None => {
+                            let connection = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .into_owned();
+                            watcher.watch(connection).await
+                        }
+                        // The handshake gets the header's deadline too.
+                        Some(acceptor) => {
+                            match tokio::time::timeout(header_timeout, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => {
+                                    let connection = builder
+                                        .serve_connection_with_upgrades(
+                                            TokioIo::new(stream),
+                                            service,
+                                        )
+                                        .into_owned();
+                                    watcher.watch(connection).await
+                                }
+                                Ok(Err(error)) => Err(error.into()),
+                                Err(_) => Err("the TLS handshake took too long".into()),
+                            }
+                        }
+                    };
+                    if let Err(error) = outcome {
                         tracing::debug!(%error, "An HTTP connection ended with an error.");
                     }
                 }

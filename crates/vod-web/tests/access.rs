@@ -471,3 +471,31 @@ async fn malformed_paths_and_queries_get_a_4xx() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn over_tls_the_cookies_are_marked_secure() {
+    let mut site = Site::new().await;
+    site.store
+        .create_user("ada", PASSWORD, Role::Admin)
+        .await
+        .unwrap();
+    let mut state = site.state.clone();
+    state.secure_cookies = true;
+    site.router = vod_web::app(state);
+    let login = site.send(Browser::default().get("/login")).await;
+    let set = login.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("; Secure"), "{set}");
+    let plain = Site::new().await;
+    plain
+        .store
+        .create_user("ada", PASSWORD, Role::Admin)
+        .await
+        .unwrap();
+    let login = plain.send(Browser::default().get("/login")).await;
+    assert!(
+        !login.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
+}

@@ -695,3 +695,35 @@ async fn a_technician_fires_a_test_capture_of_a_camera() {
     let listed = site.send(technician.get("/captures")).await;
     assert!(listed.body.contains("test capture"));
 }
+
+#[tokio::test]
+async fn captures_are_found_by_their_vehicles_class() {
+    let site = Site::new().await;
+    let van = capture("lane-1", Some(1), false);
+    site.store.insert_capture(&van).await.unwrap();
+    site.store
+        .vehicle_left(
+            van.vehicle_id,
+            "lane-1",
+            Utc::now().timestamp_millis(),
+            &vod_core::VehicleMeasurements {
+                occupancy_ms: 400,
+                max_height_mm: 2400,
+                max_width_mm: 2000,
+                class: vod_core::VehicleClass::Van,
+                speed_kmh: None,
+                length_mm: None,
+            },
+        )
+        .await
+        .unwrap();
+    let viewer = site.signed_in("vi", Role::Viewer).await;
+    let vans = site.send(viewer.get("/captures?class=van")).await;
+    assert!(vans.body.contains("1 people"), "{}", vans.body);
+    let cars = site.send(viewer.get("/captures?class=car")).await;
+    assert!(cars.body.contains("No capture matches"));
+    assert_eq!(
+        site.send(viewer.get("/captures?class=bus")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -196,19 +196,20 @@ impl Appliance {
         .with_scanners(scanner_views)
         .with_logs(logs)
         .with_test_triggers(triggers);
-        supervisor.start(
+        let mut web = Server::new(
             "web",
-            Server::new(
-                "web",
-                listeners.web,
-                vod_web::app(state.clone()),
-                vod_web::ConnectionLimits {
-                    max_connections: config.web.max_connections,
-                    header_timeout: Duration::from_secs(u64::from(config.web.header_timeout_s)),
-                },
-                metrics.servers.clone(),
-            )?,
-        );
+            listeners.web,
+            vod_web::app(state.clone()),
+            vod_web::ConnectionLimits {
+                max_connections: config.web.max_connections,
+                header_timeout: Duration::from_secs(u64::from(config.web.header_timeout_s)),
+            },
+            metrics.servers.clone(),
+        )?;
+        if let (Some(cert), Some(key)) = (&config.web.tls_cert_file, &config.web.tls_key_file) {
+            web = web.with_tls(vod_web::tls_acceptor(cert, key).map_err(anyhow::Error::msg)?);
+        }
+        supervisor.start("web", web);
         supervisor.start(
             "metrics",
             Server::new(

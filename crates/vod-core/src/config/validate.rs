@@ -530,6 +530,12 @@ fn check_web(config: &Config, problem: &mut impl FnMut(String, &str)) {
             problem(format!("web.{key}"), "must be at least 1");
         }
     }
+    if web.tls_cert_file.is_some() != web.tls_key_file.is_some() {
+        problem(
+            "web.tls_key_file".into(),
+            "web.tls_cert_file and web.tls_key_file go together: both, or neither for plain HTTP",
+        );
+    }
     if web.max_event_streams >= web.max_connections {
         problem(
             "web.max_event_streams".into(),

@@ -51,6 +51,8 @@ pub struct CaptureQuery {
     /// Only captures with a smaller id (the next page).
     pub before: Option<CaptureId>,
     pub lane: Option<String>,
+    /// The vehicle's class as the detector measured it (`car`, `van`, `truck`, `motorcycle`).
+    pub class: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     /// People counted by the box.
@@ -108,6 +110,13 @@ impl Store {
         }
         if let Some(lane) = &query.lane {
             sql.push(" AND c.lane = ").push_bind(lane.clone());
+        }
+        if let Some(class) = &query.class {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM vehicles v WHERE v.id = c.vehicle_id AND v.class = ",
+            )
+            .push_bind(class.clone())
+            .push(")");
         }
         if let Some(from_ms) = query.from_ms {
             sql.push(" AND c.detected_at_ms >= ").push_bind(from_ms);

@@ -81,6 +81,7 @@ async fn login_page(
     }
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
     form_with_cookie(
+        &state,
         |csrf| {
             LoginPage {
                 site_id: state.site_id.to_string(),
@@ -102,6 +103,7 @@ async fn login(
 ) -> Result<Response, AppError> {
     let again = |error: &str, status: StatusCode| {
         form_with_cookie(
+            &state,
             |csrf| {
                 LoginPage {
                     site_id: state.site_id.to_string(),
@@ -141,7 +143,7 @@ async fn login(
     logins.with_label_values(&["ok"]).inc();
     tracing::info!(user = %user.name, address = %peer.ip(), "Signed in.");
     let token = state.access.sessions.start(&user.name);
-    Ok(signed_in(&token, safe_next(&form.next)))
+    Ok(signed_in(&state, &token, safe_next(&form.next)))
 }
 
 async fn logout(
@@ -156,7 +158,7 @@ async fn logout(
     (
         [(
             header::SET_COOKIE,
-            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+            cookie_value(&state, SESSION_COOKIE, "", true),
         )],
         Redirect::to("/login"),
     )
@@ -168,6 +170,7 @@ async fn setup_page(State(state): State<AppState>) -> Result<Response, AppError>
         return Ok(Redirect::to("/login").into_response());
     }
     form_with_cookie(
+        &state,
         |csrf| {
             SetupPage {
                 site_id: state.site_id.to_string(),
@@ -192,6 +195,7 @@ async fn setup(
     }
     let again = |error: &str, status: StatusCode| {
         form_with_cookie(
+            &state,
             |csrf| {
                 SetupPage {
                     site_id: state.site_id.to_string(),
@@ -245,7 +249,7 @@ async fn setup(
     };
     tracing::warn!(user = %admin.name, address = %peer.ip(), "The first admin was created.");
     let token = state.access.sessions.start(&admin.name);
-    Ok(signed_in(&token, "/"))
+    Ok(signed_in(&state, &token, "/"))
 }
 
 /// A user name and password good enough for the box, or why not.
@@ -268,12 +272,13 @@ pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
 
 /// Renders a form whose CSRF token is also set as a cookie (the forms before a session).
 fn form_with_cookie(
+    state: &AppState,
     render: impl FnOnce(String) -> askama::Result<String>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let token = random_token();
     let page = render(token.clone())?;
-    let cookie = format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+    let cookie = cookie_value(state, FORM_COOKIE, &token, false);
     let mut response = (status, Html(page)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
@@ -285,11 +290,11 @@ fn form_token_matches(headers: &HeaderMap, offered: &str) -> bool {
     cookie(headers, FORM_COOKIE).is_some_and(|expected| constant_time_eq(expected, offered))
 }
 
-fn signed_in(token: &str, next: &str) -> Response {
+fn signed_in(state: &AppState, token: &str, next: &str) -> Response {
     let mut response = Redirect::to(next).into_response();
     for cookie in [
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
-        format!("{FORM_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        cookie_value(state, SESSION_COOKIE, token, false),
+        cookie_value(state, FORM_COOKIE, "", true),
     ] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             // Appended: each cookie is a header of its own.
@@ -297,6 +302,19 @@ fn signed_in(token: &str, next: &str) -> Response {
         }
     }
     response
+}
+
+/// A cookie of the page: HttpOnly, SameSite=Strict, and Secure when the page is served over
+/// TLS; `expire` clears it.
+fn cookie_value(state: &AppState, name: &str, value: &str, expire: bool) -> String {
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if expire {
+        cookie.push_str("; Max-Age=0");
+    }
+    if state.secure_cookies {
+        cookie.push_str("; Secure");
+    }
+    cookie
 }
 
 /// Where to go after signing in: a path on this box only, never another site.
