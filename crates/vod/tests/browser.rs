@@ -343,6 +343,24 @@ async fn a_technician_commissions_the_box_in_a_real_browser() {
         screenshot(&browser, name).await;
     }
 
+    // A phone's width: the dashboard still reads, one column.
+    browser.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("{base}/")).await.unwrap();
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&browser, "dashboard-phone").await;
+    assert_eq!(
+        overflow.as_i64(),
+        Some(0),
+        "the dashboard is wider than a phone"
+    );
+    browser.set_window_size(1280, 900).await.unwrap();
+
     // Signing out ends the session: the page asks for a sign-in again.
     browser
         .find(Locator::Css("form.who button"))

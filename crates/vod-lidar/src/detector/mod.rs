@@ -181,25 +181,21 @@ impl VehicleDetector {
                 height_mm: (mount_mm - range * sin) as f32,
             }
         };
-        let points = scan
-            .ranges_mm
-            .iter()
-            .enumerate()
-            .filter(|(_, range)| **range > 0.0)
-            .map(|(beam, range)| plane_point(*range, beam))
-            .collect();
+        let echoes = |ranges: &[f32]| -> Vec<PlanePoint> {
+            ranges
+                .iter()
+                .enumerate()
+                .filter(|(_, range)| **range > 0.0)
+                .map(|(beam, range)| plane_point(*range, beam))
+                .collect()
+        };
+        let points = echoes(&scan.ranges_mm);
         let (road, objects) = match self.background.road() {
             Some(road) if road.ranges_mm.len() == scan.ranges_mm.len() => {
                 let beams = scene::beams(scan, road, self.threshold_mm, mount_mm);
                 let (objects, _) = scene::objects(&beams);
                 let lanes = self.object_lanes(&objects);
-                let road_points = road
-                    .ranges_mm
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, range)| **range > 0.0)
-                    .map(|(beam, range)| plane_point(*range, beam))
-                    .collect();
+                let road_points = echoes(&road.ranges_mm);
                 let seen = objects
                     .iter()
                     .zip(lanes)
