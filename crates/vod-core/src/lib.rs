@@ -14,13 +14,15 @@
 //!   the request to learn the road again, for the web page and the bus.
 //! - `supervisor`: runs each [`Component`] with restart, backoff and a restart intensity;
 //!   [`supervisor::channel`] makes the bounded channels whose receivers outlive restarts.
-//! - `log_ring`: the newest log lines in memory, for the web page.
+//! - `log_ring`: the newest log lines in memory, for the web page; `log_budget`: one line per
+//!   interval for input that goes bad many times a second.
 //! - `hub`: the broadcast of [`Event`]s to the web page, the bus and the logs.
 
 pub mod capture;
 pub mod config;
 pub mod frame;
 pub mod hub;
+pub mod log_budget;
 pub mod log_ring;
 pub mod occupancy;
 pub mod scan;

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 use vod_core::Scan;
+use vod_core::log_budget::LogBudget;
 
 use super::SessionError;
 use crate::cola::{
@@ -40,7 +41,13 @@ pub(super) struct Connection {
     stall_timeout: Duration,
     last_scan_at: Instant,
     delivered_scans: bool,
+    /// Bad telegrams are logged once per interval: a stream of garbage is counted, not
+    /// written out line by line.
+    bad_telegrams_log: LogBudget,
 }
+
+/// How often a stream of bad telegrams is logged at most.
+const BAD_TELEGRAM_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Connection {
     /// Connects, logs in, checks the device state (`sRN STlms`, set on `device_state`),
@@ -67,6 +74,7 @@ impl Connection {
             stall_timeout: stall_timeout(DEFAULT_SCAN_PERIOD),
             last_scan_at: Instant::now(),
             delivered_scans: false,
+            bad_telegrams_log: LogBudget::new(BAD_TELEGRAM_LOG_EVERY),
         };
         let login = Request::SetAccessMode {
             user_level: 3,
@@ -208,9 +216,17 @@ impl Connection {
         }
     }
 
-    fn bad_telegram(&self, error: &ColaError, decode_errors: &IntCounter) {
+    fn bad_telegram(&mut self, error: &ColaError, decode_errors: &IntCounter) {
         decode_errors.inc();
-        tracing::warn!(scanner = %self.scanner, %error, "Dropped a bad telegram from the scanner.");
+        if let Some(unlogged) = self.bad_telegrams_log.allow(std::time::Instant::now()) {
+            tracing::warn!(
+                scanner = %self.scanner,
+                %error,
+                unlogged_since_last_line = unlogged,
+                "Dropped a bad telegram from the scanner (counted in vod_lidar_decode_errors_total; \
+                 logged once per 10 s at most)."
+            );
+        }
     }
 }
 
