@@ -215,3 +215,22 @@ async fn job_commands_list_retry_and_cancel_over_nats() {
     shutdown.cancel();
     service.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_store_error_is_an_error_reply_that_shows_no_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let commands = Commands {
+        store: store.clone(),
+        config: spoilt_config(&dir, &store),
+    };
+    store.close().await;
+    for (command, payload) in [("jobs.list", ""), ("jobs.retry", r#"{"id": 1}"#)] {
+        let reply = commands.dispatch(command, payload.as_bytes()).await;
+        assert_eq!(reply.get("ok"), None, "{command}: {reply}");
+        assert_eq!(
+            reply["error"], "internal error; see the box's log",
+            "{command}: the store's error stays in the log: {reply}"
+        );
+    }
+}
