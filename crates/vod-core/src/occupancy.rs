@@ -11,6 +11,23 @@ pub enum SeatRow {
     Third,
 }
 
+impl SeatRow {
+    pub const ALL: [SeatRow; 3] = [SeatRow::Front, SeatRow::Rear, SeatRow::Third];
+
+    /// The row's name, as the config, the database and JSON spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatRow::Front => "front",
+            SeatRow::Rear => "rear",
+            SeatRow::Third => "third",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SeatRow> {
+        SeatRow::ALL.into_iter().find(|row| row.as_str() == name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowCount {
     pub row: SeatRow,

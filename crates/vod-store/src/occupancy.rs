@@ -9,23 +9,9 @@ use crate::captures::CaptureId;
 use crate::error::StoreError;
 use crate::store::Store;
 
-pub(crate) fn row_name(row: SeatRow) -> &'static str {
-    match row {
-        SeatRow::Front => "front",
-        SeatRow::Rear => "rear",
-        SeatRow::Third => "third",
-    }
-}
-
 pub(crate) fn parse_row(name: &str) -> Result<SeatRow, sqlx::Error> {
-    match name {
-        "front" => Ok(SeatRow::Front),
-        "rear" => Ok(SeatRow::Rear),
-        "third" => Ok(SeatRow::Third),
-        other => Err(sqlx::Error::Decode(
-            format!("unknown seat row {other:?}").into(),
-        )),
-    }
+    SeatRow::parse(name)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown seat row {name:?}").into()))
 }
 
 /// Inserts `occupancy` for capture `id` inside the capture's transaction.
@@ -55,7 +41,7 @@ pub(crate) async fn insert(
              VALUES (?, ?, ?, ?)",
         )
         .bind(id)
-        .bind(row_name(count.row))
+        .bind(count.row.as_str())
         .bind(count.people)
         .bind(f64::from(count.confidence.clamp(0.0, 1.0)))
         .execute(&mut **tx)
@@ -70,7 +56,7 @@ pub(crate) async fn insert(
         )
         .bind(id)
         .bind(detection.burst_index)
-        .bind(detection.row.map(row_name))
+        .bind(detection.row.map(SeatRow::as_str))
         .bind(f64::from(detection.x1_px))
         .bind(f64::from(detection.y1_px))
         .bind(f64::from(detection.x2_px))

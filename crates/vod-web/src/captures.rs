@@ -267,7 +267,7 @@ async fn detail(
                         (found.y2_px - found.y1_px).max(0.0),
                         format!(
                             "{} {:.2}",
-                            found.row.map_or("no row", row_name),
+                            found.row.map_or("no row", SeatRow::as_str),
                             found.score
                         ),
                     )
@@ -285,13 +285,13 @@ async fn detail(
                 .cloned()
         })
     };
-    let rows = [SeatRow::Front, SeatRow::Rear, SeatRow::Third]
+    let rows = SeatRow::ALL
         .into_iter()
         .filter_map(|row| {
             let count = counted(row);
             let review = reviews.iter().find(|review| review.row == row);
             (count.is_some() || review.is_some()).then(|| RowView {
-                name: row_name(row),
+                name: row.as_str(),
                 counted: count.as_ref().map_or(0, |count| count.people),
                 confidence: count
                     .as_ref()
@@ -349,14 +349,6 @@ fn zone_bands(zones: Option<&SeatRowsConfig>, width: u32) -> Vec<(f32, f32, &'st
     .collect()
 }
 
-fn row_name(row: SeatRow) -> &'static str {
-    match row {
-        SeatRow::Front => "front",
-        SeatRow::Rear => "rear",
-        SeatRow::Third => "third",
-    }
-}
-
 /// The review form: a count per seat row, each empty or a number.
 #[derive(Debug, Deserialize)]
 struct ReviewForm {
@@ -393,7 +385,7 @@ async fn review(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "{}: a number of people from 0 to {MAX_PEOPLE_PER_ROW}",
-                        row_name(row)
+                        row.as_str()
                     ),
                 )
                     .into_response());

@@ -91,7 +91,6 @@ async fn export(
             continue;
         };
         let reviews = state.store.reviews(export.capture.id).await?;
-        let row_name = |row: vod_core::SeatRow| format!("{row:?}").to_lowercase();
         let mut images = Vec::new();
         for image in &export.images {
             let file = format!("images/{}_{}.jpg", export.capture.uuid, image.burst_index);
@@ -109,6 +108,7 @@ async fn export(
             .iter()
             .map(|review| review.reviewer.clone())
             .collect();
+        reviewers.sort();
         reviewers.dedup();
         captures.push(LabelledCapture {
             uuid: export.capture.uuid.clone(),
@@ -121,13 +121,13 @@ async fn export(
                     occupancy
                         .rows
                         .iter()
-                        .map(|count| (row_name(count.row), count.people))
+                        .map(|count| (count.row.as_str().to_owned(), count.people))
                         .collect()
                 })
                 .unwrap_or_default(),
             reviewed: reviews
                 .iter()
-                .map(|review| (row_name(review.row), review.people))
+                .map(|review| (review.row.as_str().to_owned(), review.people))
                 .collect(),
             reviewers,
             countability: occupancy.map(|occupancy| occupancy.countability),

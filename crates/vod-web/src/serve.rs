@@ -15,7 +15,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -104,6 +105,30 @@ impl Server {
     }
 }
 
+/// A connection's byte stream, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The stream to serve HTTP on: the TCP stream itself, or its TLS session once the handshake
+/// is done, which must be within `deadline`.
+async fn open_stream(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    deadline: Duration,
+) -> Result<Box<dyn Stream>, ConnectionError> {
+    let Some(acceptor) = tls else {
+        return Ok(Box::new(stream));
+    };
+    match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(session)) => Ok(Box::new(session)),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err("the TLS handshake took too long".into()),
+    }
+}
+
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
@@ -173,31 +198,14 @@ impl Component for Server {
                 let mut first = [0u8; 1];
                 let spoke = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await;
                 if matches!(spoke, Ok(Ok(read)) if read > 0) {
-                    let outcome = match tls {
-                        None => {
+                    let outcome = match open_stream(stream, tls, header_timeout).await {
+                        Ok(io) => {
                             let connection = builder
-                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .serve_connection_with_upgrades(TokioIo::new(io), service)
                                 .into_owned();
                             watcher.watch(connection).await
                         }
-                        // The handshake gets the header's deadline too.
-                        Some(acceptor) => {
-                            match tokio::time::timeout(header_timeout, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(stream)) => {
-                                    let connection = builder
-                                        .serve_connection_with_upgrades(
-                                            TokioIo::new(stream),
-                                            service,
-                                        )
-                                        .into_owned();
-                                    watcher.watch(connection).await
-                                }
-                                Ok(Err(error)) => Err(error.into()),
-                                Err(_) => Err("the TLS handshake took too long".into()),
-                            }
-                        }
+                        Err(error) => Err(error),
                     };
                     if let Err(error) = outcome {
                         tracing::debug!(%error, "An HTTP connection ended with an error.");

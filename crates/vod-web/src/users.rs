@@ -12,7 +12,7 @@ use serde::Deserialize;
 use vod_store::{ApiToken, Role, User};
 
 use crate::access::Identity;
-use crate::access::login::check_new_user;
+use crate::access::login::{check_new_user, plain_name};
 use crate::layout::Layout;
 use crate::{AppError, AppState};
 
@@ -153,13 +153,7 @@ async fn add_token(
     Extension(identity): Extension<Identity>,
     Form(form): Form<NewTokenForm>,
 ) -> Result<Response, AppError> {
-    let name_ok = !form.name.is_empty()
-        && form.name.len() <= 64
-        && form
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    let outcome = match (name_ok, Role::parse(&form.role)) {
+    let outcome = match (plain_name(&form.name), Role::parse(&form.role)) {
         (false, _) => Outcome::Refused(
             StatusCode::BAD_REQUEST,
             "A token's name is 1 to 64 letters, digits, '.', '_' or '-'.".to_owned(),

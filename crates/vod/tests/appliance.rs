@@ -14,29 +14,9 @@ use vod_testkit::{
 
 mod common;
 
-use common::{BENCH_CONFIG, loopback};
+use common::{BENCH_CONFIG, Process, loopback, start_emulator};
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _already_gone = self.0.kill();
-        let _reaped = self.0.wait();
-    }
-}
-
-fn start_emulator(port: u16) -> Process {
-    let child = Command::new(VOD)
-        .args(["sim", "lidar", "--listen", &loopback(port).to_string()])
-        .args(["--flow-per-hour", "3000", "--seed", "7"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the emulator");
-    wait_for_port(loopback(port), Duration::from_secs(10));
-    Process(child)
-}
 
 /// The bench config, pointed at this test's ports and data directory.
 fn write_config(dir: &Path, scanner: u16, web: u16, metrics: u16, nats_url: &str) -> String {
@@ -89,7 +69,7 @@ fn one_vehicle_after_another_from_scanner_to_stored_capture() {
     let dir = tempfile::tempdir().unwrap();
     let nats = NatsServer::start();
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
-    let emulator = start_emulator(scanner);
+    let emulator = start_emulator(scanner, 7);
     let config = write_config(dir.path(), scanner, web, metrics, &nats.url());
     let mut appliance = Process(
         Command::new(VOD)
@@ -157,7 +137,7 @@ fn one_vehicle_after_another_from_scanner_to_stored_capture() {
         metric_sum(m, "vod_lidar_connected") == 0.0
     });
     let vehicles_before = metric_sum(&scrape(metrics), "vod_lidar_vehicles_total");
-    let _emulator = start_emulator(scanner);
+    let _emulator = start_emulator(scanner, 7);
     wait_for_metrics(
         metrics,
         Duration::from_secs(60),
@@ -212,7 +192,7 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
     let dir = tempfile::tempdir().unwrap();
     let nats = NatsServer::start();
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
-    let _emulator = start_emulator(scanner);
+    let _emulator = start_emulator(scanner, 7);
     let config = write_config(dir.path(), scanner, web, metrics, &nats.url());
     // A models folder of this test's own: the shipped files, and a person manifest whose
     // sha256 does not match its model file.
@@ -375,7 +355,7 @@ fn a_thousand_idle_connections_stop_neither_captures_nor_the_page_nor_the_metric
     let dir = tempfile::tempdir().unwrap();
     let nats = NatsServer::start();
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
-    let _emulator = start_emulator(scanner);
+    let _emulator = start_emulator(scanner, 7);
     let config = write_config(dir.path(), scanner, web, metrics, &nats.url());
     // Idle connections are held for two minutes here, so that they are still open while the
     // captures are counted.

@@ -9,11 +9,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::loopback;
+use common::{Process, loopback, start_emulator};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use vod_testkit::{free_port, wait_for_port};
@@ -22,15 +22,6 @@ const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const PASSWORD: &str = "roadside admin 42";
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _already_gone = self.0.kill();
-        let _reaped = self.0.wait();
-    }
-}
 
 fn artifacts() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/browser");
@@ -83,15 +74,7 @@ fn first_run_token(log: std::process::ChildStderr) -> mpsc::Receiver<String> {
 async fn a_technician_commissions_the_box_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (scanner, web, metrics, driver) = (free_port(), free_port(), free_port(), free_port());
-    let _emulator = Process(
-        Command::new(VOD)
-            .args(["sim", "lidar", "--listen", &loopback(scanner).to_string()])
-            .args(["--flow-per-hour", "3000", "--seed", "11"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(loopback(scanner), Duration::from_secs(10));
+    let _emulator = start_emulator(scanner, 11);
     // Every capture is flagged, so that the review queue has work.
     let text = common::bench_config(dir.path(), loopback(scanner), web, metrics, None)
         .replace("review_below = 0.2", "review_below = 1.0");

@@ -10,24 +10,15 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::loopback;
-use vod_testkit::{free_port, wait_for_port};
+use common::{Process, loopback, start_emulator};
+use vod_testkit::free_port;
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const PATIENCE: Duration = Duration::from_secs(90);
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _already_gone = self.0.kill();
-        let _reaped = self.0.wait();
-    }
-}
 
 /// A receiver that answers 204 and keeps the `webhook-id` of every request.
 fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -134,15 +125,7 @@ fn files(dir: &Path) -> Vec<String> {
 fn sigkill_during_uploads_and_pushes_loses_nothing_and_stores_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let scanner = free_port();
-    let mut emulator = Process(
-        Command::new(VOD)
-            .args(["sim", "lidar", "--listen", &loopback(scanner).to_string()])
-            .args(["--flow-per-hour", "3000", "--seed", "11"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(loopback(scanner), Duration::from_secs(10));
+    let mut emulator = start_emulator(scanner, 11);
     let (web, metrics) = (free_port(), free_port());
     let text = common::bench_config(dir.path(), loopback(scanner), web, metrics, None);
     let config = common::write_config(dir.path(), &text);

@@ -9,7 +9,7 @@ use vod_core::occupancy::SeatRow;
 use super::{CaptureId, CaptureSummary};
 use crate::error::StoreError;
 use crate::jobs::now_ms;
-use crate::occupancy::{parse_row, row_name};
+use crate::occupancy::parse_row;
 use crate::store::Store;
 
 /// Which captures by their review state.
@@ -177,7 +177,7 @@ impl Store {
                  reviewed_at_ms = excluded.reviewed_at_ms",
             )
             .bind(id.0)
-            .bind(row_name(row))
+            .bind(row.as_str())
             .bind(people)
             .bind(reviewer)
             .bind(at_ms)

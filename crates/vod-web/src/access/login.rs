@@ -80,18 +80,28 @@ async fn login_page(
         return Ok(Redirect::to("/setup").into_response());
     }
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
+    login_form(&state, next, "", StatusCode::OK)
+}
+
+/// The login form, with `error` above it when an attempt failed.
+fn login_form(
+    state: &AppState,
+    next: &str,
+    error: &str,
+    status: StatusCode,
+) -> Result<Response, AppError> {
     form_with_cookie(
-        &state,
+        state,
         |csrf| {
             LoginPage {
                 site_id: state.site_id.to_string(),
                 csrf,
                 next: next.to_owned(),
-                error: String::new(),
+                error: error.to_owned(),
             }
             .render()
         },
-        StatusCode::OK,
+        status,
     )
 }
 
@@ -101,21 +111,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    let again = |error: &str, status: StatusCode| {
-        form_with_cookie(
-            &state,
-            |csrf| {
-                LoginPage {
-                    site_id: state.site_id.to_string(),
-                    csrf,
-                    next: safe_next(&form.next).to_owned(),
-                    error: error.to_owned(),
-                }
-                .render()
-            },
-            status,
-        )
-    };
+    let again = |error: &str, status| login_form(&state, safe_next(&form.next), error, status);
     if !form_token_matches(&headers, &form.csrf) {
         state.access.refuse("csrf");
         return again(
@@ -169,18 +165,23 @@ async fn setup_page(State(state): State<AppState>) -> Result<Response, AppError>
     if state.store.user_count().await? > 0 || !state.access.setup_pending() {
         return Ok(Redirect::to("/login").into_response());
     }
+    setup_form(&state, "", StatusCode::OK)
+}
+
+/// The first-run form, with `error` above it when an attempt failed.
+fn setup_form(state: &AppState, error: &str, status: StatusCode) -> Result<Response, AppError> {
     form_with_cookie(
-        &state,
+        state,
         |csrf| {
             SetupPage {
                 site_id: state.site_id.to_string(),
                 csrf,
-                error: String::new(),
+                error: error.to_owned(),
                 min_password_chars: MIN_PASSWORD_CHARS,
             }
             .render()
         },
-        StatusCode::OK,
+        status,
     )
 }
 
@@ -193,21 +194,7 @@ async fn setup(
     if state.store.user_count().await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
-    let again = |error: &str, status: StatusCode| {
-        form_with_cookie(
-            &state,
-            |csrf| {
-                SetupPage {
-                    site_id: state.site_id.to_string(),
-                    csrf,
-                    error: error.to_owned(),
-                    min_password_chars: MIN_PASSWORD_CHARS,
-                }
-                .render()
-            },
-            status,
-        )
-    };
+    let again = |error: &str, status| setup_form(&state, error, status);
     if !form_token_matches(&headers, &form.csrf) {
         state.access.refuse("csrf");
         return again(
@@ -252,14 +239,18 @@ async fn setup(
     Ok(signed_in(&state, &token, "/"))
 }
 
-/// A user name and password good enough for the box, or why not.
-pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
-    let name_ok = !name.is_empty()
+/// A name of a user or an API token: 1 to 64 letters, digits, '.', '_' or '-'.
+pub(crate) fn plain_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !name_ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A user name and password good enough for the box, or why not.
+pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
+    if !plain_name(name) {
         return Err("A user name is 1 to 64 letters, digits, '.', '_' or '-'.".to_owned());
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {

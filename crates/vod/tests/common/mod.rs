@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub const BENCH_CONFIG: &str = include_str!("../../../../deploy/bench/vod.toml");
 
@@ -116,4 +118,26 @@ pub async fn emulator(
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(vod_sim::emulator::serve(listener, traffic, stop.clone()));
     (address, stop)
+}
+
+/// A child process of the test, killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _already_gone = self.0.kill();
+        let _reaped = self.0.wait();
+    }
+}
+
+/// The scanner emulator (`vod sim lidar`) on `port` at 3,000 vehicles an hour, from `seed`.
+pub fn start_emulator(port: u16, seed: u64) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_vod"))
+        .args(["sim", "lidar", "--listen", &loopback(port).to_string()])
+        .args(["--flow-per-hour", "3000", "--seed", &seed.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the emulator");
+    vod_testkit::wait_for_port(loopback(port), Duration::from_secs(10));
+    Process(child)
 }
