@@ -1,38 +1,66 @@
-//! Commands over NATS request-reply: a request on `<prefix>.<site>.cmd.<command>` gets one
-//! JSON reply, `{"ok": true, …}` or `{"error": "…"}` (subjects and payloads in docs/bus.md).
-//! A command is one arm of [`Commands::dispatch`]; what commands act on lives in
-//! [`Commands`]. Configuration goes through the live configuration handle, as every change of
-//! the running box does.
+//! What each command does: one arm of [`Commands::dispatch`] per command, its request
+//! decoded strictly, its reply a JSON object. Configuration goes through the live
+//! configuration handle, as every change of the running box does; the rest through the
+//! box's [`BoxControl`] and its store. Subjects and payloads are in docs/bus.md.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use vod_core::config::BusConfig;
-use vod_core::config::live::{ChangeSource, ConfigHandle, Origin};
-use vod_core::{Component, TaskError};
+use serde_json::{Map, Value, json};
+use vod_core::config::live::{ApplyError, ChangeReport, ChangeSource, ConfigHandle, Origin};
+use vod_core::control::{BoxControl, ControlError};
 use vod_store::{JobAction, JobActionOutcome, JobFilter, JobId, Store};
-
-use crate::BusMetrics;
 
 /// What the commands act on.
 #[derive(Debug, Clone)]
 pub struct Commands {
     pub store: Store,
     pub config: ConfigHandle,
+    pub control: Arc<dyn BoxControl>,
 }
 
-/// Why a command failed; the text goes back as the reply's `error`.
+/// Whether a command only reads or acts; actions have the tighter rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Read,
+    Act,
+}
+
+/// Every command: its subject after `<prefix>.<site>.cmd.`, and its kind.
+pub const COMMANDS: &[(&str, Kind)] = &[
+    ("state", Kind::Read),
+    ("top", Kind::Read),
+    ("config.get", Kind::Read),
+    ("config.validate", Kind::Read),
+    ("config.history", Kind::Read),
+    ("jobs.list", Kind::Read),
+    ("config.set", Kind::Act),
+    ("config.rollback", Kind::Act),
+    ("config.reload", Kind::Act),
+    ("trigger", Kind::Act),
+    ("relearn", Kind::Act),
+    ("restart", Kind::Act),
+    ("log.filter", Kind::Act),
+    ("snapshot", Kind::Act),
+    ("jobs.retry", Kind::Act),
+    ("jobs.cancel", Kind::Act),
+];
+
+/// Why a request was not carried out; the text goes back as the reply's `error`, the code
+/// (HTTP-like) as its `code` and in the `Nats-Service-Error-Code` header.
 #[derive(Debug, thiserror::Error)]
-enum CommandError {
+pub enum CommandError {
     #[error("unknown command {0:?}")]
     Unknown(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("request of {0} bytes is over the limit of {1} bytes")]
+    TooLarge(usize, usize),
+    #[error("too many requests; try again in a moment")]
+    RateLimited,
+    #[error("too many requests in progress; try again in a moment")]
+    Busy,
     #[error("no job {0}")]
     NoSuchJob(i64),
     #[error("job {id} is {state}: {reason}")]
@@ -41,11 +69,39 @@ enum CommandError {
         state: &'static str,
         reason: &'static str,
     },
-    #[error("config reload refused: {0}")]
-    ReloadRefused(String),
+    #[error("config change refused: {0}")]
+    ConfigRefused(String),
+    #[error("{0}")]
+    Control(#[from] ControlError),
     #[error("internal error; see the box's log")]
     Store(#[from] vod_store::StoreError),
 }
+
+impl CommandError {
+    pub fn code(&self) -> u16 {
+        match self {
+            CommandError::BadRequest(_) => 400,
+            CommandError::Unknown(_) | CommandError::NoSuchJob(_) => 404,
+            CommandError::Refused { .. } => 409,
+            CommandError::TooLarge(..) => 413,
+            CommandError::ConfigRefused(_) => 422,
+            CommandError::RateLimited => 429,
+            CommandError::Store(_) => 500,
+            CommandError::Busy => 503,
+            CommandError::Control(error) => match error {
+                ControlError::NotFound(_) => 404,
+                ControlError::BadRequest(_) => 400,
+                ControlError::Busy(_) => 503,
+                ControlError::Internal(_) => 500,
+            },
+        }
+    }
+}
+
+/// A command that takes no arguments: `{}` or nothing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArguments {}
 
 /// `jobs.list`: every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -57,55 +113,190 @@ struct ListRequest {
     limit: Option<u32>,
 }
 
-/// A command that takes no arguments: `{}` or nothing.
+/// `jobs.retry`, `jobs.cancel` and `config.rollback`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoArguments {}
-
-/// `jobs.retry` and `jobs.cancel`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JobRequest {
+struct IdRequest {
     id: i64,
 }
 
+/// `config.get`: the whole config without a path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetRequest {
+    #[serde(default)]
+    path: String,
+}
+
+/// `config.set`: key paths and their new values (`null` removes a key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRequest {
+    set: Map<String, Value>,
+}
+
+/// `config.validate`: a whole file text, or key paths to set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateRequest {
+    text: Option<String>,
+    set: Option<Map<String, Value>>,
+}
+
+/// `config.history`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryRequest {
+    #[serde(default = "default_history_limit")]
+    limit: u32,
+}
+
+fn default_history_limit() -> u32 {
+    20
+}
+
+/// The most history entries one request returns.
+const HISTORY_LIMIT_MAX: u32 = 200;
+
+/// `state`: every component without a name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateRequest {
+    component: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerRequest {
+    lane: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelearnRequest {
+    scanner: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartRequest {
+    component: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterRequest {
+    filter: String,
+}
+
 impl Commands {
-    /// Runs `command` with the request's `payload` and returns the reply.
-    pub async fn dispatch(&self, command: &str, payload: &[u8]) -> Value {
-        let result = match command {
+    /// Runs `command` with the request's `payload` on behalf of `actor`; returns the reply's
+    /// fields.
+    pub async fn dispatch(
+        &self,
+        command: &str,
+        payload: &[u8],
+        actor: &str,
+    ) -> Result<Value, CommandError> {
+        let control = &self.control;
+        match command {
+            "state" => {
+                let StateRequest { component } = parse(payload)?;
+                let state = control.state(component.as_deref()).await?;
+                Ok(json!({ "components": state }))
+            }
+            "top" => {
+                let NoArguments {} = parse(payload)?;
+                Ok(control.top())
+            }
+            "config.get" => {
+                let GetRequest { path } = parse(payload)?;
+                let value = self
+                    .config
+                    .get(&path)
+                    .map_err(|error| CommandError::BadRequest(error.to_string()))?;
+                Ok(json!({ "path": path, "value": value }))
+            }
+            "config.validate" => self.config_validate(payload).await,
+            "config.history" => {
+                let HistoryRequest { limit } = parse(payload)?;
+                let entries = self
+                    .config
+                    .history(limit.clamp(1, HISTORY_LIMIT_MAX))
+                    .await
+                    .map_err(refused)?;
+                Ok(json!({ "entries": entries }))
+            }
+            "config.set" => {
+                let SetRequest { set } = parse(payload)?;
+                let changes: Vec<(String, Value)> = set.into_iter().collect();
+                report(
+                    self.config
+                        .set(&changes, Origin::new(ChangeSource::Bus, actor))
+                        .await,
+                )
+            }
+            "config.rollback" => {
+                let IdRequest { id } = parse(payload)?;
+                report(self.config.rollback(id, actor).await)
+            }
+            "config.reload" => {
+                let NoArguments {} = parse(payload)?;
+                report(
+                    self.config
+                        .reload_file(Origin::new(ChangeSource::Bus, actor))
+                        .await,
+                )
+            }
+            "trigger" => {
+                let TriggerRequest { lane } = parse(payload)?;
+                Ok(json!({ "captures": control.trigger(&lane, actor)? }))
+            }
+            "relearn" => {
+                let RelearnRequest { scanner } = parse(payload)?;
+                Ok(json!({ "scanners": control.relearn(scanner.as_deref(), actor)? }))
+            }
+            "restart" => {
+                let RestartRequest { component } = parse(payload)?;
+                control.restart(&component, actor)?;
+                Ok(json!({ "component": component }))
+            }
+            "log.filter" => {
+                let FilterRequest { filter } = parse(payload)?;
+                control.set_log_filter(&filter, actor)?;
+                Ok(json!({ "filter": filter, "until": "restart" }))
+            }
+            "snapshot" => {
+                let NoArguments {} = parse(payload)?;
+                Ok(control.snapshot().await?)
+            }
             "jobs.list" => self.jobs_list(payload).await,
             "jobs.retry" => self.job_action(payload, JobAction::Retry).await,
             "jobs.cancel" => self.job_action(payload, JobAction::Cancel).await,
-            "config.reload" => self.config_reload(payload).await,
             other => Err(CommandError::Unknown(other.to_owned())),
-        };
-        match result {
-            Ok(mut reply) => {
-                reply["ok"] = Value::Bool(true);
-                reply
-            }
-            Err(error) => {
-                if let CommandError::Store(store_error) = &error {
-                    tracing::error!(error = %store_error, command, "Bus command failed.");
-                }
-                json!({ "error": error.to_string() })
-            }
         }
     }
 
-    async fn config_reload(&self, payload: &[u8]) -> Result<Value, CommandError> {
-        let NoArguments {} = parse(payload)?;
-        let report = self
-            .config
-            .reload_file(Origin::new(ChangeSource::Bus, "bus"))
-            .await
-            .map_err(|error| CommandError::ReloadRefused(error.to_string()))?;
-        Ok(json!({
-            "applied": report.applied,
-            "restart_needed": report.restart_needed,
-            "changed": report.changed,
-            "history_id": report.history_id,
-        }))
+    async fn config_validate(&self, payload: &[u8]) -> Result<Value, CommandError> {
+        let result = match parse(payload)? {
+            ValidateRequest {
+                text: Some(text),
+                set: None,
+            } => self.config.validate_text(&text).await,
+            ValidateRequest {
+                text: None,
+                set: Some(set),
+            } => {
+                let changes: Vec<(String, Value)> = set.into_iter().collect();
+                self.config.validate_set(&changes).await
+            }
+            _ => {
+                return Err(CommandError::BadRequest(
+                    "give either text (a whole config file) or set (key paths and values)".into(),
+                ));
+            }
+        };
+        report(result)
     }
 
     async fn jobs_list(&self, payload: &[u8]) -> Result<Value, CommandError> {
@@ -122,7 +313,7 @@ impl Commands {
     }
 
     async fn job_action(&self, payload: &[u8], action: JobAction) -> Result<Value, CommandError> {
-        let JobRequest { id } = parse(payload)?;
+        let IdRequest { id } = parse(payload)?;
         match self.store.apply_job_action(JobId(id), action).await? {
             JobActionOutcome::Done(job) => Ok(json!({ "job": job })),
             JobActionOutcome::NotFound => Err(CommandError::NoSuchJob(id)),
@@ -141,6 +332,17 @@ impl Commands {
     }
 }
 
+/// A change's report as the reply, or why it was refused (every problem with its key path,
+/// secrets masked by the handle).
+fn report(result: Result<ChangeReport, ApplyError>) -> Result<Value, CommandError> {
+    let report = result.map_err(refused)?;
+    Ok(serde_json::to_value(report).unwrap_or_default())
+}
+
+fn refused(error: ApplyError) -> CommandError {
+    CommandError::ConfigRefused(error.to_string())
+}
+
 /// Decodes a JSON request; an empty payload reads as `{}`.
 fn parse<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CommandError> {
     let payload = if payload.iter().all(u8::is_ascii_whitespace) {
@@ -149,86 +351,4 @@ fn parse<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CommandError> {
         payload
     };
     serde_json::from_slice(payload).map_err(|error| CommandError::BadRequest(error.to_string()))
-}
-
-/// The subject prefix of this box's commands: `<prefix>.<site>.cmd.`.
-pub fn command_prefix(config: &BusConfig, site: &str) -> String {
-    format!("{}.{site}.cmd.", config.subject_prefix)
-}
-
-/// Connects (retrying in the background while NATS is down) and answers command requests
-/// until shutdown, one at a time.
-#[derive(Debug)]
-pub struct CommandServer {
-    pub config: BusConfig,
-    pub site: Arc<str>,
-    pub commands: Commands,
-    pub metrics: BusMetrics,
-}
-
-impl Component for CommandServer {
-    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
-        run_commands(self, shutdown).await
-    }
-}
-
-async fn run_commands(
-    server: &CommandServer,
-    shutdown: CancellationToken,
-) -> Result<(), TaskError> {
-    let CommandServer {
-        config,
-        site,
-        commands,
-        metrics,
-    } = server;
-    let client = async_nats::ConnectOptions::new()
-        .name(format!("vod {site} commands"))
-        .retry_on_initial_connect()
-        .connect(config.nats_url.as_str())
-        .await?;
-    let prefix = command_prefix(config, site);
-    let mut requests = client.subscribe(format!("{prefix}>")).await?;
-    loop {
-        let request = tokio::select! {
-            () = shutdown.cancelled() => break,
-            request = requests.next() => request.ok_or("the command subscription ended")?,
-        };
-        let command = request
-            .subject
-            .as_str()
-            .strip_prefix(prefix.as_str())
-            .unwrap_or_default();
-        let Some(reply_to) = request.reply else {
-            metrics.command_errors_total.inc();
-            tracing::warn!(command, "Bus command without a reply subject ignored.");
-            continue;
-        };
-        let reply = commands.dispatch(command, &request.payload).await;
-        let outcome = if reply.get("error").is_some() {
-            "error"
-        } else {
-            "ok"
-        };
-        metrics
-            .commands_total
-            .with_label_values(&[known_command(command), outcome])
-            .inc();
-        let payload = Bytes::from(serde_json::to_vec(&reply)?);
-        if let Err(error) = client.publish(reply_to, payload).await {
-            metrics.command_errors_total.inc();
-            tracing::debug!(%error, command, "Bus command reply not sent.");
-        }
-    }
-    // Dropping the subscription unsubscribes, when NATS is there to hear it.
-    Ok(())
-}
-
-/// The command's name for metrics; unknown names are one label, so a caller cannot make the
-/// label set grow.
-fn known_command(command: &str) -> &str {
-    match command {
-        "jobs.list" | "jobs.retry" | "jobs.cancel" | "config.reload" => command,
-        _ => "unknown",
-    }
 }

@@ -1,10 +1,15 @@
 //! The NATS side of the box. Every hub event goes out as JSON on
-//! `<prefix>.<site>.events.<kind>` ([`Publisher`]; subjects in docs/bus.md). The box works on
-//! without a bus: while NATS is unreachable, events are counted as failed and not queued.
-//! Requests on `<prefix>.<site>.cmd.<command>` are answered by the [`CommandServer`]; the
-//! config commands go through the live configuration handle.
+//! `<prefix>.<site>.events.<kind>` ([`Publisher`]; subjects in docs/bus.md). The box is a NATS
+//! micro service named `vod` ([`Service`]): configuration, the state of every component,
+//! where the time goes, and commands, on `<prefix>.<site>.cmd.<command>` ([`Commands`]).
+//! [`BusClient`] is the other end, for `vod ctl`. Every connection is made by [`connect`]
+//! with the `[bus]` credentials and TLS settings; the box works on without a bus: while NATS
+//! is unreachable, events are counted as failed and not queued.
 
+mod client;
 mod commands;
+mod connect;
+mod service;
 
 use std::sync::Arc;
 
@@ -15,7 +20,10 @@ use tokio_util::sync::CancellationToken;
 use vod_core::config::BusConfig;
 use vod_core::{Component, Event, Hub, TaskError};
 
-pub use commands::{CommandServer, Commands, command_prefix};
+pub use client::{BusClient, ClientError, FoundBox};
+pub use commands::{COMMANDS, CommandError, Commands, Kind};
+pub use connect::{ConnectError, Patience, connect};
+pub use service::{MAX_REQUEST_BYTES, PROTOCOL_VERSION, SERVICE_NAME, Service, command_prefix};
 
 /// How long shutdown waits for events still buffered to reach NATS.
 const FLUSH_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
@@ -101,14 +109,7 @@ async fn run_publisher(
         metrics,
     } = publisher;
     let mut events = hub.subscribe();
-    let client = async_nats::ConnectOptions::new()
-        .name(format!("vod {site}"))
-        .retry_on_initial_connect()
-        .event_callback(|event| async move {
-            tracing::info!(%event, "NATS connection changed.");
-        })
-        .connect(config.nats_url.as_str())
-        .await?;
+    let client = connect(config, format!("vod {site}"), Patience::RetryForever).await?;
     loop {
         let event = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -174,6 +175,7 @@ mod tests {
             config: BusConfig {
                 nats_url,
                 subject_prefix: "vod".into(),
+                ..BusConfig::default()
             },
             site: Arc::from("bench"),
             hub: hub.clone(),

@@ -314,13 +314,31 @@ impl SupervisorConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The NATS connection: where, as whom (at most one of user and password, token, nkey seed
+/// file, creds file), and over TLS when the URL is `tls://` or `require_tls` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusConfig {
-    /// Such as `nats://127.0.0.1:4222`.
+    /// Such as `nats://127.0.0.1:4222` or `tls://nats.example.net:4222`.
     pub nats_url: String,
     /// First token of every subject this box publishes, such as `vod`.
     pub subject_prefix: String,
+    pub user: Option<String>,
+    /// With `user`.
+    pub password: Option<String>,
+    pub token: Option<String>,
+    /// A file holding the user's nkey seed (`SU...`).
+    pub nkey_seed_file: Option<PathBuf>,
+    /// A `.creds` file (a user JWT and its nkey seed), as nsc writes it.
+    pub creds_file: Option<PathBuf>,
+    /// PEM certificates the server's certificate must chain to, besides the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for servers that verify clients.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Refuse a connection that is not TLS.
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

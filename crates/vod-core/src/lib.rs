@@ -20,6 +20,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod control;
 pub mod frame;
 pub mod hub;
 pub mod log_budget;
@@ -38,7 +39,7 @@ pub use occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 pub use scan::Scan;
 pub use scanner_view::{ScanSnapshot, ScannerView};
 pub use supervisor::{Component, SharedReceiver};
-pub use trigger::TriggerCommand;
+pub use trigger::{TestTriggerError, TestTriggers, TriggerCommand};
 pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements};
 
 /// An error and its causes on one line: `what failed: why: the cause of that`.

@@ -1,15 +1,20 @@
 //! The supervisor: runs each component as a task, restarts it with exponential backoff when
 //! it fails or panics, and gives up (so the process exits non-zero and systemd or docker
-//! restarts it) when a component restarts more often than its restart intensity allows.
+//! restarts it) when a component restarts more often than its restart intensity allows. Its
+//! [`Children`] table tells what each component is doing (running or waiting to restart, its
+//! restarts and their last cause, where its task's time went) and restarts one on request.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use prometheus::IntCounterVec;
+use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
+use tokio_metrics::TaskMonitor;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Event, Hub};
@@ -69,6 +74,134 @@ pub enum SupervisorError {
     },
 }
 
+/// What a component is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildState {
+    Running,
+    /// It failed and waits out its backoff.
+    Restarting,
+    Stopped,
+}
+
+/// One component as the supervisor sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildStatus {
+    pub state: ChildState,
+    /// When its current run started.
+    pub started_at: DateTime<Utc>,
+    /// Restarts since the box started, asked for ones included.
+    pub restarts: u64,
+    pub last_cause: Option<String>,
+    pub last_restart_at: Option<DateTime<Utc>>,
+    /// Time its task spent being polled, and how often it was woken, since the box started.
+    pub busy_ms: u64,
+    pub wakeups: u64,
+}
+
+#[derive(Debug)]
+struct Child {
+    status: ChildStatus,
+    /// Cancels the current run only.
+    run: CancellationToken,
+    /// Who asked for the restart in progress.
+    restart_asked_by: Option<String>,
+    monitor: TaskMonitor,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no component {0:?}")]
+pub struct NoSuchComponent(pub String);
+
+/// The supervisor's table of its components, shared with those who look at them.
+#[derive(Debug, Clone, Default)]
+pub struct Children(Arc<StdMutex<BTreeMap<String, Child>>>);
+
+impl Children {
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Child>) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Every component by name, with its task's time as of now.
+    pub fn list(&self) -> BTreeMap<String, ChildStatus> {
+        self.with(|children| {
+            children
+                .iter()
+                .map(|(name, child)| {
+                    let metrics = child.monitor.cumulative();
+                    let mut status = child.status.clone();
+                    status.busy_ms = metrics.total_poll_duration.as_millis() as u64;
+                    status.wakeups = metrics.total_poll_count;
+                    (name.clone(), status)
+                })
+                .collect()
+        })
+    }
+
+    /// Stops `component`'s current run and starts it again at once; a restart asked for
+    /// does not count towards the restart intensity.
+    pub fn restart(&self, component: &str, actor: &str) -> Result<(), NoSuchComponent> {
+        self.with(|children| {
+            let child = children
+                .get_mut(component)
+                .ok_or_else(|| NoSuchComponent(component.to_owned()))?;
+            child.restart_asked_by = Some(actor.to_owned());
+            child.run.cancel();
+            Ok(())
+        })
+    }
+
+    /// Registers a new run of `component`; returns its token and monitor.
+    fn begin_run(
+        &self,
+        component: &str,
+        shutdown: &CancellationToken,
+    ) -> (CancellationToken, TaskMonitor) {
+        let run = shutdown.child_token();
+        self.with(|children| {
+            let child = children
+                .entry(component.to_owned())
+                .or_insert_with(|| Child {
+                    status: ChildStatus {
+                        state: ChildState::Running,
+                        started_at: Utc::now(),
+                        restarts: 0,
+                        last_cause: None,
+                        last_restart_at: None,
+                        busy_ms: 0,
+                        wakeups: 0,
+                    },
+                    run: run.clone(),
+                    restart_asked_by: None,
+                    monitor: TaskMonitor::new(),
+                });
+            child.run = run.clone();
+            child.status.state = ChildState::Running;
+            child.status.started_at = Utc::now();
+            (run, child.monitor.clone())
+        })
+    }
+
+    /// Who asked for the run that just ended to be restarted, when someone did.
+    fn take_restart_request(&self, component: &str) -> Option<String> {
+        self.with(|children| children.get_mut(component)?.restart_asked_by.take())
+    }
+
+    /// Records the end of a run: `cause` when it is to be restarted, and its new state.
+    fn end_run(&self, component: &str, cause: Option<&str>, state: ChildState) {
+        self.with(|children| {
+            if let Some(child) = children.get_mut(component) {
+                child.status.state = state;
+                if let Some(cause) = cause {
+                    child.status.restarts += 1;
+                    child.status.last_cause = Some(cause.to_owned());
+                    child.status.last_restart_at = Some(Utc::now());
+                }
+            }
+        });
+    }
+}
+
 /// Supervises a set of named components until shutdown or until one of them gives up.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -77,6 +210,7 @@ pub struct Supervisor {
     hub: Hub,
     shutdown: CancellationToken,
     tasks: JoinSet<Result<(), SupervisorError>>,
+    children: Children,
 }
 
 impl Supervisor {
@@ -93,7 +227,13 @@ impl Supervisor {
             hub,
             shutdown,
             tasks: JoinSet::new(),
+            children: Children::default(),
         }
+    }
+
+    /// The table of the components, for looking at them and restarting one.
+    pub fn children(&self) -> Children {
+        self.children.clone()
     }
 
     /// Starts `component`; `start` is called again for each restart. A component that
@@ -109,14 +249,28 @@ impl Supervisor {
         let restarts_total = self.restarts_total.with_label_values(&[&component]);
         let hub = self.hub.clone();
         let shutdown = self.shutdown.clone();
+        let children = self.children.clone();
         self.tasks.spawn(async move {
             let mut recent_restarts: VecDeque<Instant> = VecDeque::new();
             let mut quick_failures = 0u32;
             loop {
                 let started = Instant::now();
-                let outcome = tokio::spawn(start(shutdown.child_token())).await;
+                let (run, monitor) = children.begin_run(&component, &shutdown);
+                let outcome = tokio::spawn(monitor.instrument(start(run))).await;
                 if shutdown.is_cancelled() {
+                    children.end_run(&component, None, ChildState::Stopped);
                     return Ok(());
+                }
+                if let Some(actor) = children.take_restart_request(&component) {
+                    let cause = format!("restart asked for by {actor}");
+                    children.end_run(&component, Some(&cause), ChildState::Running);
+                    tracing::info!(%component, %actor, "Component restarted on request.");
+                    hub.publish(Event::ComponentRestarted {
+                        component: component.clone(),
+                        cause,
+                        restarts: recent_restarts.len() as u32,
+                    });
+                    continue;
                 }
                 let cause = match outcome {
                     Ok(Ok(())) => "exited before shutdown".to_owned(),
@@ -136,6 +290,7 @@ impl Supervisor {
                 }
                 let restarts = recent_restarts.len() as u32;
                 if restarts > policy.max_restarts {
+                    children.end_run(&component, Some(&cause), ChildState::Stopped);
                     tracing::error!(%component, %cause, restarts, "Component failed past its restart intensity; stopping.");
                     return Err(SupervisorError::IntensityExceeded {
                         component,
@@ -150,6 +305,7 @@ impl Supervisor {
                     quick_failures + 1
                 };
                 let delay = policy.backoff(quick_failures);
+                children.end_run(&component, Some(&cause), ChildState::Restarting);
                 restarts_total.inc();
                 tracing::warn!(%component, %cause, delay_ms = delay.as_millis() as u64, "Component failed; restarting.");
                 hub.publish(Event::ComponentRestarted {

@@ -67,12 +67,13 @@ impl Exporter {
     async fn context(&self) -> Result<&jetstream::Context, String> {
         self.context
             .get_or_try_init(|| async {
-                let client = async_nats::ConnectOptions::new()
-                    .name(format!("vod {} jetstream", self.site))
-                    .retry_on_initial_connect()
-                    .connect(self.bus.nats_url.as_str())
-                    .await
-                    .map_err(|error| error.to_string())?;
+                let client = vod_bus::connect(
+                    &self.bus,
+                    format!("vod {} jetstream", self.site),
+                    vod_bus::Patience::RetryForever,
+                )
+                .await
+                .map_err(|error| error.to_string())?;
                 let mut context = match &self.config.domain {
                     Some(domain) => jetstream::with_domain(client, domain),
                     None => jetstream::new(client),

@@ -45,6 +45,7 @@ async fn captures_published_while_the_hub_is_down_reach_it_once() {
         BusConfig {
             nats_url: leaf.url(),
             subject_prefix: "vod".into(),
+            ..BusConfig::default()
         },
         JetStreamConfig {
             stream: "VOD_CAPTURES".into(),

@@ -2,26 +2,20 @@
 //! image is), its settings as running, and its stream's counters; a technician's test
 //! capture, which is stored and shown like any other but never uploaded or pushed.
 
-use std::time::Instant;
-
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use tokio::sync::mpsc::error::TrySendError;
+use vod_core::TestTriggerError;
 use vod_core::config::{CameraConfig, CameraSource, CameraTrigger};
-use vod_core::{TriggerCommand, VehicleId};
 use vod_store::CaptureSummary;
 
 use crate::access::Identity;
 use crate::dashboard::by_label;
 use crate::layout::Layout;
 use crate::{AppError, AppState};
-
-/// Tells test captures' ids apart from vehicles' (the detectors tag theirs by scanner name).
-const TEST_SOURCE_TAG: u32 = 0x7e57_0000;
 
 /// Looking: every viewer.
 pub(crate) fn view_router() -> Router<AppState> {
@@ -40,43 +34,20 @@ async fn test_capture(
     Path(camera): Path<String>,
 ) -> Result<Response, AppError> {
     let config = state.config.current();
-    let (Some(settings), Some(trigger)) = (
-        config
-            .cameras
-            .iter()
-            .find(|settings| settings.name == camera),
-        state.test_triggers.get(&camera),
-    ) else {
+    let Some(settings) = config
+        .cameras
+        .iter()
+        .find(|settings| settings.name == camera)
+    else {
         return Err(AppError::NotFound);
     };
-    let now = Instant::now();
-    let utc = chrono::Utc::now();
-    let command = TriggerCommand {
-        camera: settings.name.as_str().into(),
-        vehicle_id: VehicleId::new(utc, rand::random(), TEST_SOURCE_TAG),
-        lane: settings.lane.as_str().into(),
-        fire_at: now,
-        frames: settings.burst_frames,
-        interval_ms: settings.burst_interval_ms,
-        detected_at: now,
-        detected_utc: utc,
-        test: true,
-    };
-    match trigger.try_send(command) {
-        Ok(()) => {
+    match state.test_triggers.fire(settings) {
+        Ok(_) => {
             tracing::info!(%camera, by = %identity.name, "A test capture was asked for.");
             Ok(Redirect::to("/cameras").into_response())
         }
-        Err(TrySendError::Full(_)) => Ok((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The camera has triggers waiting; try again in a moment.",
-        )
-            .into_response()),
-        Err(TrySendError::Closed(_)) => Ok((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The camera's task is not running; see the dashboard.",
-        )
-            .into_response()),
+        Err(TestTriggerError::NoSuchCamera(_)) => Err(AppError::NotFound),
+        Err(error) => Ok((StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()),
     }
 }
 

@@ -31,7 +31,6 @@ mod tls;
 mod uplink;
 mod users;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,13 +41,13 @@ use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::Registry;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use vod_core::config::live::ConfigHandle;
 use vod_core::log_ring::LogRing;
-use vod_core::{Hub, ScannerView, TriggerCommand};
+use vod_core::{Hub, ScannerView, TestTriggers};
 use vod_store::Store;
 
 pub use access::login::{MIN_PASSWORD_CHARS, check_new_user};
@@ -80,7 +79,7 @@ pub struct AppState {
     /// The newest log lines, for the logs page.
     pub logs: LogRing,
     /// Each camera's trigger channel, for test captures.
-    pub test_triggers: Arc<HashMap<String, mpsc::Sender<TriggerCommand>>>,
+    pub test_triggers: TestTriggers,
     /// The page is served over TLS: cookies are marked Secure.
     pub secure_cookies: bool,
 }
@@ -107,17 +106,14 @@ impl AppState {
             started: Instant::now(),
             scanners: Arc::from([]),
             logs: LogRing::new(1),
-            test_triggers: Arc::new(HashMap::new()),
+            test_triggers: TestTriggers::default(),
             secure_cookies: running.web.tls_cert_file.is_some(),
         }
     }
 
     /// The state with the cameras' trigger channels, for test captures.
-    pub fn with_test_triggers(
-        mut self,
-        triggers: HashMap<String, mpsc::Sender<TriggerCommand>>,
-    ) -> AppState {
-        self.test_triggers = Arc::new(triggers);
+    pub fn with_test_triggers(mut self, triggers: TestTriggers) -> AppState {
+        self.test_triggers = triggers;
         self
     }
 

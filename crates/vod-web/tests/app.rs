@@ -640,7 +640,11 @@ async fn a_technician_fires_a_test_capture_of_a_camera() {
     let mut site = Site::new().await;
     let (sender, mut triggers) = tokio::sync::mpsc::channel(1);
     let cameras = std::collections::HashMap::from([("cam-1".to_owned(), sender)]);
-    site.router = vod_web::app(site.state.clone().with_test_triggers(cameras));
+    site.router = vod_web::app(
+        site.state
+            .clone()
+            .with_test_triggers(vod_core::TestTriggers::new(cameras)),
+    );
     let viewer = site.signed_in("vi", Role::Viewer).await;
     assert_eq!(
         site.send(viewer.post("/cameras/cam-1/test", &[]))

@@ -9,7 +9,7 @@
 //! ([`vod_core::Component`]); what it reads of the config comes from the live configuration
 //! handle, so a change reaches it without a restart where the config allows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,9 +23,10 @@ use tokio_util::sync::CancellationToken;
 use vod_camera::{Camera, CameraMetrics, CameraTask, SimCamera};
 use vod_core::config::live::{ConfigHandle, HandleSetup, LivePart};
 use vod_core::config::{CameraConfig, CameraSource, Config, LoadedConfig};
+use vod_core::control::BoxControl;
 use vod_core::log_ring::LogRing;
 use vod_core::supervisor::{Supervisor, SupervisorError, channel};
-use vod_core::{Hub, ScannerView, TriggerCommand};
+use vod_core::{Hub, ScannerView, TestTriggers, TriggerCommand};
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 use vod_store::{
     Outbound, QueueRunner, RetentionSweeper, Scheduler, Store, StoreMetrics, VehicleRecorder,
@@ -37,6 +38,9 @@ use vod_uplink::jetstream::{Exporter, jetstream_queue};
 use vod_uplink::push::Dispatcher;
 use vod_vision::{Vision, VisionMetrics, VisionSet, VisionStage};
 use vod_web::Server;
+
+use crate::control::{ApplianceControl, Depth, Sampler, Samples, depth_of};
+use crate::telemetry::LogFilter;
 
 /// Bounds of the channels between stages (see docs/ARCHITECTURE.md for their policies).
 const TRIGGER_QUEUE: usize = 16;
@@ -83,9 +87,9 @@ pub struct Setup {
     /// The file as read and validated.
     pub loaded: LoadedConfig,
     pub listeners: Listeners,
-    /// Parts of the process beyond the appliance that take up config changes too: the
-    /// binary's logger, for `log.filter`.
-    pub live_parts: Vec<Arc<dyn LivePart>>,
+    /// The binary's logger, which follows `log.filter` and which the bus may set until the
+    /// next restart; none in tests that keep their own.
+    pub log_filter: Option<LogFilter>,
     /// The ring the process's logger fills, shown on the web page.
     pub logs: LogRing,
 }
@@ -120,7 +124,7 @@ impl Appliance {
             path,
             loaded,
             listeners,
-            live_parts,
+            log_filter,
             logs,
         } = setup;
         let config = loaded.config.clone();
@@ -141,7 +145,9 @@ impl Appliance {
             .context("checking the image files")?;
         let hub = Hub::new(HUB_CAPACITY);
         let mut parts: Vec<Arc<dyn LivePart>> = vec![Arc::new(vision.clone())];
-        parts.extend(live_parts);
+        if let Some(log_filter) = &log_filter {
+            parts.push(Arc::new(log_filter.clone()));
+        }
         let handle = ConfigHandle::new(
             HandleSetup {
                 path,
@@ -169,11 +175,31 @@ impl Appliance {
         };
         stages.start_store(&mut supervisor)?;
         stages.start_uplink(&mut supervisor);
-        let bursts = stages.start_vision(&mut supervisor, vision);
+        let mut inputs = BTreeMap::new();
+        let (bursts, captures_depth) = stages.start_vision(&mut supervisor, vision);
+        inputs.insert("vision".to_owned(), depth_of(&bursts));
+        inputs.insert("store".to_owned(), captures_depth);
         let triggers = stages.start_cameras(&mut supervisor, &bursts)?;
         drop(bursts);
-        let scanner_views = stages.start_scanners(&mut supervisor, triggers.clone());
-        stages.start_bus(&mut supervisor);
+        for (camera, sender) in &triggers {
+            inputs.insert(format!("camera:{camera}"), depth_of(sender));
+        }
+        let test_triggers = TestTriggers::new(triggers.clone());
+        let (scanner_views, vehicles_depth) = stages.start_scanners(&mut supervisor, triggers);
+        inputs.insert("vehicles".to_owned(), vehicles_depth);
+        let control = ApplianceControl {
+            config: handle.clone(),
+            store: store.clone(),
+            registry: registry.clone(),
+            children: supervisor.children(),
+            scanners: scanner_views.clone(),
+            triggers: test_triggers.clone(),
+            inputs,
+            log_filter,
+            samples: Samples::default(),
+        };
+        supervisor.start("control:sampler", Sampler(control.clone()));
+        stages.start_bus(&mut supervisor, Arc::new(control));
         let web_address = listeners.web.local_addr()?;
         let metrics_address = listeners.metrics.local_addr()?;
         let access = Arc::new(vod_web::Access::new(metrics.web_access.clone()));
@@ -195,7 +221,7 @@ impl Appliance {
         )
         .with_scanners(scanner_views)
         .with_logs(logs)
-        .with_test_triggers(triggers);
+        .with_test_triggers(test_triggers);
         let mut web = Server::new(
             "web",
             listeners.web,
@@ -412,13 +438,15 @@ impl Stages<'_> {
         }
     }
 
-    /// The vision stage and, behind it, the store writer; returns the vision stage's inbox.
+    /// The vision stage and, behind it, the store writer; returns the vision stage's inbox
+    /// and the depth of the store writer's.
     fn start_vision(
         &self,
         supervisor: &mut Supervisor,
         vision: Vision,
-    ) -> mpsc::Sender<vod_core::Burst> {
+    ) -> (mpsc::Sender<vod_core::Burst>, Depth) {
         let (captures, capture_inbox) = channel(CAPTURE_QUEUE);
+        let captures_depth = depth_of(&captures);
         supervisor.start(
             "store",
             Writer {
@@ -442,7 +470,7 @@ impl Stages<'_> {
                 metrics: self.metrics.vision.clone(),
             },
         );
-        bursts
+        (bursts, captures_depth)
     }
 
     /// A task per camera; returns each camera's trigger channel by name.
@@ -480,13 +508,14 @@ impl Stages<'_> {
     }
 
     /// The vehicle recorder, and a pipeline per scanner, each on a thread of its own; returns
-    /// each scanner's view.
+    /// each scanner's view and the depth of the recorder's inbox.
     fn start_scanners(
         &self,
         supervisor: &mut Supervisor,
         triggers: HashMap<String, mpsc::Sender<TriggerCommand>>,
-    ) -> Vec<ScannerView> {
+    ) -> (Vec<ScannerView>, Depth) {
         let (vehicles, vehicle_inbox) = channel(VEHICLE_QUEUE);
+        let vehicles_depth = depth_of(&vehicles);
         supervisor.start(
             "vehicles",
             VehicleRecorder {
@@ -513,11 +542,11 @@ impl Stages<'_> {
                 },
             );
         }
-        views
+        (views, vehicles_depth)
     }
 
-    /// The event publisher and the command server, when the config has a bus.
-    fn start_bus(&self, supervisor: &mut Supervisor) {
+    /// The event publisher and the control plane's service, when the config has a bus.
+    fn start_bus(&self, supervisor: &mut Supervisor, control: Arc<dyn BoxControl>) {
         let Some(bus) = &self.config.bus else {
             return;
         };
@@ -532,13 +561,14 @@ impl Stages<'_> {
             },
         );
         supervisor.start(
-            "bus:commands",
-            vod_bus::CommandServer {
+            "bus:service",
+            vod_bus::Service {
                 config: bus.clone(),
                 site,
                 commands: vod_bus::Commands {
                     store: self.store.clone(),
                     config: self.handle.clone(),
+                    control,
                 },
                 metrics: self.metrics.bus.clone(),
             },

@@ -7,9 +7,13 @@
 //! - [`cli`]: what each subcommand does (`run`, `config check`, `user`, `push`, `camera`, `lidar`,
 //!   `sim`, `bench`); `main.rs` only parses the command line.
 //! - [`telemetry`]: the logger, whose filter follows `log.filter`.
+//! - `control`: the running box as the bus's control plane sees it (state, top, commands);
+//!   `process`: what `/proc/self` says of memory, files and threads.
 
 pub mod appliance;
 pub mod cli;
+mod control;
+mod process;
 mod signals;
 pub mod telemetry;
 

@@ -95,6 +95,14 @@ impl Visit for LineText {
     }
 }
 
+impl LogFilter {
+    /// Replaces the filter now, until the next change of `log.filter` or restart.
+    pub fn replace(&self, filter: &str) -> Result<(), String> {
+        let filter = EnvFilter::try_new(filter).map_err(|e| format!("bad log filter: {e}"))?;
+        self.0.reload(filter).map_err(|e| e.to_string())
+    }
+}
+
 impl LivePart for LogFilter {
     fn name(&self) -> &'static str {
         "the logger"

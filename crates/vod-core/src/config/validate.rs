@@ -65,8 +65,29 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
         );
     }
     if let Some(bus) = &config.bus {
-        if !bus.nats_url.starts_with("nats://") {
-            problem("bus.nats_url".into(), "must start with nats://");
+        if !(bus.nats_url.starts_with("nats://") || bus.nats_url.starts_with("tls://")) {
+            problem("bus.nats_url".into(), "must start with nats:// or tls://");
+        }
+        let methods = [
+            ("user", bus.user.is_some()),
+            ("token", bus.token.is_some()),
+            ("nkey_seed_file", bus.nkey_seed_file.is_some()),
+            ("creds_file", bus.creds_file.is_some()),
+        ];
+        if methods.iter().filter(|(_, set)| *set).count() > 1 {
+            problem(
+                "bus".into(),
+                "set at most one of user (with password), token, nkey_seed_file and creds_file",
+            );
+        }
+        if bus.user.is_some() != bus.password.is_some() {
+            problem("bus.password".into(), "user and password go together");
+        }
+        if bus.tls_cert_file.is_some() != bus.tls_key_file.is_some() {
+            problem(
+                "bus.tls_key_file".into(),
+                "tls_cert_file and tls_key_file go together",
+            );
         }
         if bus.subject_prefix.is_empty()
             || bus

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use vod_core::config::LoadedConfig;
 use vod_core::config::live::{ChangeSource, Origin};
@@ -63,7 +62,7 @@ async fn run(
         path: path.to_owned(),
         loaded,
         listeners,
-        live_parts: vec![Arc::new(log_filter)],
+        log_filter: Some(log_filter),
         logs,
     })
     .await?;

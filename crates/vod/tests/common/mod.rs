@@ -78,7 +78,7 @@ impl InProcess {
                 web: bind(),
                 metrics: bind(),
             },
-            live_parts: Vec::new(),
+            log_filter: None,
             logs: vod_core::log_ring::LogRing::new(100),
         })
         .await

@@ -1,0 +1,94 @@
+//! What the kernel says of this process (Linux `/proc/self`): resident memory, open files,
+//! and the CPU time of each thread by name (the scanner threads are `lidar-<scanner>`).
+
+use std::collections::BTreeMap;
+
+/// `/proc` counts CPU time in ticks of USER_HZ, which is 100 on Linux.
+const TICKS_PER_S: u64 = 100;
+
+/// The process as of now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcessSample {
+    pub rss_bytes: u64,
+    pub open_files: u64,
+    pub threads: u64,
+    /// CPU time (user and system) of the threads of each name, added up.
+    pub thread_cpu_ms: BTreeMap<String, u64>,
+}
+
+/// Reads `/proc/self`; what cannot be read stays zero (not Linux, or a restricted `/proc`).
+pub fn sample() -> ProcessSample {
+    let rss_bytes = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kib| kib * 1024);
+    let open_files = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
+    let mut thread_cpu_ms = BTreeMap::new();
+    let mut threads = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            if let Some((name, ticks)) = thread_cpu(&stat) {
+                threads += 1;
+                *thread_cpu_ms.entry(name).or_insert(0) += ticks * 1000 / TICKS_PER_S;
+            }
+        }
+    }
+    ProcessSample {
+        rss_bytes,
+        open_files,
+        threads,
+        thread_cpu_ms,
+    }
+}
+
+/// A thread's name and its user plus system ticks, from its `stat` line: `pid (comm) state
+/// ...` with utime and stime the 14th and 15th fields. The name may hold spaces and
+/// parentheses, so it ends at the last `)`.
+fn thread_cpu(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_gives_the_name_and_its_ticks() {
+        let stat = "4242 (lidar-front) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0 100 0 0";
+        assert_eq!(thread_cpu(stat), Some(("lidar-front".to_owned(), 300)));
+        let odd = "7 (a (b) c) R 1 2 3 4 5 6 7 8 9 10 3 4 0 0";
+        assert_eq!(thread_cpu(odd), Some(("a (b) c".to_owned(), 7)));
+        assert_eq!(thread_cpu("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_has_memory_files_and_threads() {
+        let sample = sample();
+        assert!(
+            sample.rss_bytes > 1024 * 1024 && sample.open_files >= 3 && sample.threads >= 1,
+            "{sample:?}"
+        );
+    }
+}
