@@ -64,6 +64,15 @@ if [ "$purpose" != run ] && [ ! -x "$moto_venv/bin/moto_server" ]; then
   "$moto_venv/bin/pip" install --quiet "moto[server]==$moto_version"
 fi
 
+# An independent client of the NATS micro protocol for the control-plane test (nats-py).
+nats_py_version=2.15.0
+nats_py_venv=.tools/nats-py
+if [ "$purpose" != run ] && [ ! -x "$nats_py_venv/bin/python" ]; then
+  echo "setup: creating $nats_py_venv with nats-py==$nats_py_version"
+  python3 -m venv "$nats_py_venv"
+  "$nats_py_venv/bin/pip" install --quiet "nats-py==$nats_py_version"
+fi
+
 # The reference of `vod bench vision`: the same ONNX Runtime release, from Python.
 bench_venv=.tools/bench-venv
 if [ "$purpose" = bench ] && [ ! -x "$bench_venv/bin/python" ]; then

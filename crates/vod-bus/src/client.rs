@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vod_core::config::BusConfig;
 
-use crate::connect::{ConnectError, Patience, connect};
+use tokio::sync::watch;
+
+use crate::connect::{ConnectError, Patience, connect_error, options};
 use crate::service::SERVICE_NAME;
 
 /// How long a command waits for its reply.
@@ -53,14 +55,31 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct BusClient {
     client: async_nats::Client,
+    /// The server's latest complaint, such as a permissions violation: a request the server
+    /// refused to pass on fails with it at once instead of timing out.
+    server_errors: watch::Receiver<Option<String>>,
 }
 
 impl BusClient {
     /// Connects with the `[bus]` settings (credentials, TLS); fails rather than waits when the
     /// server is not there.
     pub async fn connect(config: &BusConfig) -> Result<BusClient, ClientError> {
-        let client = connect(config, "vod ctl".to_owned(), Patience::FailFast).await?;
-        Ok(BusClient { client })
+        let (errors, server_errors) = watch::channel(None);
+        let client = options(config, "vod ctl".to_owned(), Patience::FailFast)
+            .await?
+            .event_callback(move |event| {
+                if let async_nats::Event::ServerError(error) = &event {
+                    errors.send_replace(Some(error.to_string()));
+                }
+                async {}
+            })
+            .connect(config.nats_url.as_str())
+            .await
+            .map_err(|source| connect_error(config, source))?;
+        Ok(BusClient {
+            client,
+            server_errors,
+        })
     }
 
     /// Every box that answers `$SRV.PING.vod` within `wait`.
@@ -130,14 +149,21 @@ impl BusClient {
         let request = async_nats::Request::new()
             .payload(body.into())
             .timeout(Some(REPLY_TIMEOUT));
-        let reply = self
-            .client
-            .send_request(subject, request)
-            .await
-            .map_err(|error| ClientError::NoAnswer {
-                command: command.to_owned(),
-                reason: error.to_string(),
-            })?;
+        let mut server_errors = self.server_errors.clone();
+        server_errors.mark_unchanged();
+        let no_answer = |reason: String| ClientError::NoAnswer {
+            command: command.to_owned(),
+            reason,
+        };
+        let reply = tokio::select! {
+            reply = self.client.send_request(subject, request) => {
+                reply.map_err(|error| no_answer(error.to_string()))?
+            }
+            Ok(()) = server_errors.changed() => {
+                let error = server_errors.borrow().clone().unwrap_or_default();
+                return Err(no_answer(format!("the NATS server refused it: {error}")));
+            }
+        };
         let bad_reply = |reason: String| ClientError::BadReply {
             command: command.to_owned(),
             reason,

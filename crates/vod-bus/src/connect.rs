@@ -34,18 +34,38 @@ pub enum Patience {
 /// How long `FailFast` waits for the first connection.
 const FAIL_FAST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects as the `[bus]` settings say, naming the connection `name` on the server.
+/// Connects as the `[bus]` settings say, naming the connection `name` on the server; logs
+/// each change of the connection.
 pub async fn connect(
     config: &BusConfig,
     name: String,
     patience: Patience,
 ) -> Result<async_nats::Client, ConnectError> {
-    let mut options =
-        async_nats::ConnectOptions::new()
-            .name(name)
-            .event_callback(|event| async move {
-                tracing::info!(%event, "NATS connection changed.");
-            });
+    options(config, name, patience)
+        .await?
+        .event_callback(|event| async move {
+            tracing::info!(%event, "NATS connection changed.");
+        })
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|source| connect_error(config, source))
+}
+
+pub(crate) fn connect_error(config: &BusConfig, source: async_nats::ConnectError) -> ConnectError {
+    ConnectError::Connect {
+        url: vod_core::config::secrets::mask_urls(&config.nats_url),
+        source,
+    }
+}
+
+/// The options the `[bus]` settings make, credentials and TLS read; without an event
+/// callback.
+pub(crate) async fn options(
+    config: &BusConfig,
+    name: String,
+    patience: Patience,
+) -> Result<async_nats::ConnectOptions, ConnectError> {
+    let mut options = async_nats::ConnectOptions::new().name(name);
     if let (Some(user), Some(password)) = (&config.user, &config.password) {
         options = options.user_and_password(user.clone(), password.clone());
     }
@@ -77,15 +97,8 @@ pub async fn connect(
         options = options.add_client_certificate(cert.clone(), key.clone());
     }
     options = options.require_tls(config.require_tls || config.nats_url.starts_with("tls://"));
-    options = match patience {
+    Ok(match patience {
         Patience::RetryForever => options.retry_on_initial_connect(),
         Patience::FailFast => options.connection_timeout(FAIL_FAST_TIMEOUT),
-    };
-    options
-        .connect(config.nats_url.as_str())
-        .await
-        .map_err(|source| ConnectError::Connect {
-            url: vod_core::config::secrets::mask_urls(&config.nats_url),
-            source,
-        })
+    })
 }

@@ -97,6 +97,18 @@ async fn run_service(service: &Service, shutdown: CancellationToken) -> Result<(
             ("subject_prefix".to_owned(), config.subject_prefix.clone()),
             ("protocol".to_owned(), PROTOCOL_VERSION.to_string()),
         ]))
+        // Every endpoint's stats carry `data` (some clients require it): its kind and limit.
+        .stats_handler(|endpoint, _stats| {
+            let kind = COMMANDS
+                .iter()
+                .find(|(name, _)| name.replace('.', "_") == endpoint)
+                .map(|(_, kind)| *kind);
+            match kind {
+                Some(Kind::Read) => json!({ "kind": "read", "per_second": READS_PER_SECOND }),
+                Some(Kind::Act) => json!({ "kind": "act", "per_second": ACTIONS_PER_SECOND }),
+                None => json!({ "kind": "unknown commands" }),
+            }
+        })
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await?;
     let prefix = command_prefix(config, site);

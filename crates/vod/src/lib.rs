@@ -5,7 +5,7 @@
 //!   changes; [`appliance::Appliance::run`] runs it until a future completes. Its
 //!   [`vod_core::config::live::ConfigHandle`] is the one way the running config changes.
 //! - [`cli`]: what each subcommand does (`run`, `config check`, `user`, `push`, `camera`, `lidar`,
-//!   `sim`, `bench`); `main.rs` only parses the command line.
+//!   `sim`, `bench`, `ctl`); `main.rs` only parses the command line.
 //! - [`telemetry`]: the logger, whose filter follows `log.filter`.
 //! - `control`: the running box as the bus's control plane sees it (state, top, commands);
 //!   `process`: what `/proc/self` says of memory, files and threads.
@@ -19,6 +19,9 @@ pub mod telemetry;
 
 /// Exit code for a bad command line or config file (sysexits EX_USAGE).
 pub const EX_USAGE: u8 = 64;
+/// Exit code when a service the command needs (NATS, a box on it) cannot be reached
+/// (sysexits EX_UNAVAILABLE).
+pub const EX_UNAVAILABLE: u8 = 69;
 /// Exit code when the store cannot be opened or written (sysexits EX_IOERR).
 pub const EX_IOERR: u8 = 74;
 /// Exit code when the appliance gives up on a failing component (sysexits EX_SOFTWARE).

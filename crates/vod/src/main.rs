@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vod::cli::{bench, camera, lidar, push, sim, user};
+use vod::cli::{bench, camera, ctl, lidar, push, sim, user};
 
 #[derive(Debug, Parser)]
 #[command(name = "vod", version, about = "Vehicle occupancy detection appliance")]
@@ -41,6 +41,8 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// A running box, over its NATS bus: state, top, config, events, commands.
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,5 +61,6 @@ fn main() -> ExitCode {
         Command::Push(command) => push::main(command),
         Command::Sim(command) => sim::main(command),
         Command::Bench(command) => bench::main(command),
+        Command::Ctl(args) => ctl::main(args),
     }
 }

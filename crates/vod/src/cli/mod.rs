@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod camera;
 pub mod config;
+pub mod ctl;
 pub mod lidar;
 pub mod push;
 pub mod run;
