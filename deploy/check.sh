@@ -64,8 +64,10 @@ done
 check "docker-compose config deploy/bench" \
   bash -c 'cd deploy/bench && docker-compose config --quiet'
 
+# accounts.conf takes its passwords from the server's environment.
 for conf in deploy/nats/*.conf; do
-  check "nats-server -t $conf" nats-server -t -c "$conf"
+  check "nats-server -t $conf" env VOD_BOX_PASSWORD=check VOD_ENGINEER_PASSWORD=check \
+    VOD_VIEWER_PASSWORD=check nats-server -t -c "$conf"
 done
 check "deploy/nats/cloud-stream.json is JSON" python3 -m json.tool deploy/nats/cloud-stream.json
 

@@ -418,6 +418,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_restart_asked_for_starts_the_component_again_at_once_and_is_in_its_table() {
+        let hub = Hub::new(16);
+        let mut events = hub.subscribe();
+        let restarts = counter();
+        let shutdown = CancellationToken::new();
+        // One restart allowed: a restart asked for must not count against it.
+        let mut supervisor = Supervisor::new(policy(0), restarts.clone(), hub, shutdown.clone());
+        let children = supervisor.children();
+        let starts = Arc::new(AtomicU32::new(0));
+        let counted = starts.clone();
+        supervisor.spawn("camera:cam-1", move |run| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                run.cancelled().await;
+                Ok(())
+            }
+        });
+        let waiting = tokio::spawn(supervisor.wait());
+        let started = |n: u32| {
+            let starts = starts.clone();
+            async move {
+                let waited = tokio::time::timeout(Duration::from_secs(10), async {
+                    while starts.load(Ordering::SeqCst) < n {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                waited.await.expect("the component was not started again");
+            }
+        };
+        started(1).await;
+        assert!(matches!(
+            children.restart("camera:cam-9", "eng"),
+            Err(NoSuchComponent(name)) if name == "camera:cam-9"
+        ));
+        for _ in 0..2 {
+            children.restart("camera:cam-1", "eng").unwrap();
+            let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .expect("no restart event")
+                .unwrap();
+            assert!(matches!(
+                &*event,
+                Event::ComponentRestarted { component, cause, .. }
+                    if component == "camera:cam-1" && cause == "restart asked for by eng"
+            ));
+        }
+        started(3).await;
+        let status = &children.list()["camera:cam-1"];
+        assert_eq!(status.state, ChildState::Running);
+        assert_eq!(status.restarts, 2);
+        assert_eq!(
+            status.last_cause.as_deref(),
+            Some("restart asked for by eng")
+        );
+        assert!(status.wakeups >= 3, "{status:?}");
+        // Asked-for restarts are not failures.
+        assert_eq!(restarts.with_label_values(&["camera:cam-1"]).get(), 0);
+        shutdown.cancel();
+        waiting.await.unwrap().unwrap();
+        assert_eq!(children.list()["camera:cam-1"].state, ChildState::Stopped);
+    }
+
+    #[tokio::test]
     async fn shutdown_stops_healthy_components() {
         let shutdown = CancellationToken::new();
         let mut supervisor = Supervisor::new(policy(3), counter(), Hub::new(4), shutdown.clone());

@@ -1,6 +1,7 @@
 //! The control plane end to end: the real binary against the scanner emulator, driven only
-//! through a real nats-server with accounts and permissions (the box's own account, and an
-//! operations account that imports its service with the requester's identity shared), by
+//! through a real nats-server with the accounts and permissions of deploy/nats/accounts.conf
+//! (the box's own account, and an operations account that imports its service with the
+//! requester's identity shared), by
 //! `vod ctl` as an engineer and a viewer would use it, and by an independent micro-protocol
 //! client (nats-py's, from `scripts/setup.sh test`). Then nats-server is killed and started
 //! again while vehicles pass.
@@ -19,38 +20,24 @@ use vod_testkit::{NatsServer, free_port, http_get, metric_sum, wait_for_port};
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 
-/// The box may publish its events and answer requests; the engineer may do anything the
-/// service offers; the viewer may only look.
-const NATS_ACCOUNTS: &str = r#"
-accounts: {
-  BOX: {
-    users: [
-      { user: box, password: "box-test-password", permissions: {
-          publish: ["vod.bench-rig.events.>", "vod.bench-rig.cmd_errors"],
-          subscribe: ["vod.bench-rig.cmd.>", "$SRV.>"],
-          allow_responses: true } }
-    ]
-    exports: [
-      { service: "vod.*.cmd.>" }
-      { service: "$SRV.>", response_type: stream }
-      { stream: "vod.*.events.>" }
-    ]
-  }
-  OPS: {
-    users: [
-      { user: engineer, password: "engineer-test-password" }
-      { user: viewer, password: "viewer-test-password", permissions: {
-          publish: ["$SRV.>", "vod.*.cmd.state", "vod.*.cmd.top", "vod.*.cmd.config.get"],
-          subscribe: ["_INBOX.>", "vod.*.events.>"] } }
-    ]
-    imports: [
-      { service: { account: BOX, subject: "vod.*.cmd.>" }, share: true }
-      { service: { account: BOX, subject: "$SRV.>" } }
-      { stream: { account: BOX, subject: "vod.*.events.>" } }
-    ]
-  }
+/// The accounts and permissions a site starts from (deploy/nats/accounts.conf): the box may
+/// publish its events and answer requests; the engineer may send every command; the viewer
+/// may only look. Each user's password is `<user>-test-password`.
+fn nats_accounts() -> String {
+    let mut config = include_str!("../../../deploy/nats/accounts.conf").to_owned();
+    for (variable, user) in [
+        ("$VOD_BOX_PASSWORD", "box-bench-rig"),
+        ("$VOD_ENGINEER_PASSWORD", "engineer"),
+        ("$VOD_VIEWER_PASSWORD", "viewer"),
+    ] {
+        assert!(
+            config.contains(variable),
+            "{variable} left deploy/nats/accounts.conf"
+        );
+        config = config.replace(variable, &format!("\"{user}-test-password\""));
+    }
+    config
 }
-"#;
 
 struct Rig {
     nats_url: String,
@@ -168,7 +155,7 @@ fn wait_event(
 fn an_engineer_drives_the_box_through_the_bus_alone() {
     let dir = tempfile::tempdir().unwrap();
     let nats_port = free_port();
-    let nats = NatsServer::with_config(nats_port, NATS_ACCOUNTS);
+    let nats = NatsServer::with_config(nats_port, &nats_accounts());
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
     let _emulator = start_emulator(scanner, 11);
     let text = common::bench_config(
@@ -180,7 +167,7 @@ fn an_engineer_drives_the_box_through_the_bus_alone() {
     )
     .replace(
         "subject_prefix = \"vod\"",
-        "subject_prefix = \"vod\"\nuser = \"box\"\npassword = \"box-test-password\"",
+        "subject_prefix = \"vod\"\nuser = \"box-bench-rig\"\npassword = \"box-bench-rig-test-password\"",
     );
     let config = common::write_config(dir.path(), &text);
     let _appliance = Process(
@@ -329,7 +316,7 @@ fn an_engineer_drives_the_box_through_the_bus_alone() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _nats = NatsServer::with_config(nats_port, NATS_ACCOUNTS);
+    let _nats = NatsServer::with_config(nats_port, &nats_accounts());
     rig.ask_until(&["state", "store"], Duration::from_secs(30), |state| {
         state["components"]["store"]["supervisor"]["state"] == "running"
     });

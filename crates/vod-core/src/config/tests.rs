@@ -428,3 +428,26 @@ fn bad_speed_planes_and_camera_triggers_name_their_keys() {
         assert_eq!(problems, [expected], "{plane} {trigger}");
     }
 }
+
+#[test]
+fn bus_credentials_and_tls_are_checked_together() {
+    let bus = "nats_url = \"nats://127.0.0.1:4222\"";
+    assert!(BENCH.contains(bus));
+    let with = |lines: &str| BENCH.replace(bus, lines);
+    let tls = with(
+        "nats_url = \"tls://nats.example.net:4222\"\nuser = \"box\"\npassword = \"pw\"\n\
+         tls_ca_file = \"/etc/vod/nats-ca.pem\"\nrequire_tls = true",
+    );
+    assert!(Config::parse(&tls).unwrap().bus.unwrap().require_tls);
+    assert_eq!(
+        problems_of(&with(
+            "nats_url = \"http://x\"\nuser = \"box\"\ntoken = \"t\"\ntls_cert_file = \"c.pem\""
+        )),
+        [
+            "bus.nats_url: must start with nats:// or tls://",
+            "bus: set at most one of user (with password), token, nkey_seed_file and creds_file",
+            "bus.password: user and password go together",
+            "bus.tls_key_file: tls_cert_file and tls_key_file go together",
+        ]
+    );
+}

@@ -330,7 +330,7 @@ async fn run(args: CtlArgs) -> Result<(), Failure> {
             if let Some(dir) = &out {
                 save_frames(dir, &reply).map_err(Failure::Usage)?;
             }
-            print_reply(as_json, &reply, |reply| print_snapshot(reply));
+            print_reply(as_json, &reply, print_snapshot);
         }
         CtlCommand::Jobs(command) => {
             let (name, payload) = match command {
