@@ -10,7 +10,7 @@ run:
 
 test:
 	scripts/setup.sh test
-	cargo test --workspace --locked
+	cargo test --workspace --locked --features vod/failpoints
 	VOD=target/debug/vod deploy/check.sh
 
 lint:

@@ -72,6 +72,10 @@ async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<()
             }
         }
         let name = trigger.camera.to_string();
+        #[cfg(feature = "failpoints")]
+        if crate::faults::stall_before_burst(&name) {
+            std::future::pending::<()>().await;
+        }
         let mut frames = Vec::with_capacity(trigger.frames as usize);
         for burst_index in 0..trigger.frames {
             let due = trigger.fire_at

@@ -14,6 +14,8 @@
 //! Bench: `cargo bench -p vod-camera --features gige`.
 
 pub mod acquisition;
+#[cfg(feature = "failpoints")]
+mod faults;
 #[cfg(feature = "gige")]
 pub mod gige;
 pub mod imageops;

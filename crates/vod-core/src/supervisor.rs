@@ -256,7 +256,8 @@ impl Supervisor {
             loop {
                 let started = Instant::now();
                 let (run, monitor) = children.begin_run(&component, &shutdown);
-                let outcome = tokio::spawn(monitor.instrument(start(run))).await;
+                let task = tokio::spawn(monitor.instrument(start(run.clone())));
+                let outcome = run_to_end(task, &run).await;
                 if shutdown.is_cancelled() {
                     children.end_run(&component, None, ChildState::Stopped);
                     return Ok(());
@@ -341,6 +342,28 @@ impl Supervisor {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// How long a run gets to end after it was asked to (a restart, shutdown); then its task is
+/// aborted at its next await, so that a component stuck waiting still restarts. (A poll that
+/// never returns, a busy loop, cannot be aborted: tokio does not preempt.)
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+async fn run_to_end<T>(
+    mut task: tokio::task::JoinHandle<T>,
+    run: &CancellationToken,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::select! {
+        outcome = &mut task => return outcome,
+        () = run.cancelled() => {}
+    }
+    match tokio::time::timeout(STOP_GRACE, &mut task).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            task.abort();
+            task.await
+        }
     }
 }
 

@@ -39,7 +39,7 @@ use vod_uplink::push::Dispatcher;
 use vod_vision::{Vision, VisionMetrics, VisionSet, VisionStage};
 use vod_web::Server;
 
-use crate::control::{ApplianceControl, Depth, Sampler, Samples, depth_of};
+use crate::control::{ApplianceControl, Depth, Input, Sampler, Samples, depth_of};
 use crate::telemetry::LogFilter;
 
 /// Bounds of the channels between stages (see docs/ARCHITECTURE.md for their policies).
@@ -176,17 +176,24 @@ impl Appliance {
         stages.start_store(&mut supervisor)?;
         stages.start_uplink(&mut supervisor);
         let mut inputs = BTreeMap::new();
+        let input = |depth, feeds: Option<&str>| Input {
+            depth,
+            feeds: feeds.map(str::to_owned),
+        };
         let (bursts, captures_depth) = stages.start_vision(&mut supervisor, vision);
-        inputs.insert("vision".to_owned(), depth_of(&bursts));
-        inputs.insert("store".to_owned(), captures_depth);
+        inputs.insert("vision".to_owned(), input(depth_of(&bursts), Some("store")));
+        inputs.insert("store".to_owned(), input(captures_depth, None));
         let triggers = stages.start_cameras(&mut supervisor, &bursts)?;
         drop(bursts);
         for (camera, sender) in &triggers {
-            inputs.insert(format!("camera:{camera}"), depth_of(sender));
+            inputs.insert(
+                format!("camera:{camera}"),
+                input(depth_of(sender), Some("vision")),
+            );
         }
         let test_triggers = TestTriggers::new(triggers.clone());
         let (scanner_views, vehicles_depth) = stages.start_scanners(&mut supervisor, triggers);
-        inputs.insert("vehicles".to_owned(), vehicles_depth);
+        inputs.insert("vehicles".to_owned(), input(vehicles_depth, None));
         let control = ApplianceControl {
             config: handle.clone(),
             store: store.clone(),

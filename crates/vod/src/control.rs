@@ -2,9 +2,12 @@
 //! state, read from the component (the supervisor's table, a scanner's latest scan, its
 //! settings, its own counters and their rates, the depth of its input channel), where the
 //! time goes (its task's busy time and wake-ups, each thread's CPU time, now and over the
-//! last minute, from [`Sampler`]), and what one can make it do.
+//! last minute, from [`Sampler`]), and what one can make it do. The sampler is also the
+//! watchdog: a component whose input waits while it makes no progress (for [`STALL_AFTER`]
+//! its queue never shrinks and its task is hardly busy, and what it feeds is not full) is
+//! restarted.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -27,11 +30,25 @@ use crate::telemetry::LogFilter;
 /// How often the sampler takes a sample, and how far back "the last minute" looks.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const WINDOW: Duration = Duration::from_secs(60);
+/// How long a component may sit on waiting input without progress before the watchdog
+/// restarts it.
+pub const STALL_AFTER: Duration = Duration::from_secs(15);
+/// Busy time below which a component with waiting input counts as making no progress (the
+/// polls a stuck task gets when something is sent to it take microseconds).
+const STALL_BUSY_MS: u64 = 5;
 /// The largest image a snapshot carries (NATS messages are 1 MiB by default).
 const SNAPSHOT_IMAGE_MAX_BYTES: u64 = 256 * 1024;
 
 /// How full a component's input channel is.
 pub type Depth = Arc<dyn Fn() -> (usize, usize) + Send + Sync>;
+
+/// A component's input channel, and the component it feeds, whose full input is
+/// backpressure, not a stall.
+#[derive(Clone)]
+pub struct Input {
+    pub depth: Depth,
+    pub feeds: Option<String>,
+}
 
 /// The depth of `sender`'s channel: messages waiting, and its bound.
 pub fn depth_of<T: Send + 'static>(sender: &tokio::sync::mpsc::Sender<T>) -> Depth {
@@ -99,7 +116,7 @@ pub struct ApplianceControl {
     pub scanners: Vec<ScannerView>,
     pub triggers: TestTriggers,
     /// Input channels by component.
-    pub inputs: BTreeMap<String, Depth>,
+    pub inputs: BTreeMap<String, Input>,
     pub log_filter: Option<LogFilter>,
     pub samples: Samples,
 }
@@ -158,7 +175,7 @@ impl ApplianceControl {
             state.insert("rates_per_s".into(), Value::Object(rates));
         }
         state.insert("counters".into(), json!(counters));
-        if let Some((depth, bound)) = self.inputs.get(name).map(|depth| depth()) {
+        if let Some((depth, bound)) = self.inputs.get(name).map(|input| (input.depth)()) {
             state.insert("input".into(), json!({ "queued": depth, "bound": bound }));
         }
         let config = self.config.current();
@@ -332,7 +349,7 @@ impl BoxControl for ApplianceControl {
                 "busy_ms_last_minute": busy_ms.saturating_sub(busy_then),
                 "wakeups_last_minute": wakeups.saturating_sub(wakeups_then),
             });
-            if let Some((queued, bound)) = self.inputs.get(name).map(|depth| depth()) {
+            if let Some((queued, bound)) = self.inputs.get(name).map(|input| (input.depth)()) {
                 row["input_queued"] = json!(queued);
                 row["input_bound"] = json!(bound);
             }
@@ -498,13 +515,14 @@ impl ApplianceControl {
 }
 
 /// Samples where the time goes every [`SAMPLE_EVERY`], for `top`'s last minute and `state`'s
-/// rates.
+/// rates, and restarts a component that stalls.
 #[derive(Debug)]
 pub struct Sampler(pub ApplianceControl);
 
 impl Component for Sampler {
     async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
         let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+        let mut progress = HashMap::new();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
@@ -512,7 +530,58 @@ impl Component for Sampler {
             }
             let control = self.0.clone();
             let sample = tokio::task::spawn_blocking(move || control.sample()).await?;
+            watch(&self.0, &sample, &mut progress);
             self.0.samples.push(sample);
+        }
+    }
+}
+
+/// Since when a component has been seen without progress: its busy time and queue then.
+#[derive(Debug, Clone, Copy)]
+struct NoProgress {
+    since: Instant,
+    busy_ms: u64,
+    queued: usize,
+}
+
+/// The watchdog's look at one sample: restarts each component whose input has waited for
+/// [`STALL_AFTER`] with its queue never shrinking and its task busy less than
+/// [`STALL_BUSY_MS`], unless what it feeds is full (backpressure, not a stall).
+fn watch(control: &ApplianceControl, sample: &Sample, progress: &mut HashMap<String, NoProgress>) {
+    for (name, input) in &control.inputs {
+        let busy_ms = sample.tasks.get(name).map_or(0, |(busy_ms, _)| *busy_ms);
+        let (queued, _) = (input.depth)();
+        let backpressure = input
+            .feeds
+            .as_ref()
+            .and_then(|next| control.inputs.get(next))
+            .is_some_and(|next| {
+                let (queued, bound) = (next.depth)();
+                queued >= bound
+            });
+        let now = NoProgress {
+            since: sample.at,
+            busy_ms,
+            queued,
+        };
+        let seen = progress.entry(name.clone()).or_insert(now);
+        let shrank = queued < seen.queued;
+        seen.queued = queued;
+        if queued == 0 || backpressure || shrank || busy_ms >= seen.busy_ms + STALL_BUSY_MS {
+            *seen = now;
+            continue;
+        }
+        let stalled = sample.at.duration_since(seen.since);
+        if stalled >= STALL_AFTER {
+            tracing::error!(component = %name, queued, stalled_s = stalled.as_secs(), "Component makes no progress with input waiting; restarting it.");
+            let actor = format!(
+                "the watchdog ({queued} waiting, no progress for {} s)",
+                stalled.as_secs()
+            );
+            if let Err(error) = control.children.restart(name, &actor) {
+                tracing::warn!(%error, "The watchdog could not restart a component.");
+            }
+            *seen = now;
         }
     }
 }

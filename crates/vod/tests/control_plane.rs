@@ -9,181 +9,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Process, loopback, start_emulator};
+use common::bus::{Rig, follow_events, nats_accounts, wait_event};
 use serde_json::Value;
-use vod_testkit::{NatsServer, free_port, http_get, metric_sum, wait_for_port};
-
-const VOD: &str = env!("CARGO_BIN_EXE_vod");
-
-/// The accounts and permissions a site starts from (deploy/nats/accounts.conf): the box may
-/// publish its events and answer requests; the engineer may send every command; the viewer
-/// may only look. Each user's password is `<user>-test-password`.
-fn nats_accounts() -> String {
-    let mut config = include_str!("../../../deploy/nats/accounts.conf").to_owned();
-    for (variable, user) in [
-        ("$VOD_BOX_PASSWORD", "box-bench-rig"),
-        ("$VOD_ENGINEER_PASSWORD", "engineer"),
-        ("$VOD_VIEWER_PASSWORD", "viewer"),
-    ] {
-        assert!(
-            config.contains(variable),
-            "{variable} left deploy/nats/accounts.conf"
-        );
-        config = config.replace(variable, &format!("\"{user}-test-password\""));
-    }
-    config
-}
-
-struct Rig {
-    nats_url: String,
-    metrics: u16,
-    config: std::path::PathBuf,
-}
-
-impl Rig {
-    /// `vod ctl ARGS --json` as `user`; its output.
-    fn ctl(&self, user: &str, args: &[&str]) -> Output {
-        Command::new(VOD)
-            .arg("ctl")
-            .args(args)
-            .args(["--json", "--server", &self.nats_url])
-            .env("NATS_USER", user)
-            .env("NATS_PASSWORD", format!("{user}-test-password"))
-            .output()
-            .unwrap()
-    }
-
-    /// `vod ctl ARGS` as the engineer, which must succeed; its JSON reply.
-    fn ask(&self, args: &[&str]) -> Value {
-        let output = self.ctl("engineer", args);
-        assert!(
-            output.status.success(),
-            "vod ctl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    /// Asks until `accept` takes the reply, or panics after `timeout`.
-    fn ask_until(
-        &self,
-        args: &[&str],
-        timeout: Duration,
-        accept: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let output = self.ctl("engineer", args);
-            let reply: Option<Value> = serde_json::from_slice(&output.stdout).ok();
-            if output.status.success()
-                && let Some(reply) = reply.filter(|reply| accept(reply))
-            {
-                return reply;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vod ctl {args:?} not as expected within {timeout:?}: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    fn captures_stored(&self) -> f64 {
-        let body = http_get(loopback(self.metrics), "/metrics")
-            .map(|(_, body)| body)
-            .unwrap_or_default();
-        metric_sum(&body, "vod_store_captures_total")
-    }
-}
-
-/// `vod ctl events --follow` as the engineer; each event line arrives on the channel.
-fn follow_events(rig: &Rig) -> (Process, mpsc::Receiver<Value>) {
-    let mut child = Command::new(VOD)
-        .args([
-            "ctl",
-            "events",
-            "--follow",
-            "--json",
-            "--server",
-            &rig.nats_url,
-        ])
-        .env("NATS_USER", "engineer")
-        .env("NATS_PASSWORD", "engineer-test-password")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, events) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str(&line)
-                && lines.send(event).is_err()
-            {
-                break;
-            }
-        }
-    });
-    (Process(child), events)
-}
-
-/// Waits for an event `accept` takes, or panics after `timeout`.
-fn wait_event(
-    events: &mpsc::Receiver<Value>,
-    timeout: Duration,
-    what: &str,
-    accept: impl Fn(&Value) -> bool,
-) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(event) if accept(&event) => return,
-            Ok(_) => {}
-            Err(_) => panic!("{what}: no such event within {timeout:?}"),
-        }
-    }
-}
+use vod_testkit::NatsServer;
 
 #[test]
 fn an_engineer_drives_the_box_through_the_bus_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let nats_port = free_port();
-    let nats = NatsServer::with_config(nats_port, &nats_accounts());
-    let (scanner, web, metrics) = (free_port(), free_port(), free_port());
-    let _emulator = start_emulator(scanner, 11);
-    let text = common::bench_config(
-        dir.path(),
-        loopback(scanner),
-        web,
-        metrics,
-        Some(&nats.url()),
-    )
-    .replace(
-        "subject_prefix = \"vod\"",
-        "subject_prefix = \"vod\"\nuser = \"box-bench-rig\"\npassword = \"box-bench-rig-test-password\"",
-    );
-    let config = common::write_config(dir.path(), &text);
-    let _appliance = Process(
-        Command::new(VOD)
-            .args(["run", "--config", &config.to_string_lossy()])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(loopback(metrics), Duration::from_secs(30));
-    let rig = Rig {
-        nats_url: nats.url(),
-        metrics,
-        config,
-    };
+    let mut rig = Rig::start(dir.path(), 11, |text| text, &[]);
 
     // Found as `nats micro ls` finds services.
     let found = rig.ask_until(&["ls"], Duration::from_secs(30), |found| {
@@ -306,7 +142,7 @@ fn an_engineer_drives_the_box_through_the_bus_alone() {
 
     // nats-server goes away while vehicles pass: the box stores on, and commands and events
     // come back by themselves when the server does.
-    drop(nats);
+    drop(rig.nats.take());
     let before = rig.captures_stored();
     let deadline = Instant::now() + Duration::from_secs(60);
     while rig.captures_stored() < before + 2.0 {
@@ -316,7 +152,7 @@ fn an_engineer_drives_the_box_through_the_bus_alone() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _nats = NatsServer::with_config(nats_port, &nats_accounts());
+    rig.nats = Some(NatsServer::with_config(rig.nats_port, &nats_accounts()));
     rig.ask_until(&["state", "store"], Duration::from_secs(30), |state| {
         state["components"]["store"]["supervisor"]["state"] == "running"
     });

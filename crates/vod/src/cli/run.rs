@@ -14,6 +14,9 @@ use crate::telemetry::{self, LogFilter};
 use crate::{EX_SOFTWARE, EX_USAGE, signals};
 
 pub fn main(path: &Path) -> ExitCode {
+    // The fault points FAILPOINTS names, for the tests of broken components.
+    #[cfg(feature = "failpoints")]
+    let _faults = fail::FailScenario::setup();
     let loaded = match super::config::load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,

@@ -2,6 +2,8 @@
 //! directory and ports, with the repository's models.
 #![allow(dead_code)] // each test binary uses its own part of it
 
+pub mod bus;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
