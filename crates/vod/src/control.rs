@@ -138,12 +138,13 @@ impl ApplianceControl {
             .map(|(name, status)| (name, (status.busy_ms, status.wakeups)))
             .collect();
         let families = self.registry.gather();
+        let config = self.config.current();
         let counters = self
             .children
             .list()
             .into_keys()
             .map(|name| {
-                let counters = counters_of(&families, &name);
+                let counters = counters_of(&families, &config, &name);
                 (name, counters)
             })
             .collect();
@@ -197,6 +198,7 @@ impl ApplianceControl {
         }
         if name == "store" {
             state.insert("settings".into(), masked(json!(config.storage)));
+            state.insert("disk".into(), disk(&config.storage.data_dir));
         }
         Value::Object(state)
     }
@@ -220,6 +222,17 @@ fn detector_state(view: &ScannerView) -> Value {
     })
 }
 
+/// Free and total bytes of the file system that holds the data directory.
+fn disk(data_dir: &std::path::Path) -> Value {
+    match rustix::fs::statvfs(data_dir) {
+        Ok(stats) => json!({
+            "free_bytes": stats.f_bavail * stats.f_frsize,
+            "total_bytes": stats.f_blocks * stats.f_frsize,
+        }),
+        Err(error) => json!({ "error": error.to_string() }),
+    }
+}
+
 /// Settings as shown: secrets masked.
 fn masked(mut settings: Value) -> Value {
     mask_json(&KeyPath::default(), &mut settings);
@@ -231,17 +244,26 @@ fn round2(value: f64) -> f64 {
 }
 
 /// The metric families that belong to `component`, flattened to `name{labels}` and value:
-/// a scanner's and a camera's by their label, the others' by their name's prefix.
+/// a scanner's by its label and its lanes', a camera's by its label, the others' by their
+/// name's prefix.
 fn counters_of(
     families: &[prometheus::proto::MetricFamily],
+    config: &vod_core::config::Config,
     component: &str,
 ) -> BTreeMap<String, f64> {
-    let (label, prefixes): (Option<(&str, &str)>, &[&str]) =
+    let (label, owners, prefixes): (Option<(&str, &str)>, Vec<&str>, &[&str]) =
         if let Some(scanner) = component.strip_prefix("lidar:") {
-            (Some(("scanner", scanner)), &["vod_lidar_"])
+            let lanes = config
+                .lanes
+                .iter()
+                .filter(|lane| lane.scanner == scanner)
+                .map(|lane| lane.name.as_str())
+                .collect();
+            (Some(("scanner", scanner)), lanes, &["vod_lidar_"])
         } else if let Some(camera) = component.strip_prefix("camera:") {
             (
                 Some(("camera", camera)),
+                Vec::new(),
                 &["vod_camera_", "vod_lidar_triggers_dropped"],
             )
         } else {
@@ -253,7 +275,7 @@ fn counters_of(
                 "web" | "metrics" => &["vod_web_"],
                 _ => &[],
             };
-            (None, prefixes)
+            (None, Vec::new(), prefixes)
         };
     let mut counters = BTreeMap::new();
     for family in families {
@@ -265,11 +287,11 @@ fn counters_of(
         }
         for metric in family.get_metric() {
             let labels = metric.get_label();
-            if let Some((key, value)) = label
-                && !labels
-                    .iter()
-                    .any(|pair| pair.name() == key && pair.value() == value)
-            {
+            let owned = labels.iter().any(|pair| {
+                label.is_some_and(|(key, value)| pair.name() == key && pair.value() == value)
+                    || (pair.name() == "lane" && owners.contains(&pair.value()))
+            });
+            if label.is_some() && !owned {
                 continue;
             }
             let others: Vec<String> = labels

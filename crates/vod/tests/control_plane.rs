@@ -12,9 +12,50 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use common::bus::{Rig, follow_events, nats_accounts, wait_event};
-use serde_json::Value;
+use serde_json::{Value, json};
+use vod_bus::{BusClient, ClientError, MAX_REQUEST_BYTES};
+use vod_core::config::BusConfig;
 use vod_testkit::NatsServer;
+
+/// 1,000 bad requests, 50 at a time, as the engineer; the error codes they got.
+fn flood(rig: &Rig) -> BTreeMap<u16, usize> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = BusConfig {
+            nats_url: rig.nats_url.clone(),
+            user: Some("engineer".into()),
+            password: Some("engineer-test-password".into()),
+            ..BusConfig::default()
+        };
+        let client = BusClient::connect(&config).await.unwrap();
+        let target = client.pick(None, Duration::from_secs(2)).await.unwrap();
+        let huge = json!({ "path": "x".repeat(MAX_REQUEST_BYTES) });
+        let mut codes = BTreeMap::new();
+        for _ in 0..20 {
+            let replies = futures::future::join_all((0..50).map(|n| {
+                let (command, payload) = match n % 4 {
+                    0 => ("config.get", json!({ "bogus": n })),
+                    1 => ("config.get", huge.clone()),
+                    2 => ("no.such.command", json!({})),
+                    _ => ("jobs.retry", json!({ "id": "seven" })),
+                };
+                let (client, target) = (&client, &target);
+                async move { client.request(target, command, &payload).await }
+            }))
+            .await;
+            for reply in replies {
+                match reply {
+                    Err(ClientError::Refused { code, .. }) => *codes.entry(code).or_insert(0) += 1,
+                    other => panic!("a bad request got {other:?}"),
+                }
+            }
+        }
+        codes
+    })
+}
 
 #[test]
 fn an_engineer_drives_the_box_through_the_bus_alone() {
@@ -139,6 +180,31 @@ fn an_engineer_drives_the_box_through_the_bus_alone() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("Permissions Violation"), "{stderr}");
+
+    // A thousand malformed, oversized or unknown requests: each gets an error, and the box
+    // goes on storing.
+    let before = rig.captures_stored();
+    let codes = flood(&rig);
+    assert_eq!(codes.values().sum::<usize>(), 1000, "{codes:?}");
+    // Every oversized and every unknown request is refused before the rate limit. (Through
+    // nats-server 2.9.10's service import a few of these replies reach the client as the
+    // reply of another request in flight: counted together.)
+    let code = |code: u16| codes.get(&code).copied().unwrap_or(0);
+    assert_eq!(code(413) + code(404), 500, "{codes:?}");
+    assert!(
+        codes
+            .keys()
+            .all(|code| [400, 404, 413, 429, 503].contains(code)),
+        "{codes:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rig.captures_stored() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no capture stored after the flood"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // nats-server goes away while vehicles pass: the box stores on, and commands and events
     // come back by themselves when the server does.
