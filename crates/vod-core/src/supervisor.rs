@@ -7,13 +7,15 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus::IntCounterVec;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
+// The clock the backoff sleeps on, so that a paused clock (tests) moves both.
+use tokio::time::Instant;
 use tokio_metrics::TaskMonitor;
 use tokio_util::sync::CancellationToken;
 
@@ -501,6 +503,131 @@ mod tests {
         shutdown.cancel();
         waiting.await.unwrap().unwrap();
         assert_eq!(children.list()["camera:cam-1"].state, ChildState::Stopped);
+    }
+
+    /// A component that fails on its runs listed in `failing` (counted from 0) after
+    /// running for the duration given, and otherwise runs until cancelled.
+    fn scripted(
+        supervisor: &mut Supervisor,
+        name: &str,
+        script: Vec<Option<Duration>>,
+    ) -> Arc<std::sync::Mutex<Vec<Instant>>> {
+        let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = starts.clone();
+        let script = Arc::new(script);
+        supervisor.spawn(name, move |run| {
+            let mut starts = seen.lock().unwrap();
+            let n = starts.len();
+            starts.push(Instant::now());
+            let fails_after = script.get(n).copied().flatten();
+            async move {
+                match fails_after {
+                    Some(after) => {
+                        tokio::time::sleep(after).await;
+                        Err("failed as scripted".into())
+                    }
+                    None => {
+                        run.cancelled().await;
+                        Ok(())
+                    }
+                }
+            }
+        });
+        starts
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restarts_age_out_of_the_window() {
+        let shutdown = CancellationToken::new();
+        let policy = RestartPolicy {
+            max_restarts: 2,
+            window: Duration::from_secs(60),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+        };
+        let mut supervisor = Supervisor::new(policy, counter(), Hub::new(16), shutdown.clone());
+        let children = supervisor.children();
+        // Two quick failures, a minute of work, then two more failures: four restarts, but
+        // never three within 60 s.
+        let quick = Some(Duration::ZERO);
+        let starts = scripted(
+            &mut supervisor,
+            "flaky",
+            vec![quick, quick, Some(Duration::from_secs(61)), quick, None],
+        );
+        let waiting = tokio::spawn(supervisor.wait());
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(starts.lock().unwrap().len(), 5, "it gave up instead");
+        assert_eq!(children.list()["flaky"].restarts, 4);
+        assert_eq!(children.list()["flaky"].state, ChildState::Running);
+        shutdown.cancel();
+        waiting.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_backoff_doubles_on_quick_failures_and_resets_after_a_long_run() {
+        let shutdown = CancellationToken::new();
+        let policy = RestartPolicy {
+            max_restarts: 10,
+            window: Duration::from_secs(60),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(400),
+        };
+        let mut supervisor = Supervisor::new(policy, counter(), Hub::new(16), shutdown.clone());
+        let quick = Some(Duration::ZERO);
+        let starts = scripted(
+            &mut supervisor,
+            "flaky",
+            vec![
+                quick,
+                quick,
+                quick,
+                Some(Duration::from_secs(1)),
+                quick,
+                None,
+            ],
+        );
+        let waiting = tokio::spawn(supervisor.wait());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let starts = starts.lock().unwrap().clone();
+        let gaps: Vec<u128> = starts
+            .windows(2)
+            .map(|pair| pair[1].duration_since(pair[0]).as_millis())
+            .collect();
+        // 100, 200, 400 after quick failures; after a run longer than backoff_max, 100 again.
+        assert_eq!(gaps, [100, 200, 400, 1000 + 100, 200], "{gaps:?}");
+        shutdown.cancel();
+        waiting.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_component_giving_up_cancels_its_siblings() {
+        let mut supervisor =
+            Supervisor::new(policy(1), counter(), Hub::new(16), CancellationToken::new());
+        let children = supervisor.children();
+        let cancelled = Arc::new(AtomicU32::new(0));
+        let seen = cancelled.clone();
+        supervisor.spawn("healthy", move |run| {
+            let seen = seen.clone();
+            async move {
+                run.cancelled().await;
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        scripted(&mut supervisor, "broken", vec![Some(Duration::ZERO); 10]);
+        let error = supervisor.wait().await.unwrap_err();
+        assert!(
+            matches!(error, SupervisorError::IntensityExceeded { ref component, .. } if component == "broken")
+        );
+        assert_eq!(
+            cancelled.load(Ordering::SeqCst),
+            1,
+            "the sibling was not asked to stop"
+        );
+        let list = children.list();
+        assert_eq!(list["healthy"].state, ChildState::Stopped);
+        assert_eq!(list["broken"].state, ChildState::Stopped);
     }
 
     #[tokio::test]

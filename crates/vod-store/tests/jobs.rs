@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use vod_core::Component;
 use vod_store::{
     Enqueued, Job, JobAction, JobActionOutcome, JobError, JobFilter, JobHandler, JobId, JobState,
-    NewJob, QueueRunner, QueueSpec, RetryPolicy, Store,
+    NewJob, PeriodicJob, QueueRunner, QueueSpec, RetryPolicy, Schedule, Scheduler, Store,
 };
 
 /// Fails the first `failures` attempts of each job (with `Discard` when `discard` is set), and
@@ -581,4 +581,58 @@ fn job_filters_from_requests_are_checked() {
     );
     assert!(JobFilter::from_request(None, None, None, Some(0)).is_err());
     assert!(JobFilter::from_request(None, None, None, Some(JobFilter::MAX_LIMIT + 1)).is_err());
+}
+
+#[tokio::test]
+async fn a_periodic_job_runs_every_period_though_each_run_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _registry) = common::open(dir.path()).await;
+    let periodic = PeriodicJob {
+        queue: "periodic".into(),
+        kind: "sweep".into(),
+        args: "{}".into(),
+        schedule: Schedule::Every { seconds: 1 },
+        max_attempts: 1,
+    };
+    let stop = CancellationToken::new();
+    let scheduler = Scheduler {
+        store: store.clone(),
+        jobs: watch::channel(vec![periodic]).1,
+    };
+    let shutdown = stop.clone();
+    let scheduling = tokio::spawn(async move { scheduler.run(shutdown).await });
+    let handler = Arc::new(Scripted {
+        failures: u32::MAX,
+        discard: true,
+        ..Scripted::default()
+    });
+    let (stop_runner, runner) = spawn_runner(&store, queue("periodic", 1), &handler);
+    // Three periods, three runs, each discarded; the schedule goes on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let filter = JobFilter::from_request(Some("periodic"), Some("discarded"), None, None)
+            .expect("a valid filter");
+        let discarded = store.list_jobs_with_attempts(&filter).await.expect("jobs");
+        if discarded.len() >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} periodic runs discarded within 30 s",
+            discarded.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let keys: std::collections::BTreeSet<String> = handler
+        .attempts
+        .lock()
+        .await
+        .iter()
+        .map(|(_, _, key)| key.clone())
+        .collect();
+    assert!(keys.len() >= 3, "one run per period: {keys:?}");
+    stop.cancel();
+    scheduling.await.unwrap().unwrap();
+    stop_runner.cancel();
+    runner.await.unwrap();
 }
