@@ -329,3 +329,38 @@ async fn a_replay_needs_scans() {
         .unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// On a shared clock the road does not wait for its client: a session that subscribes two
+/// seconds after the traffic's origin gets the scan due then, not the first one.
+#[tokio::test]
+async fn a_road_on_a_shared_clock_does_not_wait_for_its_client() {
+    let shutdown = CancellationToken::new();
+    let first_counter = |origin: Option<tokio::time::Instant>| {
+        let shutdown = shutdown.clone();
+        async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap().to_string();
+            let config = EmulatorConfig::bench_rig();
+            tokio::spawn(async move {
+                match origin {
+                    Some(origin) => emulator::serve_from(listener, config, origin, shutdown).await,
+                    None => emulator::serve(listener, config, shutdown).await,
+                }
+            });
+            let metrics = metrics();
+            let mut session = ScannerSession::new(&scanner(address), &metrics, Hub::new(16));
+            let scan = timeout(PATIENCE, session.next_scan()).await.unwrap();
+            (u32::from(scan.scan_counter), scan.scan_frequency_hz)
+        }
+    };
+    let (own_clock, _) = first_counter(None).await;
+    let two_seconds_ago = tokio::time::Instant::now() - Duration::from_secs(2);
+    let (shared_clock, frequency_hz) = first_counter(Some(two_seconds_ago)).await;
+    let skipped = shared_clock - own_clock;
+    let due = (2.0 * frequency_hz) as u32;
+    assert!(
+        (due..due * 10).contains(&skipped),
+        "{skipped} scans skipped, {due} were due before the subscription"
+    );
+    shutdown.cancel();
+}

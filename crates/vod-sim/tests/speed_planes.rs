@@ -47,12 +47,16 @@ struct Left {
 async fn two_planes_give_speed_length_and_distance_triggers() {
     let shutdown = CancellationToken::new();
     let mut addresses = Vec::new();
+    // One road: both planes' traffic runs on one clock, however far apart the two sessions
+    // subscribe (a skew would go straight into the measured speeds).
+    let origin = tokio::time::Instant::now();
     for offset_mm in [0, PLANE_DISTANCE_MM] {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         addresses.push(listener.local_addr().unwrap().to_string());
-        tokio::spawn(emulator::serve(
+        tokio::spawn(emulator::serve_from(
             listener,
             emulator_config(offset_mm),
+            origin,
             shutdown.clone(),
         ));
     }

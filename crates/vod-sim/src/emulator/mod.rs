@@ -15,7 +15,7 @@ use serde::Serialize;
 use vod_core::config::{LaneConfig, ScannerConfig};
 
 pub use replay::serve_replay;
-pub use server::serve;
+pub use server::{serve, serve_from};
 pub use traffic::{VehiclePass, ground_truth};
 
 /// A lane's zone across the road, in millimetres from the point below the scanner, positive

@@ -37,12 +37,26 @@ struct Emulated {
     source: ScanSource,
     start: Instant,
     sent_since_start: u32,
+    /// When the traffic's first scan was due, for a road that does not wait for its client:
+    /// a subscription then gets the scan due now, and the scans due before are skipped.
+    origin: Option<Instant>,
 }
 
 impl TelegramStream for Emulated {
     fn restart(&mut self, now: Instant) {
-        self.start = now;
-        self.sent_since_start = 0;
+        match self.origin {
+            None => {
+                self.start = now;
+                self.sent_since_start = 0;
+            }
+            Some(_) => {
+                // Generated and dropped: the source's traffic only goes forward scan by scan.
+                while self.next_due() < now {
+                    self.source.next_scan();
+                    self.sent_since_start = self.sent_since_start.saturating_add(1);
+                }
+            }
+        }
     }
 
     fn next_due(&self) -> Instant {
@@ -58,10 +72,32 @@ impl TelegramStream for Emulated {
 }
 
 /// Serves emulated scanners on `listener` until `shutdown`, which also ends every client's
-/// stream. Fails only for an invalid `config`.
+/// stream; each client's traffic starts when it subscribes. Fails only for an invalid
+/// `config`.
 pub async fn serve(
     listener: TcpListener,
     config: EmulatorConfig,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    serve_on_clock(listener, config, None, shutdown).await
+}
+
+/// As [`serve`], but the traffic runs from `origin` whether or not a client listens, as a
+/// road does: two emulators given one origin (two scan planes of one road) are in step
+/// however far apart their clients subscribe.
+pub async fn serve_from(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    origin: Instant,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    serve_on_clock(listener, config, Some(origin), shutdown).await
+}
+
+async fn serve_on_clock(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    origin: Option<Instant>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     config
@@ -71,8 +107,9 @@ pub async fn serve(
     let scan_config = ScanConfig::of_scan(&ScanSource::new(&config).next_scan());
     accept_clients(listener, shutdown, scan_config, move || Emulated {
         source: ScanSource::new(&config),
-        start: Instant::now(),
+        start: origin.unwrap_or_else(Instant::now),
         sent_since_start: 0,
+        origin,
     })
     .await
 }
