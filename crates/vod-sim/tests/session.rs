@@ -350,7 +350,7 @@ async fn a_road_on_a_shared_clock_does_not_wait_for_its_client() {
             let metrics = metrics();
             let mut session = ScannerSession::new(&scanner(address), &metrics, Hub::new(16));
             let scan = timeout(PATIENCE, session.next_scan()).await.unwrap();
-            (u32::from(scan.scan_counter), scan.scan_frequency_hz)
+            (scan.scan_counter, scan.scan_frequency_hz)
         }
     };
     let (own_clock, _) = first_counter(None).await;
