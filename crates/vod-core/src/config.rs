@@ -380,6 +380,10 @@ pub struct ScannerConfig {
     /// Height of the scanner's optical centre above the road.
     pub mount_height_mm: u32,
     pub connect_timeout_ms: u64,
+    /// A scan stream silent this long means the scanner is gone, and the session reconnects.
+    /// Without it: three scan periods, at least 300 ms.
+    #[serde(default)]
+    pub stall_timeout_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

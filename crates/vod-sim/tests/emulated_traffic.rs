@@ -57,7 +57,10 @@ fn start_pipeline(address: SocketAddr) -> Rig {
     let hub = Hub::new(1024);
     let events = hub.subscribe();
     let shutdown = CancellationToken::new();
-    let (scanner, lanes) = emulator_config().site("gantry", address.to_string());
+    let (mut scanner, lanes) = emulator_config().site("gantry", address.to_string());
+    // A pause of the emulator on a loaded machine is not a stall here: the tests count
+    // reconnections (a stopped emulator closes the connection, which is seen at once).
+    scanner.stall_timeout_ms = Some(10_000);
     let (vehicles, records) = mpsc::channel(1024);
     let setup = Site {
         scanners: vec![scanner],

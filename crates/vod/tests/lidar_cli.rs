@@ -169,6 +169,7 @@ async fn sim_lidar_replays_a_recording_to_the_session() {
         address: address.to_string(),
         mount_height_mm: 6000,
         connect_timeout_ms: 1000,
+        stall_timeout_ms: None,
     };
     let metrics = LidarMetrics::register(&prometheus::Registry::new()).unwrap();
     let mut session = ScannerSession::new(&scanner, &metrics, Hub::new(16));

@@ -451,3 +451,16 @@ fn bus_credentials_and_tls_are_checked_together() {
         ]
     );
 }
+
+#[test]
+fn a_scanners_stall_timeout_is_at_least_100_ms() {
+    let line = "connect_timeout_ms = 2000";
+    assert!(BENCH.contains(line));
+    let text = BENCH.replace(line, "connect_timeout_ms = 2000\nstall_timeout_ms = 50");
+    assert_eq!(
+        problems_of(&text),
+        ["scanners[0].stall_timeout_ms: must be at least 100"]
+    );
+    let text = BENCH.replace(line, "connect_timeout_ms = 2000\nstall_timeout_ms = 5000");
+    assert_eq!(Config::parse(&text).unwrap().scanners[0].stall_timeout_ms, Some(5000));
+}

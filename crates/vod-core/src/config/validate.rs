@@ -137,6 +137,12 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
                 "must be at least 1",
             );
         }
+        if scanner.stall_timeout_ms.is_some_and(|ms| ms < 100) {
+            problem(
+                format!("scanners[{i}].stall_timeout_ms"),
+                "must be at least 100",
+            );
+        }
     }
 
     let lane_names = unique_names(

@@ -39,6 +39,8 @@ pub(super) struct Connection {
     framer: Framer,
     buffer: BytesMut,
     stall_timeout: Duration,
+    /// The configured stall deadline, which the scan period does not change.
+    stall_override: Option<Duration>,
     last_scan_at: Instant,
     delivered_scans: bool,
     /// Bad telegrams are logged once per interval: a stream of garbage is counted, not
@@ -52,11 +54,13 @@ const BAD_TELEGRAM_LOG_EVERY: Duration = Duration::from_secs(10);
 impl Connection {
     /// Connects, logs in, checks the device state (`sRN STlms`, set on `device_state`),
     /// starts measuring and subscribes to the scan stream; each step must be answered within
-    /// `timeout_ms`. A device that is not ready or too hot or cold is refused.
+    /// `timeout_ms`. A device that is not ready or too hot or cold is refused. A scan stream
+    /// silent for `stall_override`, or else three scan periods, is a stall.
     pub(super) async fn open(
         scanner: &Arc<str>,
         address: &str,
         timeout_ms: u64,
+        stall_override: Option<Duration>,
         decode_errors: &IntCounter,
         device_state: &IntGauge,
     ) -> Result<Connection, SessionError> {
@@ -71,7 +75,8 @@ impl Connection {
             stream,
             framer: Framer::new(Framing::ColaB),
             buffer: BytesMut::with_capacity(READ_BUFFER_BYTES),
-            stall_timeout: stall_timeout(DEFAULT_SCAN_PERIOD),
+            stall_timeout: stall_override.unwrap_or(stall_timeout(DEFAULT_SCAN_PERIOD)),
+            stall_override,
             last_scan_at: Instant::now(),
             delivered_scans: false,
             bad_telegrams_log: LogBudget::new(BAD_TELEGRAM_LOG_EVERY),
@@ -183,9 +188,11 @@ impl Connection {
                     });
                 match scan {
                     Ok(Some(scan)) => {
-                        self.stall_timeout = stall_timeout(Duration::from_secs_f64(
-                            1.0 / scan.scan_frequency_hz.max(0.1),
-                        ));
+                        self.stall_timeout =
+                            self.stall_override
+                                .unwrap_or(stall_timeout(Duration::from_secs_f64(
+                                    1.0 / scan.scan_frequency_hz.max(0.1),
+                                )));
                         scans.push_back(scan);
                     }
                     Ok(None) => {}

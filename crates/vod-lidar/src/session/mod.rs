@@ -62,6 +62,8 @@ pub struct ScannerSession {
     scanner: Arc<str>,
     address: String,
     connect_timeout_ms: u64,
+    /// The configured stall deadline, else one from the scan period.
+    stall_timeout: Option<Duration>,
     metrics: SessionMetrics,
     hub: Hub,
     connection: Option<Connection>,
@@ -78,6 +80,9 @@ impl ScannerSession {
             scanner: scanner.name.as_str().into(),
             address: scanner.address.clone(),
             connect_timeout_ms: scanner.connect_timeout_ms,
+            stall_timeout: scanner
+                .stall_timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
             metrics: SessionMetrics {
                 connected: metrics.connected.with_label_values(&label),
                 reconnects_total: metrics.reconnects_total.with_label_values(&label),
@@ -131,6 +136,7 @@ impl ScannerSession {
                 &self.scanner,
                 &self.address,
                 self.connect_timeout_ms,
+                self.stall_timeout,
                 &self.metrics.decode_errors_total,
                 &self.metrics.device_state,
             )

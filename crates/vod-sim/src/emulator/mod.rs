@@ -135,6 +135,7 @@ impl EmulatorConfig {
             address,
             mount_height_mm: self.mount_height_mm,
             connect_timeout_ms: 2000,
+            stall_timeout_ms: None,
         };
         (scanner, lanes)
     }

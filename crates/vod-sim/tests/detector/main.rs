@@ -28,6 +28,7 @@ pub fn detector_over(lanes: &[(&str, i32, i32)]) -> VehicleDetector {
         address: "127.0.0.1:2112".into(),
         mount_height_mm: 6000,
         connect_timeout_ms: 1000,
+        stall_timeout_ms: None,
     };
     let lane = |name: &str, scanner: &str, from, to| LaneConfig {
         name: name.into(),
