@@ -149,10 +149,11 @@ fn one_vehicle_after_another_from_scanner_to_stored_capture() {
         },
     );
 
-    // SIGTERM stops it cleanly, quickly.
+    // SIGTERM stops it cleanly. (How quickly is the grace period's promise, tested with a
+    // component that hangs in faults.rs; 30 s here is a hang, not a speed.)
     let pid = appliance.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = wait_exit(&mut appliance.0, Duration::from_secs(5)).expect("stopped within 5 s");
+    let status = wait_exit(&mut appliance.0, Duration::from_secs(30)).expect("stopped within 30 s");
     assert!(status.success(), "{status:?}");
 }
 
@@ -340,7 +341,7 @@ fn sighup_refuses_a_bad_model_keeps_running_and_applies_a_good_change() {
 
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());
-    let status = wait_exit(&mut appliance.0, Duration::from_secs(5)).expect("stopped within 5 s");
+    let status = wait_exit(&mut appliance.0, Duration::from_secs(30)).expect("stopped within 30 s");
     assert!(status.success(), "{status:?}");
 }
 

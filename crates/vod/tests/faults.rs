@@ -136,3 +136,28 @@ fn a_component_failing_past_its_restart_intensity_stops_the_box_with_code_70() {
     let status = rig.wait_exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(70), "{status:?}");
 }
+
+#[test]
+fn sigterm_stops_the_box_within_its_grace_though_a_component_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    // cam-1 hangs at its first burst and never looks at its stop token again.
+    let mut rig = Rig::start(
+        dir.path(),
+        7,
+        |text| text,
+        &[("FAILPOINTS", "camera::cam-1::burst=return")],
+    );
+    rig.ask_until(
+        &["state", "camera:cam-1"],
+        Duration::from_secs(60),
+        |state| {
+            state["components"]["camera:cam-1"]["input"]["queued"]
+                .as_u64()
+                .is_some_and(|queued| queued > 0)
+        },
+    );
+    rig.terminate();
+    // The grace period is 4 s (the hung task is aborted after 2); 30 s is a hang.
+    let status = rig.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}

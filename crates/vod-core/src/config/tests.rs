@@ -462,5 +462,8 @@ fn a_scanners_stall_timeout_is_at_least_100_ms() {
         ["scanners[0].stall_timeout_ms: must be at least 100"]
     );
     let text = BENCH.replace(line, "connect_timeout_ms = 2000\nstall_timeout_ms = 5000");
-    assert_eq!(Config::parse(&text).unwrap().scanners[0].stall_timeout_ms, Some(5000));
+    assert_eq!(
+        Config::parse(&text).unwrap().scanners[0].stall_timeout_ms,
+        Some(5000)
+    );
 }

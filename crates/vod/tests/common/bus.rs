@@ -45,6 +45,13 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// Sends the box SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.appliance.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+    }
+
     /// Waits for the box to exit; panics after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;
