@@ -305,3 +305,75 @@ async fn reconnects_when_the_scanner_comes_back() {
     stop(rig).await;
     second_shutdown.cancel();
 }
+
+/// Polls `counter` until it reaches `at_least`, or panics after PATIENCE.
+async fn wait_count(counter: &prometheus::IntCounter, at_least: u64, what: &str) {
+    timeout(PATIENCE, async {
+        while counter.get() < at_least {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{what}: {} of {at_least} within {PATIENCE:?}",
+            counter.get()
+        )
+    });
+}
+
+/// A recording of the repository's, replayed on `listener` until the token is cancelled.
+fn replay(
+    listener: TcpListener,
+    file: &str,
+) -> (CancellationToken, JoinHandle<std::io::Result<()>>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/lidar")
+        .join(file);
+    let recording = vod_lidar::recording::Recording::load(&path).expect("a recording");
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let server =
+        tokio::spawn(async move { emulator::serve_replay(listener, &recording, stop).await });
+    (shutdown, server)
+}
+
+/// The scanner swapped for one of another geometry while the box runs (an LMS111, 541 beams
+/// by 0.5 deg, then an LMS511, 1141 by 0.1667 deg): the pipeline rejects the first scan of the
+/// new geometry, counts it, learns the road again and takes the scans after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_of_another_geometry_is_rejected_counted_and_the_road_learnt_again() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (first_shutdown, first_server) = replay(listener, "20210302_lms111.pcapng.json");
+    let rig = start_pipeline(address);
+    let label = ["gantry"];
+    let scans = rig.metrics.scans_total.with_label_values(&label);
+    let rejected = rig.metrics.scans_rejected_total.with_label_values(&label);
+    wait_count(&scans, 20, "scans of the first scanner").await;
+    assert_eq!(rejected.get(), 0);
+
+    first_shutdown.cancel();
+    first_server.await.unwrap().unwrap();
+    let listener = timeout(PATIENCE, async {
+        loop {
+            match TcpListener::bind(address).await {
+                Ok(listener) => return listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (second_shutdown, _server) = replay(listener, "20210301_lms511.pcapng.json");
+    wait_count(&rejected, 1, "the rejected scan").await;
+    let after = scans.get();
+    wait_count(&scans, after + 20, "scans of the new scanner").await;
+    assert_eq!(
+        rejected.get(),
+        1,
+        "only the first scan of the new geometry is rejected"
+    );
+    second_shutdown.cancel();
+    stop(rig).await;
+}
