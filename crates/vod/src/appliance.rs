@@ -330,6 +330,21 @@ impl Metrics {
             &["component"],
         )?;
         registry.register(Box::new(restarts_total.clone()))?;
+        // Memory, CPU, open files and threads of the process, from /proc.
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let build_info = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "vod_build_info",
+                "Always 1: the version and the commit of the running binary.",
+            ),
+            &["version", "commit"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("VOD_COMMIT")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
         Ok(Metrics {
             restarts_total,
             lidar: LidarMetrics::register(registry)?,

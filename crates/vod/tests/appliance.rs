@@ -89,6 +89,31 @@ fn one_vehicle_after_another_from_scanner_to_stored_capture() {
                 && metric_sum(m, "vod_store_captures_total") > 0.0
         },
     );
+    // The process's own numbers, and which build this is.
+    let body = scrape(metrics);
+    for process_metric in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_threads",
+    ] {
+        assert!(metric_sum(&body, process_metric) > 0.0, "{process_metric}");
+    }
+    // Whole seconds: there may be none yet.
+    assert!(body.lines().any(|line| line.starts_with("process_cpu_seconds_total ")));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map_or("unknown".to_owned(), |output| {
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        });
+    let build_info = format!(
+        "vod_build_info{{commit=\"{head}\",version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(body.contains(&build_info), "{build_info} not in\n{body}");
+
     // A technician added on the command line, the password on stdin, signs in to the page.
     let mut add = Command::new(VOD)
         .args([
