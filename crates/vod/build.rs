@@ -16,7 +16,11 @@ fn main() {
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=VOD_COMMIT={commit}");
     // A new commit or branch changes HEAD or the ref it names.
-    for path in ["../../.git/HEAD", "../../.git/refs/heads", "../../.git/packed-refs"] {
+    for path in [
+        "../../.git/HEAD",
+        "../../.git/refs/heads",
+        "../../.git/packed-refs",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
 }

@@ -153,16 +153,18 @@ fn spoilt_config(dir: &tempfile::TempDir, store: &Store) -> ConfigHandle {
     .unwrap()
 }
 
-#[tokio::test]
-async fn job_commands_list_retry_and_cancel_over_nats() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let upload = enqueue(&store, "upload", "upload.capture").await;
-    let sweep = enqueue(&store, "retention", "retention.sweep").await;
-
-    let registry = Registry::new();
-    let metrics = BusMetrics::register(&registry).unwrap();
+/// The service of site `bench` over `store` and the spoilt config in `dir`, on `server`,
+/// until the token is cancelled.
+fn start_service(
+    server: &NatsServer,
+    dir: &tempfile::TempDir,
+    store: &Store,
+) -> (
+    BusMetrics,
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), vod_core::TaskError>>,
+) {
+    let metrics = BusMetrics::register(&Registry::new()).unwrap();
     let shutdown = CancellationToken::new();
     let service = Service {
         config: BusConfig {
@@ -171,11 +173,26 @@ async fn job_commands_list_retry_and_cancel_over_nats() {
             ..BusConfig::default()
         },
         site: Arc::from("bench"),
-        commands: commands(&store, spoilt_config(&dir, &store)),
+        commands: commands(store, spoilt_config(dir, store)),
         metrics: metrics.clone(),
     };
     let stop = shutdown.clone();
-    let service = tokio::spawn(async move { service.run(stop).await });
+    (
+        metrics,
+        shutdown,
+        tokio::spawn(async move { service.run(stop).await }),
+    )
+}
+
+#[tokio::test]
+async fn job_commands_list_retry_and_cancel_over_nats() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let upload = enqueue(&store, "upload", "upload.capture").await;
+    let sweep = enqueue(&store, "retention", "retention.sweep").await;
+
+    let (metrics, shutdown, service) = start_service(&server, &dir, &store);
     let client = async_nats::connect(server.url()).await.unwrap();
 
     let listed = request(&client, "jobs.list", "").await;
@@ -344,20 +361,7 @@ async fn a_thousand_bad_requests_each_get_an_error_and_the_service_answers_on() 
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
-    let metrics = BusMetrics::register(&Registry::new()).unwrap();
-    let shutdown = CancellationToken::new();
-    let service = Service {
-        config: BusConfig {
-            nats_url: server.url(),
-            subject_prefix: "vod".into(),
-            ..BusConfig::default()
-        },
-        site: Arc::from("bench"),
-        commands: commands(&store, spoilt_config(&dir, &store)),
-        metrics: metrics.clone(),
-    };
-    let stop = shutdown.clone();
-    let service = tokio::spawn(async move { service.run(stop).await });
+    let (metrics, shutdown, service) = start_service(&server, &dir, &store);
     let client = async_nats::connect(server.url()).await.unwrap();
     request(&client, "jobs.list", "").await;
 

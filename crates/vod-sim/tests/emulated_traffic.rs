@@ -272,16 +272,7 @@ async fn reconnects_when_the_scanner_comes_back() {
     first_server.await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // ...and bring up a new one on the same port.
-    let listener = timeout(PATIENCE, async {
-        loop {
-            match TcpListener::bind(address).await {
-                Ok(listener) => return listener,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let listener = rebind(address).await;
     let (second_shutdown, _server) = start_emulator(listener);
     events.extend(vehicles_left(&mut rig, vehicles).await);
 
@@ -304,6 +295,20 @@ async fn reconnects_when_the_scanner_comes_back() {
     assert!(reconnects.get() > 0);
     stop(rig).await;
     second_shutdown.cancel();
+}
+
+/// A listener on `address` again, once the server that had it let it go.
+async fn rebind(address: SocketAddr) -> TcpListener {
+    timeout(PATIENCE, async {
+        loop {
+            match TcpListener::bind(address).await {
+                Ok(listener) => return listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .expect("the port is free again")
 }
 
 /// Polls `counter` until it reaches `at_least`, or panics after PATIENCE.
@@ -355,16 +360,7 @@ async fn a_scan_of_another_geometry_is_rejected_counted_and_the_road_learnt_agai
 
     first_shutdown.cancel();
     first_server.await.unwrap().unwrap();
-    let listener = timeout(PATIENCE, async {
-        loop {
-            match TcpListener::bind(address).await {
-                Ok(listener) => return listener,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let listener = rebind(address).await;
     let (second_shutdown, _server) = replay(listener, "20210301_lms511.pcapng.json");
     wait_count(&rejected, 1, "the rejected scan").await;
     let after = scans.get();

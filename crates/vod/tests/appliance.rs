@@ -99,7 +99,10 @@ fn one_vehicle_after_another_from_scanner_to_stored_capture() {
         assert!(metric_sum(&body, process_metric) > 0.0, "{process_metric}");
     }
     // Whole seconds: there may be none yet.
-    assert!(body.lines().any(|line| line.starts_with("process_cpu_seconds_total ")));
+    assert!(
+        body.lines()
+            .any(|line| line.starts_with("process_cpu_seconds_total "))
+    );
     let head = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
