@@ -402,6 +402,19 @@ async fn a_thousand_bad_requests_each_get_an_error_and_the_service_answers_on() 
             .all(|code| [400, 404, 413, 429, 503].contains(code)),
         "{codes:?}"
     );
+    // Each refusal is counted.
+    let errors: u64 = vod_bus::COMMANDS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["unknown"])
+        .map(|label| {
+            metrics
+                .commands_total
+                .with_label_values(&[label, "error"])
+                .get()
+        })
+        .sum();
+    assert!(errors >= 1000, "{errors} errors counted");
     // The service goes on answering once the flood is over.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
