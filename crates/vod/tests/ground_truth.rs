@@ -138,10 +138,12 @@ async fn the_box_stores_the_vehicles_and_counts_the_people_that_passed() {
     // One capture per vehicle (one camera per lane).
     assert_eq!(report.captures, vehicles);
     // The counting is measured, not perfect (docs/PERFORMANCE.md, 94 to 99 % exact on these
-    // scenes, and where the car is in the frame depends on the trigger's timing): three in
-    // four at least, which a broken count is far from.
+    // scenes), and where the car stands in the frame depends on the trigger's timing, so the
+    // share here is luck within a range: at 90 % exact, 13 or fewer of 18 happen in about
+    // one run in 35 (seen once), 8 or fewer in about one in 500,000. Half at least, which a
+    // broken count (none exact) is far from.
     assert!(
-        report.exact_counts * 4 >= report.captures * 3,
+        report.exact_counts * 2 >= report.captures,
         "{} of {} captures counted exactly",
         report.exact_counts,
         report.captures
@@ -163,7 +165,7 @@ async fn with_noise_on_the_road_the_counts_still_match_the_truth() {
     let report = run(noisy, 1.0).await;
     assert_eq!(report.stored_per_lane, report.truth_per_lane);
     assert!(
-        report.exact_counts * 4 >= report.captures * 3,
+        report.exact_counts * 2 >= report.captures,
         "{} of {} captures counted exactly",
         report.exact_counts,
         report.captures
