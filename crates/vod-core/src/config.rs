@@ -468,6 +468,14 @@ pub struct VisionConfig {
     pub review_below: f32,
     /// Cameras without an entry have their people detected and anonymized, not counted.
     pub seat_rows: Vec<SeatRowsConfig>,
+    /// An inference call still running after this is stopped and counts as failed: a frame
+    /// whose face search failed is not stored.
+    #[serde(default = "default_inference_timeout_ms")]
+    pub inference_timeout_ms: u32,
+}
+
+fn default_inference_timeout_ms() -> u32 {
+    5000
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

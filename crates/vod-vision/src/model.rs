@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::time::Duration;
 
 use opencv::core::Mat;
 use opencv::prelude::*;
-use ort::session::{Session, SessionOutputs};
+use ort::session::{RunOptions, Session, SessionOutputs};
 use ort::value::{TensorElementType, TensorRef};
 use sha2::{Digest, Sha256};
 
@@ -28,6 +31,35 @@ pub enum ModelError {
     Inference { model: String, message: String },
 }
 
+/// Runs `run`; once `timeout` has passed, terminates the inference runs of `options` (the
+/// run then fails). Also says whether it had to.
+fn within<T>(
+    timeout: Option<Duration>,
+    options: &RunOptions,
+    run: impl FnOnce() -> T,
+) -> (T, bool) {
+    let Some(timeout) = timeout else {
+        return (run(), false);
+    };
+    let timed_out = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        let (finished, waiting) = channel::<()>();
+        let timed_out = &timed_out;
+        scope.spawn(move || {
+            if waiting.recv_timeout(timeout) == Err(RecvTimeoutError::Timeout) {
+                timed_out.store(true, Ordering::SeqCst);
+                if let Err(error) = options.terminate() {
+                    tracing::error!(%error, "An inference run could not be stopped.");
+                }
+            }
+        });
+        let result = run();
+        drop(finished);
+        result
+    });
+    (result, timed_out.load(Ordering::SeqCst))
+}
+
 /// One model, ready to run. `detect` may be called from any thread; calls are serialised.
 #[derive(Debug)]
 pub struct Model {
@@ -37,6 +69,8 @@ pub struct Model {
     /// batch dimension is fixed at 1.
     batch_frames: usize,
     session: Mutex<Session>,
+    /// An inference call still running after this is terminated and fails.
+    run_timeout: Option<Duration>,
 }
 
 struct SessionTensors<'a, 's>(&'a SessionOutputs<'s>);
@@ -123,6 +157,7 @@ impl Model {
             manifest_path: manifest_path.to_owned(),
             batch_frames,
             session: Mutex::new(session),
+            run_timeout: None,
         };
         let blank = Mat::new_rows_cols_with_default(
             model.manifest.input.height as i32,
@@ -139,6 +174,13 @@ impl Model {
 
     pub fn name(&self) -> &str {
         &self.manifest.name
+    }
+
+    /// The model with a deadline on each inference call: a call still running after
+    /// `timeout` is terminated and fails ("timed out").
+    pub fn with_run_timeout(mut self, timeout: Duration) -> Model {
+        self.run_timeout = Some(timeout);
+        self
     }
 
     /// Frames given to one inference call.
@@ -192,19 +234,23 @@ impl Model {
             .session
             .lock()
             .map_err(|_| failed("session poisoned".into()))?;
-        let outputs = match &data {
+        let options = RunOptions::new().map_err(|e| failed(e.to_string()))?;
+        let (outputs, timed_out) = within(self.run_timeout, &options, || match &data {
             TensorData::F32(v) => {
-                let tensor = TensorRef::from_array_view((shape, v.as_slice()))
-                    .map_err(|e| failed(e.to_string()))?;
-                session.run(ort::inputs![spec.name.as_str() => tensor])
+                TensorRef::from_array_view((shape, v.as_slice())).and_then(|tensor| {
+                    session.run_with_options(ort::inputs![spec.name.as_str() => tensor], &options)
+                })
             }
             TensorData::U8(v) => {
-                let tensor = TensorRef::from_array_view((shape, v.as_slice()))
-                    .map_err(|e| failed(e.to_string()))?;
-                session.run(ort::inputs![spec.name.as_str() => tensor])
+                TensorRef::from_array_view((shape, v.as_slice())).and_then(|tensor| {
+                    session.run_with_options(ort::inputs![spec.name.as_str() => tensor], &options)
+                })
             }
-        }
-        .map_err(|e| failed(e.to_string()))?;
+        });
+        let outputs = outputs.map_err(|e| match (timed_out, self.run_timeout) {
+            (true, Some(timeout)) => failed(format!("timed out after {} ms", timeout.as_millis())),
+            _ => failed(e.to_string()),
+        })?;
         let tensors = SessionTensors(&outputs);
         images
             .iter()

@@ -66,8 +66,11 @@ impl VisionSet {
     /// holds the current set.
     pub fn load(config: &VisionConfig) -> Result<VisionSet, ModelError> {
         let (threads, batch) = (config.threads as usize, config.batch_size as usize);
-        let load =
-            |manifest: &str| Model::load_batched(&config.models_dir.join(manifest), threads, batch);
+        let timeout = std::time::Duration::from_millis(u64::from(config.inference_timeout_ms));
+        let load = |manifest: &str| {
+            Model::load_batched(&config.models_dir.join(manifest), threads, batch)
+                .map(|model| model.with_run_timeout(timeout))
+        };
         let person = load(&config.person_model)?;
         let face = load(&config.face_model)?;
         Ok(VisionSet {

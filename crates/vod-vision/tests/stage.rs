@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use opencv::core::{Mat, Vector};
@@ -374,4 +374,27 @@ async fn bursts_queued_across_a_replace_all_come_out_whole_in_order_of_sets() {
     assert!(raw.windows(2).all(|w| w[0] <= w[1]), "{raw:?}");
     assert_eq!(raw.last(), Some(&true));
     stage.stop().await;
+}
+
+#[test]
+fn a_face_search_that_runs_out_of_time_stores_no_frame() {
+    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+    let mut set = set(false, 0.5);
+    let frames = || vec![photo_frame("camera.png", 0), photo_frame("camera.png", 1)];
+    // No face model answers within a millisecond: the run is stopped and fails closed.
+    set.face = model("retinaface_mnet025.toml").with_run_timeout(Duration::from_millis(1));
+    let capture = process(burst(frames()), &set, &metrics);
+    assert!(
+        capture.images.is_empty(),
+        "a frame whose face search timed out was stored"
+    );
+    let errors = metrics
+        .inference_errors_total
+        .with_label_values(&[set.face.name()]);
+    assert_eq!(errors.get(), 2);
+    // Given time, the same model finishes and both frames are stored.
+    set.face = model("retinaface_mnet025.toml").with_run_timeout(Duration::from_secs(60));
+    let capture = process(burst(frames()), &set, &metrics);
+    assert_eq!(capture.images.len(), 2);
+    assert_eq!(errors.get(), 2);
 }

@@ -300,6 +300,9 @@ fn check_vision(config: &Config, problem: &mut impl FnMut(String, &str)) {
     if !(0.0..=1.0).contains(&vision.review_below) {
         problem("vision.review_below".into(), "must be within 0..=1");
     }
+    if vision.inference_timeout_ms == 0 {
+        problem("vision.inference_timeout_ms".into(), "must be at least 1");
+    }
     let mut seen = HashSet::new();
     for (i, rows) in vision.seat_rows.iter().enumerate() {
         if !config.cameras.iter().any(|c| c.name == rows.camera) {
