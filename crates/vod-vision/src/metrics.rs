@@ -13,6 +13,7 @@ pub struct VisionMetrics {
     pub inference_seconds: HistogramVec,
     pub inference_errors_total: IntCounterVec,
     pub captures_review_total: IntCounter,
+    pub captures_without_image_total: IntCounter,
 }
 
 impl VisionMetrics {
@@ -59,6 +60,12 @@ impl VisionMetrics {
         registry.register(Box::new(inference_seconds.clone()))?;
         registry.register(Box::new(inference_errors_total.clone()))?;
         registry.register(Box::new(captures_review_total.clone()))?;
+        let captures_without_image_total = IntCounter::with_opts(Opts::new(
+            "vod_vision_captures_without_image_total",
+            "Bursts with frames none of which could be stored (bad buffers, failed or timed-out \
+             face searches): stored as captures without images.",
+        ))?;
+        registry.register(Box::new(captures_without_image_total.clone()))?;
         Ok(VisionMetrics {
             frames_total,
             encode_errors_total,
@@ -67,6 +74,7 @@ impl VisionMetrics {
             inference_seconds,
             inference_errors_total,
             captures_review_total,
+            captures_without_image_total,
         })
     }
 }

@@ -94,6 +94,9 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
             images.push(result.image);
         }
     }
+    if !burst.frames.is_empty() && images.is_empty() {
+        metrics.captures_without_image_total.inc();
+    }
     let occupancy = (!burst.frames.is_empty()).then(|| {
         let zones = set
             .settings

@@ -392,9 +392,11 @@ fn a_face_search_that_runs_out_of_time_stores_no_frame() {
         .inference_errors_total
         .with_label_values(&[set.face.name()]);
     assert_eq!(errors.get(), 2);
+    assert_eq!(metrics.captures_without_image_total.get(), 1);
     // Given time, the same model finishes and both frames are stored.
     set.face = model("retinaface_mnet025.toml").with_run_timeout(Duration::from_secs(60));
     let capture = process(burst(frames()), &set, &metrics);
     assert_eq!(capture.images.len(), 2);
     assert_eq!(errors.get(), 2);
+    assert_eq!(metrics.captures_without_image_total.get(), 1);
 }
