@@ -45,10 +45,18 @@ struct Report {
 async fn run(traffic: EmulatorConfig, review_below: f32) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let (scanner_address, emulator_stop) = common::emulator(traffic.clone()).await;
-    let text = common::bench_config(dir.path(), scanner_address, 8080, 9100, None).replace(
-        "review_below = 0.2",
-        &format!("review_below = {review_below}"),
-    );
+    let text = common::bench_config(dir.path(), scanner_address, 8080, 9100, None)
+        .replace(
+            "review_below = 0.2",
+            &format!("review_below = {review_below}"),
+        )
+        // A pause of the in-process emulator on a loaded machine is no lost scanner here: the
+        // per-lane counts must be exact.
+        .replace(
+            "connect_timeout_ms = 2000",
+            "connect_timeout_ms = 2000\nstall_timeout_ms = 10000",
+        );
+    assert!(text.contains("stall_timeout_ms = 10000"), "the scanner section moved");
     let path = common::write_config(dir.path(), &text);
     let appliance = common::InProcess::start(&path).await;
     let store = appliance.store.clone();
