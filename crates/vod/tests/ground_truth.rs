@@ -56,7 +56,10 @@ async fn run(traffic: EmulatorConfig, review_below: f32) -> Report {
             "connect_timeout_ms = 2000",
             "connect_timeout_ms = 2000\nstall_timeout_ms = 10000",
         );
-    assert!(text.contains("stall_timeout_ms = 10000"), "the scanner section moved");
+    assert!(
+        text.contains("stall_timeout_ms = 10000"),
+        "the scanner section moved"
+    );
     let path = common::write_config(dir.path(), &text);
     let appliance = common::InProcess::start(&path).await;
     let store = appliance.store.clone();
