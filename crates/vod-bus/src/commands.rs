@@ -47,6 +47,11 @@ pub const COMMANDS: &[(&str, Kind)] = &[
     ("jobs.cancel", Kind::Act),
 ];
 
+/// A command's endpoint name in the micro protocol, which allows no dots: `config_get`.
+pub fn endpoint_name(command: &str) -> String {
+    command.replace('.', "_")
+}
+
 /// Why a request was not carried out; the text goes back as the reply's `error`, the code
 /// (HTTP-like) as its `code` and in the `Nats-Service-Error-Code` header.
 #[derive(Debug, thiserror::Error)]

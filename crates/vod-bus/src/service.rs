@@ -23,7 +23,7 @@ use vod_core::config::BusConfig;
 use vod_core::{Component, TaskError};
 
 use crate::BusMetrics;
-use crate::commands::{COMMANDS, CommandError, Commands, Kind};
+use crate::commands::{COMMANDS, CommandError, Commands, Kind, endpoint_name};
 use crate::connect::{Patience, connect};
 
 /// The service's name in the micro protocol.
@@ -101,7 +101,7 @@ async fn run_service(service: &Service, shutdown: CancellationToken) -> Result<(
         .stats_handler(|endpoint, _stats| {
             let kind = COMMANDS
                 .iter()
-                .find(|(name, _)| name.replace('.', "_") == endpoint)
+                .find(|(name, _)| endpoint_name(name) == endpoint)
                 .map(|(_, kind)| *kind);
             match kind {
                 Some(Kind::Read) => json!({ "kind": "read", "per_second": READS_PER_SECOND }),
@@ -114,13 +114,17 @@ async fn run_service(service: &Service, shutdown: CancellationToken) -> Result<(
     let prefix = command_prefix(config, site);
     let group = micro.group(prefix.trim_end_matches('.'));
     let mut endpoints = Vec::new();
-    for (command, _) in COMMANDS {
+    for &(command, kind) in COMMANDS {
         let endpoint = group
             .endpoint_builder()
-            .name(command.replace('.', "_"))
-            .add(*command)
+            .name(endpoint_name(command))
+            .add(command)
             .await?;
-        endpoints.push(endpoint.map(|request| (Some(*command), request)).boxed());
+        endpoints.push(
+            endpoint
+                .map(move |request| (Some((command, kind)), request))
+                .boxed(),
+        );
     }
     // Everything else under the prefix, in a queue group of its own so that the server also
     // hands it the known commands (which it leaves to their endpoints).
@@ -170,12 +174,15 @@ async fn run_service(service: &Service, shutdown: CancellationToken) -> Result<(
     Ok(())
 }
 
-/// Checks a request's size and rate and starts its task, or answers why not.
-fn admit(shared: &Arc<Shared>, known: Option<&'static str>, command: String, request: Request) {
-    let kind = COMMANDS
-        .iter()
-        .find(|(name, _)| Some(*name) == known)
-        .map_or(Kind::Read, |(_, kind)| *kind);
+/// Checks a request's size and rate and starts its task, or answers why not. `known` is the
+/// command and kind of the endpoint that got it; none for the endpoint of unknown commands.
+fn admit(
+    shared: &Arc<Shared>,
+    known: Option<(&'static str, Kind)>,
+    command: String,
+    request: Request,
+) {
+    let (label, kind) = known.unwrap_or(("unknown", Kind::Read));
     let refusal = if request.message.payload.len() > MAX_REQUEST_BYTES {
         Some(CommandError::TooLarge(
             request.message.payload.len(),
@@ -194,7 +201,6 @@ fn admit(shared: &Arc<Shared>, known: Option<&'static str>, command: String, req
     let permit = shared.in_flight.clone().try_acquire_owned();
     let shared = shared.clone();
     tokio::spawn(async move {
-        let label = known.unwrap_or("unknown");
         let result = match (refusal, permit) {
             (Some(error), _) => Err(error),
             (None, Err(_)) => Err(CommandError::Busy),

@@ -8,12 +8,18 @@
 //!   running box's config changes: plan by key path (`config/diff.rs`: what applies at once,
 //!   what waits for a restart), ready the live parts, write back with toml_edit atomically
 //!   (`config/file.rs`), apply, audit; secrets masked everywhere (`config/secrets.rs`).
-//! - `scan`, `vehicle` (vehicle events and their one `VehicleMeasurements`), `trigger`, `frame`
+//! - `scan`, `vehicle` (vehicle events and their one `VehicleMeasurements`), `frame`
 //!   (`Frame` and the `Burst` one trigger produced), `capture`, `occupancy`.
 //! - `scanner_view`: the latest scan of a running scanner pipeline as its detector saw it, and
 //!   the request to learn the road again, for the web page and the bus.
 //! - `supervisor`: runs each [`Component`] with restart, backoff and a restart intensity;
-//!   [`supervisor::channel`] makes the bounded channels whose receivers outlive restarts.
+//!   [`supervisor::channel`] makes the bounded channels whose receivers outlive restarts; its
+//!   `Children` table says what each component is doing (state, restarts and their last cause,
+//!   its task's busy time and wake-ups) and restarts one on request.
+//! - `control`: the [`control::BoxControl`] trait the bus's control plane asks (state, top,
+//!   test captures, relearn, restart, log filter, snapshot); the appliance implements it.
+//! - `trigger`: what the trigger planner asks of a camera, and [`TestTriggers`], the test
+//!   captures a person asks for on the web page or the bus.
 //! - `log_ring`: the newest log lines in memory, for the web page; `log_budget`: one line per
 //!   interval for input that goes bad many times a second.
 //! - `hub`: the broadcast of [`Event`]s to the web page, the bus and the logs.

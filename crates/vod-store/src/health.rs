@@ -70,3 +70,19 @@ impl ImageHealth {
         *state = ImageWrites::Failing { since_ms, reason };
     }
 }
+
+/// Free and total space of a file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The space of the file system that holds `dir` (the data directory).
+pub fn disk_space(dir: &std::path::Path) -> std::io::Result<DiskSpace> {
+    let stats = rustix::fs::statvfs(dir)?;
+    Ok(DiskSpace {
+        free_bytes: stats.f_bavail * stats.f_frsize,
+        total_bytes: stats.f_blocks * stats.f_frsize,
+    })
+}

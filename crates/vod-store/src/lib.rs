@@ -38,7 +38,7 @@ pub use captures::{
 };
 pub use check::FileCheckReport;
 pub use error::StoreError;
-pub use health::ImageWrites;
+pub use health::{DiskSpace, ImageWrites, disk_space};
 pub use jobs::{
     Enqueued, Job, JobAction, JobActionOutcome, JobAttempt, JobError, JobFilter, JobHandler, JobId,
     JobState, JobWithAttempts, NewJob, PeriodicJob, QueueRunner, QueueSpec, RetryPolicy, Schedule,

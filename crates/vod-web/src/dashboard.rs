@@ -235,13 +235,13 @@ fn duration_text(elapsed: Duration) -> String {
 
 /// Free and total space of the file system that holds the data directory.
 fn disk_text(data_dir: &std::path::Path) -> String {
-    match rustix::fs::statvfs(data_dir) {
-        Ok(stats) => {
-            let gb = |blocks: u64| (blocks * stats.f_frsize) as f64 / 1e9;
+    match vod_store::disk_space(data_dir) {
+        Ok(space) => {
+            let gb = |bytes: u64| bytes as f64 / 1e9;
             format!(
                 "{:.1} GB free of {:.1} GB",
-                gb(stats.f_bavail),
-                gb(stats.f_blocks)
+                gb(space.free_bytes),
+                gb(space.total_bytes)
             )
         }
         Err(error) => format!("unknown ({error})"),

@@ -131,23 +131,14 @@ impl std::fmt::Debug for ApplianceControl {
 
 impl ApplianceControl {
     fn sample(&self) -> Sample {
-        let tasks = self
-            .children
-            .list()
-            .into_iter()
-            .map(|(name, status)| (name, (status.busy_ms, status.wakeups)))
-            .collect();
         let families = self.registry.gather();
         let config = self.config.current();
-        let counters = self
-            .children
-            .list()
-            .into_keys()
-            .map(|name| {
-                let counters = counters_of(&families, &config, &name);
-                (name, counters)
-            })
-            .collect();
+        let mut tasks = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for (name, status) in self.children.list() {
+            counters.insert(name.clone(), counters_of(&families, &config, &name));
+            tasks.insert(name, (status.busy_ms, status.wakeups));
+        }
         Sample {
             at: Instant::now(),
             tasks,
@@ -224,10 +215,10 @@ fn detector_state(view: &ScannerView) -> Value {
 
 /// Free and total bytes of the file system that holds the data directory.
 fn disk(data_dir: &std::path::Path) -> Value {
-    match rustix::fs::statvfs(data_dir) {
-        Ok(stats) => json!({
-            "free_bytes": stats.f_bavail * stats.f_frsize,
-            "total_bytes": stats.f_blocks * stats.f_frsize,
+    match vod_store::disk_space(data_dir) {
+        Ok(space) => json!({
+            "free_bytes": space.free_bytes,
+            "total_bytes": space.total_bytes,
         }),
         Err(error) => json!({ "error": error.to_string() }),
     }
