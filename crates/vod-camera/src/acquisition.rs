@@ -125,7 +125,7 @@ mod tests {
     use chrono::Utc;
     use prometheus::Registry;
     use vod_core::VehicleId;
-    use vod_core::config::{CameraSource, CameraTrigger, SimSize};
+    use vod_core::config::{CameraSource, CameraTrigger, SimSource};
     use vod_core::supervisor::channel;
 
     use super::*;
@@ -141,10 +141,7 @@ mod tests {
         let config = CameraConfig {
             name: "cam-1".into(),
             lane: "lane-1".into(),
-            source: CameraSource::Sim(SimSize {
-                width: 320,
-                height: 240,
-            }),
+            source: CameraSource::Sim(SimSource::sized(320, 240)),
             trigger: CameraTrigger::DelayMs(20),
             burst_frames: 2,
             burst_interval_ms: 40,

@@ -429,11 +429,41 @@ pub enum CameraTrigger {
     DistanceMm(u32),
 }
 
-/// The image a simulated camera renders: `width` and `height` beside `source = "sim"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SimSize {
+/// What a simulated camera renders: `width`, `height` and optionally `scenes` and
+/// `occupants_dir` beside `source = "sim"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSource {
     pub width: u32,
     pub height: u32,
+    pub scenes: SimScenes,
+    /// A folder of photos, one person each (waist up), that occupants are drawn from instead
+    /// of the built-in ones; every PNG or JPEG file in it is used.
+    pub occupants_dir: Option<PathBuf>,
+}
+
+impl SimSource {
+    /// Clear scenes of the built-in occupants.
+    pub fn sized(width: u32, height: u32) -> SimSource {
+        SimSource {
+            width,
+            height,
+            scenes: SimScenes::Clear,
+            occupants_dir: None,
+        }
+    }
+}
+
+/// How hard the simulated camera's scenes are to count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimScenes {
+    /// One driver and at times one rear passenger, adults, behind clear glass.
+    #[default]
+    Clear,
+    /// As well: children, a front passenger and a second rear passenger partly hidden by the
+    /// occupant in front of them, headrests and pillars in the way, tinted glass, glare, a
+    /// near-infrared monochrome view, and bags or child seats on empty seats.
+    Hard,
 }
 
 /// Where the seat rows appear in one camera's side view, as `[from, to]` ranges of the image
@@ -491,7 +521,7 @@ pub enum AnonymizeTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CameraSource {
     /// Renders the passing vehicle; for the bench rig and tests.
-    Sim(SimSize),
+    Sim(SimSource),
     /// A GigE Vision (GenICam) camera through Aravis.
     Gige(GigeSourceConfig),
     /// A free-running USB (UVC) camera; each trigger takes the frame nearest its moment.

@@ -41,7 +41,7 @@ pub mod vehicle;
 pub use capture::{Capture, CaptureImage};
 pub use frame::{Burst, Frame, PixelFormat};
 pub use hub::{Event, Hub};
-pub use occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
+pub use occupancy::{Doubt, DoubtKind, ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 pub use scan::Scan;
 pub use scanner_view::{ScanSnapshot, ScannerView};
 pub use supervisor::{Component, SharedReceiver};

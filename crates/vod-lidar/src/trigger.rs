@@ -121,7 +121,7 @@ mod tests {
     use std::time::Instant;
 
     use chrono::DateTime;
-    use vod_core::config::{CameraSource, SimSize};
+    use vod_core::config::{CameraSource, SimSource};
     use vod_core::{VehicleClass, VehicleId, VehicleMeasurements};
 
     use super::*;
@@ -130,10 +130,7 @@ mod tests {
         CameraConfig {
             name: name.into(),
             lane: lane.into(),
-            source: CameraSource::Sim(SimSize {
-                width: 1280,
-                height: 1024,
-            }),
+            source: CameraSource::Sim(SimSource::sized(1280, 1024)),
             trigger: CameraTrigger::DelayMs(delay_ms),
             burst_frames: 2,
             burst_interval_ms: 40,

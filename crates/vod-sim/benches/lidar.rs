@@ -17,7 +17,7 @@ use prometheus::core::Collector;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vod_core::config::{CameraConfig, CameraSource, CameraTrigger, DetectorConfig, SimSize};
+use vod_core::config::{CameraConfig, CameraSource, CameraTrigger, DetectorConfig, SimSource};
 use vod_core::{Hub, TriggerCommand};
 use vod_lidar::cola::encode_cola_b;
 use vod_lidar::recording::Recording;
@@ -244,10 +244,7 @@ async fn run_rig(duration: Duration, placement: Placement) -> (Vec<Duration>, f6
         .map(|(i, lane)| CameraConfig {
             name: format!("cam-{}", i + 1),
             lane: lane.name.clone(),
-            source: CameraSource::Sim(SimSize {
-                width: 640,
-                height: 480,
-            }),
+            source: CameraSource::Sim(SimSource::sized(640, 480)),
             trigger: CameraTrigger::DelayMs(20),
             burst_frames: 2,
             burst_interval_ms: 40,

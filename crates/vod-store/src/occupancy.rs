@@ -3,7 +3,7 @@
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
-use vod_core::occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
+use vod_core::occupancy::{Doubt, ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
 
 use crate::captures::CaptureId;
 use crate::error::StoreError;
@@ -23,8 +23,8 @@ pub(crate) async fn insert(
     let error = StoreError::database;
     sqlx::query(
         "INSERT INTO capture_occupancy \
-         (capture_id, people, countability, needs_review, faces_blurred, evidence_raw) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         (capture_id, people, countability, needs_review, faces_blurred, evidence_raw, doubts) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(occupancy.people)
@@ -32,6 +32,14 @@ pub(crate) async fn insert(
     .bind(occupancy.needs_review)
     .bind(occupancy.faces_blurred)
     .bind(occupancy.evidence_raw)
+    .bind(
+        occupancy
+            .doubts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
     .execute(&mut **tx)
     .await
     .map_err(error("inserting an occupancy"))?;
@@ -83,7 +91,7 @@ impl Store {
     pub async fn occupancy(&self, id: CaptureId) -> Result<Option<Occupancy>, StoreError> {
         let error = StoreError::database;
         let Some(head) = sqlx::query(
-            "SELECT people, countability, needs_review, faces_blurred, evidence_raw \
+            "SELECT people, countability, needs_review, faces_blurred, evidence_raw, doubts \
              FROM capture_occupancy WHERE capture_id = ?",
         )
         .bind(id.0)
@@ -147,6 +155,14 @@ fn decode(
         people: head.try_get("people")?,
         countability: real(head, "countability")?,
         needs_review: head.try_get("needs_review")?,
+        doubts: head
+            .try_get::<&str, _>("doubts")?
+            .split_whitespace()
+            .map(|text| {
+                Doubt::parse(text)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown doubt {text:?}").into()))
+            })
+            .collect::<Result<_, sqlx::Error>>()?,
         detections: detections
             .iter()
             .map(|row| {

@@ -169,7 +169,9 @@ async fn a_failed_transaction_keeps_no_files_and_counts_an_error() {
 
 #[tokio::test]
 async fn occupancy_is_stored_with_its_capture_and_read_back_whole() {
-    use vod_core::occupancy::{ModelRef, Occupancy, PersonDetection, RowCount, SeatRow};
+    use vod_core::occupancy::{
+        Doubt, DoubtKind, ModelRef, Occupancy, PersonDetection, RowCount, SeatRow,
+    };
 
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, _registry) = open(dir.path()).await;
@@ -189,6 +191,16 @@ async fn occupancy_is_stored_with_its_capture_and_read_back_whole() {
         people: 3,
         countability: 0.5,
         needs_review: true,
+        doubts: vec![
+            Doubt {
+                kind: DoubtKind::FramesDisagree,
+                row: Some(SeatRow::Rear),
+            },
+            Doubt {
+                kind: DoubtKind::OutsideZones,
+                row: None,
+            },
+        ],
         detections: vec![
             PersonDetection {
                 burst_index: 1,

@@ -19,7 +19,7 @@ use crate::anonymize::anonymize;
 use crate::decode::{BoxF, Detection};
 use crate::encode::{encode_mat, frame_mat};
 use crate::model::Model;
-use crate::occupancy::{fuse, row_at};
+use crate::occupancy::{Evidence, PlacedFace, fuse, row_at};
 use crate::vision::{Vision, VisionSet};
 
 /// The vision task. Each burst takes the vision set current when it starts; the work runs on
@@ -52,11 +52,12 @@ impl Component for VisionStage {
     }
 }
 
-/// One analysed frame: its encoded image, the people in it and how many faces were blurred.
+/// One analysed frame: its encoded image, the people in it and the faces found (and blurred
+/// unless evidence mode is on).
 struct FrameResult {
     image: CaptureImage,
     people: Vec<PersonDetection>,
-    faces: u32,
+    faces: Vec<PlacedFace>,
 }
 
 pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Capture {
@@ -64,7 +65,7 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
     let mut images = Vec::with_capacity(burst.frames.len());
     let mut analysed = Vec::new();
     let mut people = Vec::new();
-    let mut faces = 0;
+    let mut faces = Vec::new();
     let mut mats = Vec::with_capacity(burst.frames.len());
     for frame in &burst.frames {
         metrics.frames_total.inc();
@@ -90,7 +91,7 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
         if let Some(result) = finish_frame(frame, image, &found_people, found_faces, set, metrics) {
             analysed.push(frame.burst_index);
             people.extend(result.people);
-            faces += result.faces;
+            faces.extend(result.faces);
             images.push(result.image);
         }
     }
@@ -103,7 +104,14 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
             .seat_rows
             .get(&*trigger.camera)
             .map_or(&[][..], Vec::as_slice);
-        let fused = fuse(zones, &analysed, &people);
+        let evidence = Evidence {
+            frames: &analysed,
+            people: &people,
+            faces: &faces,
+            person_threshold: set.person.manifest.score_threshold,
+            width_px: burst.frames[0].width as f32,
+        };
+        let fused = fuse(zones, &evidence);
         let needs_review = fused.countability < set.settings.review_below;
         if needs_review {
             metrics.captures_review_total.inc();
@@ -113,8 +121,10 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
             rows: fused.rows,
             countability: fused.countability,
             needs_review,
+            doubts: fused.doubts,
             detections: people,
-            faces_blurred: faces,
+            // In evidence mode faces are not searched: none found, none blurred.
+            faces_blurred: faces.len() as u32,
             models: set.model_refs(),
             evidence_raw: set.settings.evidence_raw,
         }
@@ -143,7 +153,6 @@ fn finish_frame(
 ) -> Option<FrameResult> {
     let settings = &set.settings;
     let found_faces = found_faces?;
-    let mut faces = 0;
     if !settings.evidence_raw {
         let mut boxes: Vec<BoxF> = found_faces.iter().map(|d| d.bbox).collect();
         if settings.anonymize_people {
@@ -155,14 +164,20 @@ fn finish_frame(
             tracing::warn!(camera = %frame.camera, %error, "Frame dropped: could not anonymize it.");
             return None;
         }
-        faces = found_faces.len() as u32;
-        metrics.faces_blurred_total.inc_by(u64::from(faces));
+        metrics.faces_blurred_total.inc_by(found_faces.len() as u64);
     }
     let zones = settings
         .seat_rows
         .get(&*frame.camera)
         .map_or(&[][..], Vec::as_slice);
     let width = frame.width as f32;
+    let faces = found_faces
+        .iter()
+        .map(|d| PlacedFace {
+            burst_index: frame.burst_index,
+            row: row_at(zones, d.bbox.centre_x() / width),
+        })
+        .collect();
     let people = found_people
         .iter()
         .map(|d| PersonDetection {

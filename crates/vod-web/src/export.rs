@@ -55,6 +55,8 @@ struct LabelledCapture {
     reviewed: BTreeMap<String, u32>,
     reviewers: Vec<String>,
     countability: Option<f32>,
+    /// Why the box's count was not certain (`kind` or `kind:row`).
+    doubts: Vec<String>,
     detections: Vec<vod_core::PersonDetection>,
 }
 
@@ -131,6 +133,9 @@ async fn export(
                 .collect(),
             reviewers,
             countability: occupancy.map(|occupancy| occupancy.countability),
+            doubts: occupancy
+                .map(|occupancy| occupancy.doubts.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
             detections: occupancy
                 .map(|occupancy| occupancy.detections.clone())
                 .unwrap_or_default(),

@@ -39,6 +39,13 @@ fn capture(lane: &str, people: Option<u32>, needs_review: bool) -> Capture {
             people,
             countability: if needs_review { 0.1 } else { 0.9 },
             needs_review,
+            doubts: needs_review
+                .then_some(vod_core::Doubt {
+                    kind: vod_core::DoubtKind::WideBox,
+                    row: Some(SeatRow::Front),
+                })
+                .into_iter()
+                .collect(),
             detections: vec![PersonDetection {
                 burst_index: 0,
                 row: Some(SeatRow::Front),
@@ -598,6 +605,7 @@ async fn a_technician_downloads_the_reviewed_captures_as_a_labelled_set() {
     assert_eq!(captures[0]["reviewed"]["front"], 2);
     assert_eq!(captures[0]["counted"]["front"], 1);
     assert_eq!(captures[0]["reviewers"][0], "tec");
+    assert_eq!(captures[0]["doubts"], serde_json::json!(["wide_box:front"]));
     let image = captures[0]["images"][0]["file"].as_str().unwrap();
     assert_eq!(names, ["labels.json", image]);
 }

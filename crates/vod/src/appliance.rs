@@ -601,7 +601,7 @@ impl Stages<'_> {
 fn open_camera(config: &CameraConfig, metrics: &CameraMetrics) -> anyhow::Result<Box<dyn Camera>> {
     let name: Arc<str> = Arc::from(config.name.as_str());
     Ok(match &config.source {
-        CameraSource::Sim(size) => Box::new(SimCamera::new(name, size.width, size.height)?),
+        CameraSource::Sim(sim) => Box::new(SimCamera::from_source(name, sim)?),
         CameraSource::Gige(gige) => Box::new(vod_camera::gige::GigeCamera::start(
             name,
             gige.into(),

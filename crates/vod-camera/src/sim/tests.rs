@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use opencv::core::Rect;
+use vod_core::config::{SimScenes, SimSource};
 use vod_core::{TriggerCommand, VehicleId};
 
 use super::*;
@@ -61,7 +62,7 @@ fn the_driver_is_always_there_and_the_rear_row_only_sometimes() {
     );
     let photos: std::collections::HashSet<_> = scenes
         .iter()
-        .flat_map(|s| s.occupants.iter().map(|o| o.photo))
+        .flat_map(|s| s.occupants.iter().map(|o| o.photo.clone()))
         .collect();
     assert_eq!(photos.len(), 2);
 }
@@ -142,4 +143,128 @@ fn small_frames_render_with_occupants_only_where_they_fit() {
             assert!(scene.occupants.is_empty(), "{scene:?}");
         }
     }
+}
+
+fn hard_camera(occupants_dir: Option<std::path::PathBuf>) -> SimCamera {
+    let source = SimSource {
+        scenes: SimScenes::Hard,
+        occupants_dir,
+        ..SimSource::sized(1280, 1024)
+    };
+    SimCamera::from_source("cam".into(), &source).unwrap()
+}
+
+#[test]
+fn hard_scenes_hold_every_condition_and_stay_inside_their_windows() {
+    let camera = hard_camera(None);
+    let scenes: Vec<SimScene> = (0..200)
+        .map(|i| camera.scene(trigger(i).vehicle_id, 0))
+        .collect();
+    for condition in SimCondition::ALL {
+        let n = scenes
+            .iter()
+            .filter(|s| s.conditions.contains(&condition))
+            .count();
+        assert!(n >= 10, "{condition:?} in {n} of 200 scenes");
+    }
+    let layout = Layout::new(1280, 1024, 0);
+    for scene in &scenes {
+        let front = scene.occupied_rows.iter().filter(|r| **r == 1).count();
+        assert!((1..=2).contains(&front), "{scene:?}");
+        assert!(scene.occupied_rows.iter().filter(|r| **r == 2).count() <= 2);
+        let two_in_a_row = scene.occupied_rows.windows(2).any(|w| w[0] == w[1]);
+        assert_eq!(
+            two_in_a_row,
+            scene.conditions.contains(&SimCondition::HiddenBehind),
+            "{scene:?}"
+        );
+        for occupant in &scene.occupants {
+            let window = if occupant.row == 1 {
+                layout.front_window
+            } else {
+                layout.rear_window
+            };
+            assert!(
+                contains(window, occupant.bbox),
+                "{occupant:?} outside {window:?}"
+            );
+            if occupant.child {
+                assert!(occupant.bbox.height < window.height * 2 / 3, "{occupant:?}");
+            }
+        }
+        // The driver is an adult.
+        assert!(
+            scene.occupants.iter().any(|o| o.row == 1 && !o.child),
+            "{scene:?}"
+        );
+    }
+    let a = trigger(3).vehicle_id;
+    assert_eq!(camera.scene(a, 1), camera.scene(a, 1));
+}
+
+#[test]
+fn a_near_infrared_frame_is_monochrome() {
+    let mut camera = hard_camera(None);
+    let trigger = (0..100)
+        .map(trigger)
+        .find(|t| {
+            camera
+                .scene(t.vehicle_id, 0)
+                .conditions
+                .contains(&SimCondition::NearInfrared)
+        })
+        .expect("a near-infrared scene among 100");
+    let frame = camera.grab(&trigger, 0).unwrap();
+    assert!(frame.pixels.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+}
+
+#[test]
+fn occupants_come_from_a_folder_of_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, colour) in [("alice.png", [200u8, 40, 40]), ("bob.jpg", [40, 200, 40])] {
+        image::RgbImage::from_pixel(120, 160, image::Rgb(colour))
+            .save(dir.path().join(name))
+            .unwrap();
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a photo").unwrap();
+    let camera = hard_camera(Some(dir.path().to_owned()));
+    let scenes: Vec<SimScene> = (0..40)
+        .map(|i| camera.scene(trigger(i).vehicle_id, 0))
+        .collect();
+    let photos: std::collections::BTreeSet<String> = scenes
+        .iter()
+        .flat_map(|s| s.occupants.iter().map(|o| o.photo.to_string()))
+        .collect();
+    assert_eq!(photos, ["alice", "bob"].map(String::from).into());
+    // The photo's colour is where the ground truth puts it (BGR), in a clear scene: nothing
+    // drawn over the occupants. Each driver is alice or bob by even chance.
+    let clear = SimSource {
+        occupants_dir: Some(dir.path().to_owned()),
+        ..SimSource::sized(1280, 1024)
+    };
+    let mut camera = SimCamera::from_source("cam".into(), &clear).unwrap();
+    let (t, driver) = (0..40)
+        .map(trigger)
+        .find_map(|t| {
+            let scene = camera.scene(t.vehicle_id, 0);
+            let driver = scene.occupants.into_iter().find(|o| o.row == 1)?;
+            (&*driver.photo == "alice").then_some((t, driver))
+        })
+        .expect("alice drives one of 40 vehicles");
+    let frame = camera.grab(&t, 0).unwrap();
+    let (x, y) = (
+        driver.bbox.x + driver.bbox.width / 2,
+        driver.bbox.y + driver.bbox.height / 2,
+    );
+    let at = (y as usize * 1280 + x as usize) * 3;
+    let [b, g, r] = [frame.pixels[at], frame.pixels[at + 1], frame.pixels[at + 2]];
+    assert!(r > g && r > b, "{:?}", [b, g, r]);
+
+    let empty = tempfile::tempdir().unwrap();
+    let source = SimSource {
+        occupants_dir: Some(empty.path().to_owned()),
+        ..SimSource::sized(64, 48)
+    };
+    let error = SimCamera::from_source("cam".into(), &source).unwrap_err();
+    assert!(error.to_string().contains("no PNG or JPEG"), "{error}");
 }

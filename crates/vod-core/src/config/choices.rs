@@ -1,15 +1,17 @@
 //! The file's spelling of the config's exclusive choices, turned into enums when a file is
 //! read and back when a config is written or compared: a camera's trigger
-//! (`trigger_delay_ms` or `trigger_distance_mm`), a simulated camera's size (`width` and
-//! `height`, for `source = "sim"` only) and the retention sweep's schedule (`sweep_every_s` or
+//! (`trigger_delay_ms` or `trigger_distance_mm`), a simulated camera's size and scenes
+//! (`width`, `height`, `scenes`, `occupants_dir`, for `source = "sim"` only) and the retention sweep's schedule (`sweep_every_s` or
 //! `sweep_cron`). A wrong combination is a serde error whose message names the key, in a form
 //! that `problems.rs` turns into a problem at that key's path.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CameraConfig, CameraSource, CameraTrigger, GigeSourceConfig, RetentionConfig, SimSize,
-    SweepSchedule, UsbSourceConfig,
+    CameraConfig, CameraSource, CameraTrigger, GigeSourceConfig, RetentionConfig, SimScenes,
+    SimSource, SweepSchedule, UsbSourceConfig,
 };
 
 /// The message of a key that must be given: `problems.rs` reports "missing: {explanation}" at
@@ -45,6 +47,10 @@ pub(super) struct CameraFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     height: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    scenes: Option<SimScenes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    occupants_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger_delay_ms: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger_distance_mm: Option<u32>,
@@ -73,12 +79,19 @@ impl TryFrom<CameraFile> for CameraConfig {
             (None, Some(distance_mm)) => CameraTrigger::DistanceMm(distance_mm),
         };
         let source = match (file.source, file.width, file.height) {
-            (SourceFile::Sim, Some(width), Some(height)) => {
-                CameraSource::Sim(SimSize { width, height })
-            }
+            (SourceFile::Sim, Some(width), Some(height)) => CameraSource::Sim(SimSource {
+                width,
+                height,
+                scenes: file.scenes.unwrap_or_default(),
+                occupants_dir: file.occupants_dir,
+            }),
             (SourceFile::Sim, None, _) => return Err(missing("width", "the simulated image size")),
             (SourceFile::Sim, _, None) => {
                 return Err(missing("height", "the simulated image size"));
+            }
+            _ if file.scenes.is_some() => return Err(not_allowed("scenes", ONLY_FOR_SIM)),
+            _ if file.occupants_dir.is_some() => {
+                return Err(not_allowed("occupants_dir", ONLY_FOR_SIM));
             }
             (_, Some(_), _) => return Err(not_allowed("width", SIZE_ONLY_FOR_SIM)),
             (_, _, Some(_)) => return Err(not_allowed("height", SIZE_ONLY_FOR_SIM)),
@@ -99,12 +112,14 @@ impl TryFrom<CameraFile> for CameraConfig {
 const SIZE_ONLY_FOR_SIM: &str =
     "only a simulated camera (source = \"sim\") has a size; a real one reports its own";
 
+const ONLY_FOR_SIM: &str = "only a simulated camera (source = \"sim\") renders scenes";
+
 impl From<CameraConfig> for CameraFile {
     fn from(camera: CameraConfig) -> Self {
-        let (source, width, height) = match camera.source {
-            CameraSource::Sim(size) => (SourceFile::Sim, Some(size.width), Some(size.height)),
-            CameraSource::Gige(gige) => (SourceFile::Gige(gige), None, None),
-            CameraSource::Usb(usb) => (SourceFile::Usb(usb), None, None),
+        let (source, sim) = match camera.source {
+            CameraSource::Sim(sim) => (SourceFile::Sim, Some(sim)),
+            CameraSource::Gige(gige) => (SourceFile::Gige(gige), None),
+            CameraSource::Usb(usb) => (SourceFile::Usb(usb), None),
         };
         let (trigger_delay_ms, trigger_distance_mm) = match camera.trigger {
             CameraTrigger::DelayMs(delay_ms) => (Some(delay_ms), None),
@@ -114,8 +129,13 @@ impl From<CameraConfig> for CameraFile {
             name: camera.name,
             lane: camera.lane,
             source,
-            width,
-            height,
+            width: sim.as_ref().map(|sim| sim.width),
+            height: sim.as_ref().map(|sim| sim.height),
+            scenes: sim
+                .as_ref()
+                .map(|sim| sim.scenes)
+                .filter(|scenes| *scenes != SimScenes::Clear),
+            occupants_dir: sim.and_then(|sim| sim.occupants_dir),
             trigger_delay_ms,
             trigger_distance_mm,
             burst_frames: camera.burst_frames,

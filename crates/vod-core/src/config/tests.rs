@@ -156,10 +156,7 @@ fn a_gige_camera_source_parses() {
     assert_eq!(gige.roi.map(|roi| roi.height), Some(768));
     assert_eq!(
         config.cameras[1].source,
-        CameraSource::Sim(SimSize {
-            width: 1280,
-            height: 1024
-        })
+        CameraSource::Sim(SimSource::sized(1280, 1024))
     );
 }
 
@@ -211,7 +208,7 @@ fn gige_camera_problems_name_their_keys() {
 fn vision_settings_are_checked() {
     let config = Config::parse(BENCH).unwrap();
     assert_eq!(config.vision.anonymize, AnonymizeTarget::Faces);
-    assert_eq!(config.vision.seat_rows[0].front, Some([0.5, 0.75]));
+    assert_eq!(config.vision.seat_rows[0].front, Some([0.46, 0.85]));
     let text = BENCH
         .replace("threads = 2 ", "threads = 0 ")
         .replace("batch_size = 1 ", "batch_size = 0 ")
@@ -221,7 +218,7 @@ fn vision_settings_are_checked() {
             "face_model = \"faces\"",
         )
         .replace("camera = \"cam-2\"", "camera = \"cam-9\"")
-        .replacen("rear = [0.25, 0.5]\n\n", "rear = [0.5, 0.25]\n\n", 1);
+        .replacen("rear = [0.1, 0.46]\n\n", "rear = [0.46, 0.1]\n\n", 1);
     let mut problems = problems_of(&text);
     problems.sort();
     let keys: Vec<&str> = problems
@@ -465,5 +462,36 @@ fn a_scanners_stall_timeout_is_at_least_100_ms() {
     assert_eq!(
         Config::parse(&text).unwrap().scanners[0].stall_timeout_ms,
         Some(5000)
+    );
+}
+
+#[test]
+fn a_simulated_camera_can_render_hard_scenes_of_photos_from_a_folder() {
+    let text = BENCH.replacen(
+        "width = 1280\nheight = 1024\n",
+        "width = 1280\nheight = 1024\nscenes = \"hard\"\noccupants_dir = \"photos\"\n",
+        1,
+    );
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(
+        config.cameras[0].source,
+        CameraSource::Sim(SimSource {
+            scenes: SimScenes::Hard,
+            occupants_dir: Some("photos".into()),
+            ..SimSource::sized(1280, 1024)
+        })
+    );
+    // Written back as given, and the default left out.
+    let written = toml::to_string(&config).unwrap();
+    assert_eq!(Config::parse(&written).unwrap(), config);
+    assert_eq!(written.matches("scenes = ").count(), 1, "{written}");
+
+    let on_gige = GIGE_CAMERA.replace(
+        "trigger_delay_ms = 20",
+        "trigger_delay_ms = 20\nscenes = \"hard\"",
+    );
+    assert_eq!(
+        problems_of(&with_gige_camera(&on_gige)),
+        ["cameras[0].scenes: only a simulated camera (source = \"sim\") renders scenes"]
     );
 }

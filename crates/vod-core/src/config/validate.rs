@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::{
-    CameraSource, CameraTrigger, Config, GigeSourceConfig, Problem, SimSize, SweepSchedule,
+    CameraSource, CameraTrigger, Config, GigeSourceConfig, Problem, SimSource, SweepSchedule,
 };
 
 pub(super) fn check(config: &Config) -> Vec<Problem> {
@@ -181,7 +181,7 @@ pub(super) fn check(config: &Config) -> Vec<Problem> {
             problem(format!("cameras[{i}].burst_frames"), "must be at least 1");
         }
         match &camera.source {
-            CameraSource::Sim(SimSize { width, height }) => {
+            CameraSource::Sim(SimSource { width, height, .. }) => {
                 if !(1..=16384).contains(width) || !(1..=16384).contains(height) {
                     problem(
                         format!("cameras[{i}].width"),

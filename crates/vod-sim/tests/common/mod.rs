@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vod_core::config::{CameraConfig, CameraSource, CameraTrigger, SimSize};
+use vod_core::config::{CameraConfig, CameraSource, CameraTrigger, SimSource};
 use vod_sim::emulator::EmulatorConfig;
 
 /// Generous: the machine may be busy; nothing here measures how fast the code is.
@@ -15,10 +15,7 @@ pub fn camera(name: &str, lane: &str, burst_frames: u32) -> CameraConfig {
     CameraConfig {
         name: name.into(),
         lane: lane.into(),
-        source: CameraSource::Sim(SimSize {
-            width: 640,
-            height: 480,
-        }),
+        source: CameraSource::Sim(SimSource::sized(640, 480)),
         trigger: CameraTrigger::DelayMs(20),
         burst_frames,
         burst_interval_ms: 40,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use vod_core::config::{CameraSource, Config};
+use vod_core::config::{CameraSource, Config, SimScenes, SimSource};
 use vod_sim::occupancy_accuracy as accuracy;
 use vod_sim::vision_bench::{self as bench, BenchOptions};
 use vod_vision::VisionSet;
@@ -16,8 +16,8 @@ pub enum BenchCommand {
     /// The whole vision stage on 1280x1024 frames against Python onnxruntime running the
     /// same two models on the same input tensors.
     Vision(VisionArgs),
-    /// Counting accuracy on the simulated camera's vehicles against the occupants it drew,
-    /// with the models, thresholds and seat rows of a config file.
+    /// Counting accuracy on the simulated camera's vehicles against the occupants it drew
+    /// (or on a labelled set), with the models, thresholds and seat rows of a config file.
     Occupancy(OccupancyArgs),
 }
 
@@ -27,6 +27,31 @@ pub struct OccupancyArgs {
     config: PathBuf,
     #[arg(long, default_value_t = 50)]
     vehicles: u32,
+    /// Which simulated vehicles: 0 is the set the countability was tuned on, others are held
+    /// out.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How hard the scenes are (the camera's `scenes` setting is overridden).
+    #[arg(long, value_enum, default_value = "hard")]
+    scenes: Scenes,
+    /// Occupants drawn from this folder of photos (one person each, waist up) instead of the
+    /// built-in ones.
+    #[arg(long, value_name = "DIR")]
+    occupants: Option<PathBuf>,
+    /// Measure a labelled set exported by the web page's review queue (unpacked: DIR holds
+    /// labels.json) instead of simulated vehicles: the box's counts against the people's, with
+    /// the config's `vision.review_below`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["occupants", "vehicles", "seed", "scenes"])]
+    labels: Option<PathBuf>,
+    /// The report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Scenes {
+    Clear,
+    Hard,
 }
 
 #[derive(Debug, Args)]
@@ -70,65 +95,130 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    let Some((camera, size)) = config
+    let samples = match &args.labels {
+        Some(dir) => accuracy::labelled(dir, config.vision.review_below).map_err(|e| e.to_string()),
+        None => simulated(&config, &args),
+    };
+    let report = match samples {
+        Ok(samples) => accuracy::AccuracyReport::of(&samples),
+        Err(error) => {
+            eprintln!("vod bench occupancy: {error}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("vod bench occupancy: {error}");
+                return ExitCode::from(EX_SOFTWARE);
+            }
+        }
+    } else {
+        print_occupancy(&report);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The first simulated camera of `config`, with the scenes and occupants `args` ask for.
+fn simulated(config: &Config, args: &OccupancyArgs) -> Result<Vec<accuracy::Sample>, String> {
+    let Some((camera, sim)) = config
         .cameras
         .iter()
-        .find_map(|camera| match camera.source {
-            CameraSource::Sim(size) => Some((camera, size)),
+        .find_map(|camera| match &camera.source {
+            CameraSource::Sim(sim) => Some((camera, sim)),
             _ => None,
         })
     else {
-        eprintln!("vod bench occupancy: the config has no simulated camera");
-        return ExitCode::from(EX_USAGE);
+        return Err("the config has no simulated camera".to_owned());
     };
-    let result = VisionSet::load(&config.vision)
-        .map_err(|e| e.to_string())
-        .and_then(|set| {
-            accuracy::measure(
-                &set,
-                &camera.name,
-                size.width,
-                size.height,
-                camera.burst_frames,
-                args.vehicles,
-            )
-            .map_err(|e| e.to_string())
-        });
-    match result {
-        Ok(r) => {
-            let pct = |n: u32, of: u32| 100.0 * f64::from(n) / f64::from(of.max(1));
-            println!("vehicles                 {}", r.vehicles);
-            for (label, n) in [
-                ("exact front row", r.exact_front),
-                ("exact rear row", r.exact_rear),
-                ("exact vehicle", r.exact_vehicle),
-                ("flagged for review", r.flagged),
-            ] {
-                println!("{label:<24} {n} ({:.0}%)", pct(n, r.vehicles));
-            }
+    let source = SimSource {
+        scenes: match args.scenes {
+            Scenes::Clear => SimScenes::Clear,
+            Scenes::Hard => SimScenes::Hard,
+        },
+        occupants_dir: args.occupants.clone().or_else(|| sim.occupants_dir.clone()),
+        ..sim.clone()
+    };
+    let set = VisionSet::load(&config.vision).map_err(|e| e.to_string())?;
+    let run = accuracy::SimRun {
+        camera: &camera.name,
+        source: &source,
+        burst_frames: camera.burst_frames,
+        vehicles: args.vehicles,
+        seed: args.seed,
+    };
+    accuracy::measure(&set, &run).map_err(|e| e.to_string())
+}
+
+fn print_occupancy(r: &accuracy::AccuracyReport) {
+    let pct = |n: u32, of: u32| 100.0 * f64::from(n) / f64::from(of.max(1));
+    println!("vehicles                 {}", r.vehicles);
+    println!(
+        "flagged for review       {} ({:.1}%)",
+        r.flagged,
+        pct(r.flagged, r.vehicles)
+    );
+    println!(
+        "exact among not flagged  {} of {} ({:.2}%)",
+        r.unflagged_exact,
+        r.unflagged,
+        pct(r.unflagged_exact, r.unflagged)
+    );
+    println!("                         exact   over  under  misplaced");
+    let v = &r.vehicle;
+    println!(
+        "vehicle                  {:>5}  {:>5}  {:>5}  {:>9}",
+        v.exact, v.over, v.under, v.misplaced
+    );
+    for (row, t) in &r.rows {
+        println!(
+            "row {:<20} {:>5}  {:>5}  {:>5}",
+            row.as_str(),
+            t.exact,
+            t.over,
+            t.under
+        );
+    }
+    let d = &r.driver_only;
+    println!(
+        "driver only: {} truly held one, {} of them counted 1 ({:.1}%), {} miscounted and not flagged",
+        d.truly_one,
+        d.truly_one_counted_one,
+        pct(d.truly_one_counted_one, d.truly_one),
+        d.truly_one_miscounted_unflagged
+    );
+    println!(
+        "counted 1:   {} vehicles, {} truly held more, {} of those not flagged",
+        d.counted_one, d.counted_one_truly_more, d.counted_one_truly_more_unflagged
+    );
+    let width = 1.0 / accuracy::COUNTABILITY_BINS as f64;
+    println!("countability  vehicles  exact       unflagged  exact");
+    for (i, bin) in r.by_countability.iter().enumerate() {
+        if bin.vehicles > 0 {
             println!(
-                "exact among not flagged  {} of {} ({:.0}%)",
-                r.unflagged_exact,
-                r.unflagged,
-                pct(r.unflagged_exact, r.unflagged)
+                "{:.1}-{:.1}       {:>8}  {:>5} ({:>3.0}%)  {:>9}  {:>5}",
+                i as f64 * width,
+                (i + 1) as f64 * width,
+                bin.vehicles,
+                bin.exact,
+                pct(bin.exact, bin.vehicles),
+                bin.unflagged,
+                bin.unflagged_exact
             );
-            println!("countability  vehicles  exact");
-            let width = 1.0 / accuracy::COUNTABILITY_BINS as f64;
-            for (i, bin) in r.by_countability.iter().enumerate() {
-                println!(
-                    "{:.1}-{:.1}       {:>8}  {:>5} ({:.0}%)",
-                    i as f64 * width,
-                    (i + 1) as f64 * width,
-                    bin.vehicles,
-                    bin.exact,
-                    pct(bin.exact, bin.vehicles)
-                );
-            }
-            ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("vod bench occupancy: {error}");
-            ExitCode::from(EX_SOFTWARE)
+    }
+    for (title, bins) in [("doubt", &r.by_doubt), ("condition", &r.by_condition)] {
+        println!("{title:<28} vehicles  exact       unflagged  exact");
+        for (name, bin) in bins {
+            println!(
+                "{name:<28} {:>8}  {:>5} ({:>3.0}%)  {:>9}  {:>5}",
+                bin.vehicles,
+                bin.exact,
+                pct(bin.exact, bin.vehicles),
+                bin.unflagged,
+                bin.unflagged_exact
+            );
         }
     }
 }
