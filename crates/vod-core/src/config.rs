@@ -46,6 +46,18 @@ pub struct Config {
     /// Optional: where captures go off the box. Without it they stay on the box.
     #[serde(default)]
     pub uplink: UplinkConfig,
+    /// Optional: record what the scanners send, for `vod replay`.
+    pub record: Option<RecordConfig>,
+}
+
+/// `[record]`: each run of the box writes a folder under `dir`, named by its start (UTC),
+/// with the config it ran with (`vod.toml`), its start (`recording.json`) and each scanner's
+/// scan telegrams (`<scanner>.pcapng.json`, the sick_scan_xd form `vod sim lidar --replay`
+/// and `vod replay` read): about 1 GB an hour per scanner at 25 scans a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    pub dir: PathBuf,
 }
 
 /// Where captures go off the box: the operator's cloud, the endpoints clients registered (in

@@ -47,6 +47,9 @@ pub struct LidarMetrics {
     /// `vod_lidar_vehicle_records_dropped_total`: vehicle events the recorder's channel had no
     /// room for (the store fell far behind); the vehicles were detected and triggered.
     pub vehicle_records_dropped_total: IntCounter,
+    /// `vod_lidar_recorded_telegrams_dropped_total{scanner}`: scan telegrams `[record]` could
+    /// not write (its queue was full: the disk is too slow).
+    pub recorded_telegrams_dropped_total: IntCounterVec,
 }
 
 impl LidarMetrics {
@@ -105,6 +108,11 @@ impl LidarMetrics {
         registry.register(Box::new(vehicle_records_dropped_total.clone()))?;
         Ok(LidarMetrics {
             vehicle_records_dropped_total,
+            recorded_telegrams_dropped_total: counter(
+                "vod_lidar_recorded_telegrams_dropped_total",
+                "Scan telegrams not recorded because the recording's queue was full.",
+                "scanner",
+            )?,
             device_state,
             realtime,
             speed_unmeasured_total: counter(

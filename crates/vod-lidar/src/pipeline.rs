@@ -23,6 +23,7 @@ use vod_core::{
 
 use crate::detector::VehicleDetector;
 use crate::metrics::LidarMetrics;
+use crate::recording::TelegramRecorder;
 use crate::session::ScannerSession;
 use crate::speed::pairing::{LanePairing, SpeedPlanes, lock};
 use crate::trigger::TriggerPlanner;
@@ -46,6 +47,8 @@ pub struct ScannerSetup {
     pub hub: Hub,
     /// Where the latest scan is shown and a relearn of the road is asked for.
     pub view: ScannerView,
+    /// Where the scan telegrams are recorded too, with `[record]`.
+    pub recorder: Option<TelegramRecorder>,
 }
 
 /// How often the pipeline publishes a snapshot of its latest scan for a person to look at.
@@ -194,6 +197,7 @@ pub async fn run_scanner(
         metrics,
         hub,
         view,
+        recorder,
     } = setup;
     let running = config.borrow_and_update().clone();
     let scanner = running
@@ -234,6 +238,9 @@ pub async fn run_scanner(
     let lanes = detected_lanes(&running, &name, &speed_planes);
     let mut detector = VehicleDetector::new(scanner, &lanes, &running.detector);
     let mut session = ScannerSession::new(scanner, &metrics, hub.clone());
+    if let Some(recorder) = recorder {
+        session.record_to(recorder);
+    }
     let mut last_snapshot: Option<Instant> = None;
     loop {
         let scan = tokio::select! {
@@ -483,6 +490,7 @@ mod tests {
             metrics: LidarMetrics::register(&Registry::new()).unwrap(),
             hub: Hub::new(4),
             view: ScannerView::new("gantry"),
+            recorder: None,
         };
         let error = run_scanner(setup, CancellationToken::new())
             .await

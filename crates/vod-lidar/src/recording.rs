@@ -15,8 +15,10 @@ use serde::Deserialize;
 use crate::cola::{ColaError, Framer, Framing, Response};
 
 mod scan_json;
+mod writer;
 
 pub use scan_json::{ChannelJson, ScanJson};
+pub use writer::TelegramRecorder;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
@@ -95,8 +97,17 @@ impl Recording {
         Recording::from_json(&text)
     }
 
+    /// Reads an export; one that a crash cut short ([`TelegramRecorder`]'s one element per
+    /// line, without the closing bracket) reads up to its last whole element.
     pub fn from_json(text: &str) -> Result<Recording, RecordingError> {
-        let packets: Vec<Packet> = serde_json::from_str(text)?;
+        let packets: Vec<Packet> = match serde_json::from_str(text) {
+            Ok(packets) => packets,
+            // The last line may be cut inside the element, even right after a brace.
+            Err(error) => (0..2)
+                .filter_map(|skip| cut_short(text, skip))
+                .find_map(|closed| serde_json::from_str(&closed).ok())
+                .ok_or(error)?,
+        };
         let mut scanner_side = Framer::new(Framing::ColaB);
         let mut client_side = Framer::new(Framing::ColaB);
         let mut scanner_chunks = Vec::new();
@@ -184,6 +195,28 @@ impl Recording {
         }
         payloads
     }
+}
+
+/// The elements of an export that ends before its closing bracket, up to the last line but
+/// `skip` that ends an element, closed again.
+fn cut_short(text: &str, skip: usize) -> Option<String> {
+    if text.trim_end().ends_with(']') {
+        return None;
+    }
+    let whole: Vec<&str> = text.lines().collect();
+    let last = whole
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.trim_end().trim_end_matches(',').ends_with('}'))
+        .map(|(i, _)| i)
+        .rev()
+        .nth(skip)?;
+    let mut closed = whole[..=last].join("\n");
+    if closed.ends_with(',') {
+        closed.pop();
+    }
+    closed.push_str("\n]");
+    Some(closed)
 }
 
 fn parse_hex(text: &str) -> Option<Vec<u8>> {

@@ -60,6 +60,7 @@ impl Site {
             metrics,
             hub,
             view: ScannerView::new(scanner),
+            recorder: None,
         })
     }
 }

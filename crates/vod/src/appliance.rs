@@ -27,6 +27,7 @@ use vod_core::control::BoxControl;
 use vod_core::log_ring::LogRing;
 use vod_core::supervisor::{Supervisor, SupervisorError, channel};
 use vod_core::{Hub, ScannerView, TestTriggers, TriggerCommand};
+use vod_lidar::recording::TelegramRecorder;
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 use vod_store::{
     Outbound, QueueRunner, RetentionSweeper, Scheduler, Store, StoreMetrics, VehicleRecorder,
@@ -130,6 +131,16 @@ impl Appliance {
         let config = loaded.config.clone();
         let registry = Registry::new();
         let metrics = Metrics::register(&registry)?;
+        let recorders = match &config.record {
+            Some(record) => {
+                let (dir, recorders) =
+                    crate::record::start(record, &config, &loaded.text, &metrics.lidar)
+                        .context("starting the recording")?;
+                tracing::info!(dir = %dir.display(), "Recording the scanners.");
+                recorders
+            }
+            None => HashMap::new(),
+        };
         let vision_config = config.vision.clone();
         let vision = Vision::new(
             tokio::task::spawn_blocking(move || VisionSet::load(&vision_config))
@@ -192,7 +203,8 @@ impl Appliance {
             );
         }
         let test_triggers = TestTriggers::new(triggers.clone());
-        let (scanner_views, vehicles_depth) = stages.start_scanners(&mut supervisor, triggers);
+        let (scanner_views, vehicles_depth) =
+            stages.start_scanners(&mut supervisor, triggers, &recorders);
         inputs.insert("vehicles".to_owned(), input(vehicles_depth, None));
         let control = ApplianceControl {
             config: handle.clone(),
@@ -535,6 +547,7 @@ impl Stages<'_> {
         &self,
         supervisor: &mut Supervisor,
         triggers: HashMap<String, mpsc::Sender<TriggerCommand>>,
+        recorders: &HashMap<String, TelegramRecorder>,
     ) -> (Vec<ScannerView>, Depth) {
         let (vehicles, vehicle_inbox) = channel(VEHICLE_QUEUE);
         let vehicles_depth = depth_of(&vehicles);
@@ -561,6 +574,7 @@ impl Stages<'_> {
                     metrics: self.metrics.lidar.clone(),
                     hub: self.hub.clone(),
                     view,
+                    recorder: recorders.get(&scanner.name).cloned(),
                 },
             );
         }

@@ -5,7 +5,10 @@
 //!   changes; [`appliance::Appliance::run`] runs it until a future completes. Its
 //!   [`vod_core::config::live::ConfigHandle`] is the one way the running config changes.
 //! - [`cli`]: what each subcommand does (`run`, `config check`, `user`, `push`, `camera`, `lidar`,
-//!   `sim`, `bench`, `ctl`); `main.rs` only parses the command line.
+//!   `sim`, `bench`, `ctl`, `replay`); `main.rs` only parses the command line.
+//! - [`record`]: `[record]`'s folder per run and a telegram recorder per scanner; [`replay`]:
+//!   a recording through the detector, the planner, simulated cameras, the vision stage's
+//!   `process` and a fresh store, scan by scan, the same on every run.
 //! - [`telemetry`]: the logger, whose filter follows `log.filter`.
 //! - `control`: the running box as the bus's control plane sees it (state, top, commands);
 //!   `process`: what `/proc/self` says of memory, files and threads.
@@ -14,6 +17,8 @@ pub mod appliance;
 pub mod cli;
 mod control;
 mod process;
+pub mod record;
+pub mod replay;
 mod signals;
 pub mod telemetry;
 

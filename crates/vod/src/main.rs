@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vod::cli::{bench, camera, ctl, lidar, push, sim, user};
+use vod::cli::{bench, camera, ctl, lidar, push, replay, sim, user};
 
 #[derive(Debug, Parser)]
 #[command(name = "vod", version, about = "Vehicle occupancy detection appliance")]
@@ -41,6 +41,9 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// A recording ([record]) through detection, trigger planning, vision and storage into a
+    /// fresh data directory; the same recording always gives the same vehicles and counts.
+    Replay(replay::ReplayArgs),
     /// A running box, over its NATS bus: state, top, config, events, commands.
     Ctl(ctl::CtlArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Push(command) => push::main(command),
         Command::Sim(command) => sim::main(command),
         Command::Bench(command) => bench::main(command),
+        Command::Replay(args) => replay::main(args),
         Command::Ctl(args) => ctl::main(args),
     }
 }

@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use bytes::Bytes;
+
 use super::*;
 use crate::cola::{ChannelName, ScanData, encode_cola_b};
 
@@ -315,4 +317,59 @@ fn scan_payloads_are_the_streamed_scans() {
             assert_eq!(ScanData::decode(&payload.payload).as_ref(), Ok(scan));
         }
     }
+}
+
+#[test]
+fn a_recorded_stream_reads_back_and_a_file_cut_short_reads_up_to_its_last_whole_telegram() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.pcapng.json");
+    let started = std::time::Instant::now();
+    let dropped = prometheus::IntCounter::new("dropped", "dropped").unwrap();
+    let recorder = TelegramRecorder::create(&path, started, dropped.clone()).unwrap();
+    for i in 0..3u64 {
+        let payload = Bytes::from(format!("sSN LMDscandata {i}"));
+        recorder.record(started + Duration::from_millis(20 * i), &payload);
+    }
+    drop(recorder);
+    // The writer closes the array once the last handle is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.trim_end().ends_with(']') {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "never closed: {text}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(dropped.get(), 0);
+    let payloads = Recording::from_json(&text).unwrap().scan_payloads();
+    let got: Vec<_> = payloads
+        .iter()
+        .map(|p| (p.at, String::from_utf8_lossy(&p.payload).into_owned()))
+        .collect();
+    assert_eq!(
+        got,
+        (0..3u64)
+            .map(|i| (
+                Duration::from_millis(20 * i),
+                format!("sSN LMDscandata {i}")
+            ))
+            .collect::<Vec<_>>()
+    );
+
+    // Killed while writing the third: its line is cut, the bracket never written.
+    let cut = &text[..text.rfind("tcp.payload").unwrap()];
+    assert_eq!(
+        Recording::from_json(cut).unwrap().scan_payloads().len(),
+        2,
+        "{cut}"
+    );
+    // Cut right after a brace inside the last element: still the two before it.
+    let inner = &text[..text.rfind("\"},\"tcp.payload").unwrap() + 2];
+    assert!(inner.ends_with("\"}"), "{inner}");
+    assert_eq!(
+        Recording::from_json(inner).unwrap().scan_payloads().len(),
+        2
+    );
+    assert!(Recording::from_json("[\n{\"_source\"").is_err());
 }

@@ -19,6 +19,7 @@ use crate::cola::{
     ColaError, DeviceState, Framer, Framing, Request, Response, SICK_CLIENT_PASSWORD_HASH,
     encode_cola_b,
 };
+use crate::recording::TelegramRecorder;
 
 /// Device status codes that must not start measuring: 0 undefined (the device is in error),
 /// 1 initialisation, 2 configuration.
@@ -46,6 +47,8 @@ pub(super) struct Connection {
     /// Bad telegrams are logged once per interval: a stream of garbage is counted, not
     /// written out line by line.
     bad_telegrams_log: LogBudget,
+    /// Where every scan telegram goes too, when the box records.
+    pub(super) recorder: Option<TelegramRecorder>,
 }
 
 /// How often a stream of bad telegrams is logged at most.
@@ -80,6 +83,7 @@ impl Connection {
             last_scan_at: Instant::now(),
             delivered_scans: false,
             bad_telegrams_log: LogBudget::new(BAD_TELEGRAM_LOG_EVERY),
+            recorder: None,
         };
         let login = Request::SetAccessMode {
             user_level: 3,
@@ -172,7 +176,14 @@ impl Connection {
             let (received_at, received_utc) = (std::time::Instant::now(), Utc::now());
             while let Some(frame) = self.framer.next_frame() {
                 let scan = frame
-                    .and_then(|frame| Response::decode(&frame.payload))
+                    .and_then(|frame| {
+                        let response = Response::decode(&frame.payload)?;
+                        if let (Some(recorder), Response::ScanData(_)) = (&self.recorder, &response)
+                        {
+                            recorder.record(received_at, &frame.payload);
+                        }
+                        Ok(response)
+                    })
                     .and_then(|response| match response {
                         Response::ScanData(data) => data
                             .to_scan(self.scanner.clone(), received_at, received_utc)

@@ -17,6 +17,7 @@ use vod_core::config::ScannerConfig;
 use vod_core::{Event, Hub, Scan};
 
 use crate::metrics::LidarMetrics;
+use crate::recording::TelegramRecorder;
 use connection::Connection;
 
 const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
@@ -70,6 +71,7 @@ pub struct ScannerSession {
     scans: VecDeque<Scan>,
     /// Connection attempts that failed in a row, for the backoff.
     failures: u32,
+    recorder: Option<TelegramRecorder>,
 }
 
 impl ScannerSession {
@@ -93,7 +95,13 @@ impl ScannerSession {
             connection: None,
             scans: VecDeque::new(),
             failures: 0,
+            recorder: None,
         }
+    }
+
+    /// Every scan telegram received from now on is recorded too.
+    pub fn record_to(&mut self, recorder: TelegramRecorder) {
+        self.recorder = Some(recorder);
     }
 
     /// The next scan, stamped when the socket read that completed it returned. Waits (and
@@ -142,7 +150,8 @@ impl ScannerSession {
             )
             .await;
             match opened {
-                Ok(connection) => {
+                Ok(mut connection) => {
+                    connection.recorder = self.recorder.clone();
                     tracing::info!(scanner = %self.scanner, address = %self.address, "Scanner connected.");
                     self.metrics.connected.set(1);
                     self.hub.publish(Event::ScannerConnected {

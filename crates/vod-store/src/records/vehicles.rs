@@ -144,7 +144,7 @@ impl Component for VehicleRecorder {
                 () = shutdown.cancelled() => return Ok(()),
                 event = vehicles.recv() => event.ok_or("the vehicle channel closed")?,
             };
-            match self.record(&event).await {
+            match self.store.record_vehicle(&event).await {
                 Ok(()) => self.store.metrics.vehicles_recorded_total.inc(),
                 Err(error) => {
                     self.store.metrics.vehicle_errors_total.inc();
@@ -155,18 +155,17 @@ impl Component for VehicleRecorder {
     }
 }
 
-impl VehicleRecorder {
-    async fn record(&self, event: &VehicleEvent) -> Result<(), StoreError> {
+impl Store {
+    /// Records one vehicle event: its entry, or its exit with what was measured.
+    pub async fn record_vehicle(&self, event: &VehicleEvent) -> Result<(), StoreError> {
         let at_ms = event.at_utc.timestamp_millis();
         match &event.kind {
             VehicleEventKind::Entered => {
-                self.store
-                    .vehicle_entered(event.vehicle_id, &event.lane, at_ms)
+                self.vehicle_entered(event.vehicle_id, &event.lane, at_ms)
                     .await
             }
             VehicleEventKind::Left(measured) => {
-                self.store
-                    .vehicle_left(event.vehicle_id, &event.lane, at_ms, measured)
+                self.vehicle_left(event.vehicle_id, &event.lane, at_ms, measured)
                     .await
             }
         }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod ctl;
 pub mod lidar;
 pub mod push;
+pub mod replay;
 pub mod run;
 pub mod sim;
 pub mod user;
