@@ -51,13 +51,17 @@ pub struct Config {
 }
 
 /// `[record]`: each run of the box writes a folder under `dir`, named by its start (UTC),
-/// with the config it ran with (`vod.toml`), its start (`recording.json`) and each scanner's
-/// scan telegrams (`<scanner>.pcapng.json`, the sick_scan_xd form `vod sim lidar --replay`
+/// with the config it ran with (`vod.toml`, secrets masked), its start (`recording.json`),
+/// each scanner's scan telegrams (`<scanner>.pcapng.json`, the sick_scan_xd form `vod sim lidar --replay`
 /// and `vod replay` read): about 1 GB an hour per scanner at 25 scans a second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordConfig {
     pub dir: PathBuf,
+    /// Raw bursts too (`bursts/<vehicle id>/<camera>/`, PNG frames and `burst.json`), while
+    /// evidence mode is on (`vision.evidence_raw`), so that a replay analyses the very frames.
+    #[serde(default)]
+    pub bursts: bool,
 }
 
 /// Where captures go off the box: the operator's cloud, the endpoints clients registered (in

@@ -25,7 +25,7 @@ impl PixelFormat {
 }
 
 /// Raw pixels of one exposure. Shared through `Arc` between stages, never copied.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Frame {
     pub camera: Arc<str>,
     pub vehicle_id: VehicleId,
@@ -52,7 +52,8 @@ impl Frame {
 }
 
 /// The frames one trigger produced, in burst order; empty when the camera delivered none.
-#[derive(Debug)]
+/// A clone shares the frames.
+#[derive(Debug, Clone)]
 pub struct Burst {
     pub trigger: TriggerCommand,
     pub frames: Vec<Arc<Frame>>,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::cola::{ColaError, Framer, Framing, Response};
@@ -35,10 +36,12 @@ pub enum RecordingError {
     BadTime { segment: usize, value: String },
 }
 
-/// Bytes the scanner sent in one TCP segment, at their time relative to the recording start.
+/// Bytes the scanner sent in one TCP segment, at their time relative to the recording start
+/// and, where the export has it (`frame.time_epoch`), by the recording host's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     pub at: Duration,
+    pub utc: Option<DateTime<Utc>>,
     pub bytes: Bytes,
 }
 
@@ -68,7 +71,16 @@ struct Source {
 
 #[derive(Deserialize)]
 struct Layers {
+    #[serde(default)]
+    frame: Option<FrameLayer>,
     tcp: Tcp,
+}
+
+#[derive(Deserialize)]
+struct FrameLayer {
+    /// Seconds since the Unix epoch, as text.
+    #[serde(rename = "frame.time_epoch")]
+    time_epoch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +124,12 @@ impl Recording {
         let mut client_side = Framer::new(Framing::ColaB);
         let mut scanner_chunks = Vec::new();
         for (segment, packet) in packets.into_iter().enumerate() {
+            let utc = packet
+                .source
+                .layers
+                .frame
+                .and_then(|frame| frame.time_epoch)
+                .and_then(|epoch| parse_epoch(&epoch));
             let tcp = packet.source.layers.tcp;
             let Some(payload) = tcp.payload else { continue };
             let bytes = parse_hex(&payload).ok_or(RecordingError::BadPayload { segment })?;
@@ -137,6 +155,7 @@ impl Recording {
             if !from_client {
                 scanner_chunks.push(Chunk {
                     at,
+                    utc,
                     bytes: bytes.into(),
                 });
             }
@@ -170,6 +189,8 @@ impl Recording {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedScanPayload {
     pub at: Duration,
+    /// When the recording box received it, where the export says.
+    pub utc: Option<DateTime<Utc>>,
     pub payload: Bytes,
 }
 
@@ -186,6 +207,7 @@ impl Recording {
                     Ok(frame) if frame.payload.starts_with(b"sSN LMDscandata ") => {
                         payloads.push(RecordedScanPayload {
                             at: chunk.at,
+                            utc: chunk.utc,
                             payload: frame.payload,
                         });
                     }
@@ -217,6 +239,14 @@ fn cut_short(text: &str, skip: usize) -> Option<String> {
     }
     closed.push_str("\n]");
     Some(closed)
+}
+
+/// `1780000000.123456`: seconds since the epoch with up to nanoseconds.
+fn parse_epoch(text: &str) -> Option<DateTime<Utc>> {
+    let (seconds, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = fraction.get(..fraction.len().min(9))?;
+    let nanos = format!("{digits:0<9}").parse::<u32>().ok()?;
+    DateTime::from_timestamp(seconds.parse().ok()?, nanos)
 }
 
 fn parse_hex(text: &str) -> Option<Vec<u8>> {

@@ -10,9 +10,11 @@
 //! - `occupancy`: seat-row counting fused over a burst, with a countability score.
 //! - `vision`: the [`Vision`] set the stage takes per burst, swapped whole; it is the live part
 //!   of the config that loads and checks new models before a change applies.
-//! - `stage`: the [`VisionStage`] task.
+//! - `stage`: the [`VisionStage`] task; `bursts`: raw bursts recorded in evidence mode and
+//!   read back by a replay.
 
 pub mod anonymize;
+pub mod bursts;
 pub mod decode;
 pub mod encode;
 pub mod manifest;

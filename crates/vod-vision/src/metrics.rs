@@ -14,6 +14,8 @@ pub struct VisionMetrics {
     pub inference_errors_total: IntCounterVec,
     pub captures_review_total: IntCounter,
     pub captures_without_image_total: IntCounter,
+    /// Raw bursts `[record] bursts` had no room for (its writer fell behind).
+    pub recorded_bursts_dropped_total: IntCounter,
 }
 
 impl VisionMetrics {
@@ -66,6 +68,11 @@ impl VisionMetrics {
              face searches): stored as captures without images.",
         ))?;
         registry.register(Box::new(captures_without_image_total.clone()))?;
+        let recorded_bursts_dropped_total = IntCounter::with_opts(Opts::new(
+            "vod_vision_recorded_bursts_dropped_total",
+            "Raw bursts not recorded ([record] bursts) because the writer's queue was full.",
+        ))?;
+        registry.register(Box::new(recorded_bursts_dropped_total.clone()))?;
         Ok(VisionMetrics {
             frames_total,
             encode_errors_total,
@@ -75,6 +82,7 @@ impl VisionMetrics {
             inference_errors_total,
             captures_review_total,
             captures_without_image_total,
+            recorded_bursts_dropped_total,
         })
     }
 }

@@ -16,6 +16,7 @@ use vod_core::{
 
 use crate::VisionMetrics;
 use crate::anonymize::anonymize;
+use crate::bursts::BurstRecorder;
 use crate::decode::{BoxF, Detection};
 use crate::encode::{encode_mat, frame_mat};
 use crate::model::Model;
@@ -30,6 +31,8 @@ pub struct VisionStage {
     pub captures: mpsc::Sender<Capture>,
     pub vision: Vision,
     pub metrics: VisionMetrics,
+    /// With `[record] bursts`: where raw bursts go, while evidence mode is on.
+    pub raw_bursts: Option<BurstRecorder>,
 }
 
 impl Component for VisionStage {
@@ -42,6 +45,11 @@ impl Component for VisionStage {
             };
             let metrics = self.metrics.clone();
             let set = self.vision.current();
+            if let Some(recorder) = &self.raw_bursts
+                && set.settings.evidence_raw
+            {
+                recorder.record(&burst);
+            }
             let capture =
                 tokio::task::spawn_blocking(move || process(burst, &set, &metrics)).await?;
             self.captures

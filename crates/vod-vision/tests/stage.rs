@@ -114,6 +114,7 @@ impl Stage {
             captures: capture_tx,
             vision: vision.clone(),
             metrics: metrics.clone(),
+            raw_bursts: None,
         };
         let shutdown = stop.clone();
         let task = tokio::spawn(async move { stage.run(shutdown).await });

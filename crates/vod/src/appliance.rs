@@ -37,10 +37,12 @@ use vod_uplink::UplinkMetrics;
 use vod_uplink::cloud::{Backlog, Uploader, upload_queue};
 use vod_uplink::jetstream::{Exporter, jetstream_queue};
 use vod_uplink::push::Dispatcher;
+use vod_vision::bursts::BurstRecorder;
 use vod_vision::{Vision, VisionMetrics, VisionSet, VisionStage};
 use vod_web::Server;
 
 use crate::control::{ApplianceControl, Depth, Input, Sampler, Samples, depth_of};
+use crate::record::Recorders;
 use crate::telemetry::LogFilter;
 
 /// Bounds of the channels between stages (see docs/ARCHITECTURE.md for their policies).
@@ -133,13 +135,18 @@ impl Appliance {
         let metrics = Metrics::register(&registry)?;
         let recorders = match &config.record {
             Some(record) => {
-                let (dir, recorders) =
-                    crate::record::start(record, &config, &loaded.text, &metrics.lidar)
-                        .context("starting the recording")?;
-                tracing::info!(dir = %dir.display(), "Recording the scanners.");
+                let (dir, recorders) = crate::record::start(
+                    record,
+                    &config,
+                    &loaded.text,
+                    &metrics.lidar,
+                    &metrics.vision,
+                )
+                .context("starting the recording")?;
+                tracing::info!(dir = %dir.display(), bursts = record.bursts, "Recording the scanners.");
                 recorders
             }
-            None => HashMap::new(),
+            None => Recorders::default(),
         };
         let vision_config = config.vision.clone();
         let vision = Vision::new(
@@ -191,7 +198,8 @@ impl Appliance {
             depth,
             feeds: feeds.map(str::to_owned),
         };
-        let (bursts, captures_depth) = stages.start_vision(&mut supervisor, vision);
+        let (bursts, captures_depth) =
+            stages.start_vision(&mut supervisor, vision, recorders.bursts.clone());
         inputs.insert("vision".to_owned(), input(depth_of(&bursts), Some("store")));
         inputs.insert("store".to_owned(), input(captures_depth, None));
         let triggers = stages.start_cameras(&mut supervisor, &bursts)?;
@@ -204,7 +212,7 @@ impl Appliance {
         }
         let test_triggers = TestTriggers::new(triggers.clone());
         let (scanner_views, vehicles_depth) =
-            stages.start_scanners(&mut supervisor, triggers, &recorders);
+            stages.start_scanners(&mut supervisor, triggers, &recorders.scanners);
         inputs.insert("vehicles".to_owned(), input(vehicles_depth, None));
         let control = ApplianceControl {
             config: handle.clone(),
@@ -478,6 +486,7 @@ impl Stages<'_> {
         &self,
         supervisor: &mut Supervisor,
         vision: Vision,
+        raw_bursts: Option<BurstRecorder>,
     ) -> (mpsc::Sender<vod_core::Burst>, Depth) {
         let (captures, capture_inbox) = channel(CAPTURE_QUEUE);
         let captures_depth = depth_of(&captures);
@@ -502,6 +511,7 @@ impl Stages<'_> {
                 captures,
                 vision,
                 metrics: self.metrics.vision.clone(),
+                raw_bursts,
             },
         );
         (bursts, captures_depth)

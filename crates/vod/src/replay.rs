@@ -1,9 +1,11 @@
 //! `vod replay DIR`: a recording (`[record]`) pushed through the box's own detection, trigger
 //! planning, vision and storage into a fresh data directory, one scan after the other. Each
-//! scan keeps the time it was received at (the recording's start plus its offset), so vehicle
-//! ids, the simulated cameras' scenes and therefore the counts are the same on every run; at
+//! scan keeps the time the live box received it at, so vehicle ids (the live run's), the
+//! simulated cameras' scenes and therefore the counts are the same on every run; at
 //! `Pace::Recorded` the scans come at the pace they were recorded, at `Pace::Fast` as fast as
-//! the models allow. Nothing is shed: every trigger is grabbed and every burst analysed.
+//! the models allow. Nothing is shed: every trigger is grabbed and every burst analysed. A
+//! burst recorded raw (`[record] bursts`, evidence mode) is analysed as recorded; any other is
+//! rendered by a simulated camera (a real camera's too, at 1280x1024).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,9 +23,10 @@ use vod_lidar::cola::Response;
 use vod_lidar::recording::Recording;
 use vod_lidar::{TriggerPlanner, VehicleDetector};
 use vod_store::{Store, StoreMetrics};
+use vod_vision::bursts::read_burst;
 use vod_vision::{VisionMetrics, VisionSet, process};
 
-use crate::record::{INFO_FILE, RecordingInfo, telegrams_file};
+use crate::record::{BURSTS_DIR, INFO_FILE, RecordingInfo, telegrams_file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
@@ -53,7 +56,10 @@ pub struct ReplayReport {
     pub replayed_s: f64,
     pub vehicles: Vec<ReplayVehicle>,
     pub captures: Vec<ReplayCapture>,
-    /// Cameras that are not simulated, replaced by a simulated one (no bursts are recorded).
+    /// Bursts read from the recording (`[record] bursts`), and rendered by a simulated camera.
+    pub recorded_bursts: usize,
+    pub simulated_bursts: usize,
+    /// Cameras that are not simulated, simulated where the recording holds no burst.
     pub simulated_cameras: Vec<String>,
 }
 
@@ -132,8 +138,11 @@ pub async fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         replayed_s: 0.0,
         vehicles: Vec::new(),
         captures: Vec::new(),
+        recorded_bursts: 0,
+        simulated_bursts: 0,
         simulated_cameras,
     };
+    let bursts_dir = options.dir.join(BURSTS_DIR);
     let started = Instant::now();
     for timed in scans {
         if options.pace == Pace::Recorded {
@@ -157,12 +166,21 @@ pub async fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
                 entered_utc: event.at_utc,
             });
             for trigger in planner.plan(&event) {
-                let Some(camera) = cameras.get_mut(&*trigger.camera) else {
-                    continue;
+                let frames = match read_burst(&bursts_dir, &trigger)? {
+                    Some(frames) => {
+                        report.recorded_bursts += 1;
+                        frames.into_iter().map(Arc::new).collect()
+                    }
+                    None => {
+                        let Some(camera) = cameras.get_mut(&*trigger.camera) else {
+                            continue;
+                        };
+                        report.simulated_bursts += 1;
+                        (0..trigger.frames)
+                            .map(|i| camera.grab(&trigger, i).map(Arc::new))
+                            .collect::<Result<Vec<_>, _>>()?
+                    }
                 };
-                let frames = (0..trigger.frames)
-                    .map(|i| camera.grab(&trigger, i).map(Arc::new))
-                    .collect::<Result<Vec<_>, _>>()?;
                 let capture = tokio::task::block_in_place(|| {
                     process(Burst { trigger, frames }, &set, &vision_metrics)
                 });
@@ -215,8 +233,11 @@ fn load_scans(
             Recording::load(&path).with_context(|| format!("reading {}", path.display()))?;
         let name: Arc<str> = Arc::from(scanner.name.as_str());
         for telegram in recording.scan_payloads() {
-            let utc = started_utc
-                + TimeDelta::from_std(telegram.at).unwrap_or_else(|_| TimeDelta::zero());
+            // The time the box received it, as the live run stamped it (so the vehicle ids
+            // are the live run's), else the start plus the offset.
+            let utc = telegram.utc.unwrap_or_else(|| {
+                started_utc + TimeDelta::from_std(telegram.at).unwrap_or_else(|_| TimeDelta::zero())
+            });
             let scan = match Response::decode(&telegram.payload) {
                 Ok(Response::ScanData(data)) => data.to_scan(name.clone(), base + telegram.at, utc),
                 _ => {
@@ -240,7 +261,7 @@ fn load_scans(
 }
 
 /// A camera per `[[cameras]]` entry: the simulated ones as configured, the others simulated
-/// at 1280x1024 (and named in the second value), since a recording holds no frames.
+/// at 1280x1024 (and named in the second value), for triggers without a recorded burst.
 fn open_cameras(config: &Config) -> anyhow::Result<(HashMap<String, SimCamera>, Vec<String>)> {
     let mut cameras = HashMap::new();
     let mut simulated = Vec::new();

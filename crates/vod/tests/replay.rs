@@ -1,13 +1,13 @@
 //! Record and replay: the appliance records what the emulated scanner sent (`[record]`), and
 //! `vod replay` pushes the recording through detection, trigger planning, vision and storage
-//! into fresh data directories: the vehicles the live run stored, and the same vehicles and
-//! counts on every replay.
+//! into fresh data directories: the vehicles and counts the live run stored, and the same on
+//! every replay.
 #![allow(clippy::unwrap_used)] // a failing test may panic
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -33,13 +33,23 @@ fn timeless(mut report: ReplayReport) -> ReplayReport {
     report
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_run_replays_to_the_same_vehicles_and_counts_every_time() {
+/// A live run of the bench rig over `TRAFFIC_MS` of traffic, recorded; `edit` changes the
+/// config's text first.
+struct LiveRun {
+    dir: tempfile::TempDir,
+    recording: PathBuf,
+    config: Config,
+    per_lane: BTreeMap<String, usize>,
+    /// People per seat row, per vehicle id and camera.
+    counts: BTreeMap<(String, String), BTreeMap<String, u32>>,
+}
+
+async fn record_a_live_run(seed: u64, edit: impl Fn(String) -> String) -> LiveRun {
     let dir = tempfile::tempdir().unwrap();
     let traffic = EmulatorConfig {
         flow_per_hour: 2400.0,
         traffic_duration_ms: Some(TRAFFIC_MS),
-        seed: 31,
+        seed,
         ..EmulatorConfig::bench_rig()
     };
     let (scanner_address, emulator_stop) = common::emulator(traffic).await;
@@ -51,7 +61,7 @@ async fn a_recorded_run_replays_to_the_same_vehicles_and_counts_every_time() {
             "connect_timeout_ms = 2000\nstall_timeout_ms = 10000",
         )
         + &format!("\n[record]\ndir = {recordings:?}\n");
-    let path = common::write_config(dir.path(), &text);
+    let path = common::write_config(dir.path(), &edit(text));
     let appliance = common::InProcess::start(&path).await;
 
     // The traffic, then the road empty for a while; every vehicle's capture stored.
@@ -70,51 +80,107 @@ async fn a_recorded_run_replays_to_the_same_vehicles_and_counts_every_time() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let mut counts = BTreeMap::new();
+    for summary in appliance.store.recent_captures(10_000).await.unwrap() {
+        let occupancy = appliance
+            .store
+            .occupancy(summary.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let rows: BTreeMap<String, u32> = occupancy
+            .rows
+            .iter()
+            .map(|r| (r.row.as_str().to_owned(), r.people))
+            .collect();
+        counts.insert((summary.vehicle_id.to_string(), summary.camera), rows);
+    }
     appliance.stop().await;
     emulator_stop.cancel();
-    let live_per_lane: BTreeMap<String, usize> =
-        sqlite(&db, "select lane, count(*) from vehicles group by lane")
-            .lines()
-            .filter_map(|line| line.split_once('|'))
-            .map(|(lane, n)| (lane.to_owned(), n.parse().unwrap()))
-            .collect();
-    let live_captures = count(&db, "select count(*) from captures");
-
+    let per_lane = sqlite(&db, "select lane, count(*) from vehicles group by lane")
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .map(|(lane, n)| (lane.to_owned(), n.parse().unwrap()))
+        .collect();
     let runs: Vec<_> = std::fs::read_dir(&recordings)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
     assert_eq!(runs.len(), 1, "one folder per run: {runs:?}");
-    let recording = &runs[0];
-    // The copy of the config has no secret in it and replays as it is.
+    let recording = runs[0].clone();
+    // The copy of the config replays as it is.
     let copy = std::fs::read_to_string(recording.join("vod.toml")).unwrap();
-    let config = Config::parse(&copy).unwrap();
-    let options = |data: &str| ReplayOptions {
-        dir: recording.clone(),
-        config: config.clone(),
-        data_dir: dir.path().join(data),
-        pace: Pace::Fast,
-    };
-    let first = replay(&options("replay-1")).await.unwrap();
-    let second = replay(&options("replay-2")).await.unwrap();
+    LiveRun {
+        config: Config::parse(&copy).unwrap(),
+        dir,
+        recording,
+        per_lane,
+        counts,
+    }
+}
+
+impl LiveRun {
+    async fn replay(&self, data: &str) -> anyhow::Result<ReplayReport> {
+        replay(&ReplayOptions {
+            dir: self.recording.clone(),
+            config: self.config.clone(),
+            data_dir: self.dir.path().join(data),
+            pace: Pace::Fast,
+        })
+        .await
+    }
+}
+
+/// What the replay counted, keyed as [`LiveRun::counts`].
+fn counts_of(report: &ReplayReport) -> BTreeMap<(String, String), BTreeMap<String, u32>> {
+    report
+        .captures
+        .iter()
+        .map(|c| ((c.vehicle_id.clone(), c.camera.clone()), c.rows.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_run_replays_to_the_same_vehicles_and_counts_every_time() {
+    let live = record_a_live_run(31, |text| text).await;
+    let first = live.replay("replay-1").await.unwrap();
+    let second = live.replay("replay-2").await.unwrap();
 
     let mut replayed_per_lane = BTreeMap::new();
     for vehicle in &first.vehicles {
         *replayed_per_lane.entry(vehicle.lane.clone()).or_insert(0) += 1;
     }
-    assert_eq!(replayed_per_lane, live_per_lane);
-    assert_eq!(first.captures.len(), live_captures);
+    assert_eq!(replayed_per_lane, live.per_lane);
+    // The scans keep the times the live box stamped them with: the same vehicle ids, the same
+    // frames, the same counts.
+    assert_eq!(counts_of(&first), live.counts);
     assert!(first.captures.iter().all(|c| c.images > 0), "{first:?}");
+    assert_eq!(
+        (first.recorded_bursts, first.simulated_bursts),
+        (0, first.captures.len())
+    );
     assert_eq!(timeless(first.clone()), timeless(second));
     assert_eq!(
         count(
-            &dir.path().join("replay-1/vod.db"),
+            &live.dir.path().join("replay-1/vod.db"),
             "select count(*) from captures"
         ),
         first.captures.len()
     );
 
     // A replay never writes into a folder that holds something.
-    let error = replay(&options("replay-1")).await.unwrap_err();
+    let error = live.replay("replay-1").await.unwrap_err();
     assert!(error.to_string().contains("not empty"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_evidence_mode_the_raw_bursts_are_recorded_and_replayed_as_they_were() {
+    let live = record_a_live_run(32, |text| {
+        text.replace("evidence_raw = false", "evidence_raw = true") + "bursts = true\n"
+    })
+    .await;
+    let replayed = live.replay("replay").await.unwrap();
+    assert_eq!(replayed.recorded_bursts, live.counts.len(), "{replayed:?}");
+    assert_eq!(replayed.simulated_bursts, 0);
+    assert_eq!(counts_of(&replayed), live.counts);
 }

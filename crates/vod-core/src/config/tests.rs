@@ -495,3 +495,17 @@ fn a_simulated_camera_can_render_hard_scenes_of_photos_from_a_folder() {
         ["cameras[0].scenes: only a simulated camera (source = \"sim\") renders scenes"]
     );
 }
+
+#[test]
+fn raw_bursts_are_recorded_only_in_evidence_mode() {
+    let record = format!("{BENCH}\n[record]\ndir = \"recordings\"\nbursts = true\n");
+    assert_eq!(
+        problems_of(&record),
+        [
+            "record.bursts: raw bursts are recorded only in evidence mode (vision.evidence_raw = true)"
+        ]
+    );
+    let evidence = record.replace("evidence_raw = false", "evidence_raw = true");
+    let config = Config::parse(&evidence).unwrap();
+    assert!(config.record.unwrap().bursts);
+}

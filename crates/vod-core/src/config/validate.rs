@@ -303,6 +303,12 @@ fn check_vision(config: &Config, problem: &mut impl FnMut(String, &str)) {
     if vision.inference_timeout_ms == 0 {
         problem("vision.inference_timeout_ms".into(), "must be at least 1");
     }
+    if config.record.as_ref().is_some_and(|record| record.bursts) && !vision.evidence_raw {
+        problem(
+            "record.bursts".into(),
+            "raw bursts are recorded only in evidence mode (vision.evidence_raw = true)",
+        );
+    }
     let mut seen = HashSet::new();
     for (i, rows) in vision.seat_rows.iter().enumerate() {
         if !config.cameras.iter().any(|c| c.name == rows.camera) {

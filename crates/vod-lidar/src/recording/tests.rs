@@ -222,10 +222,12 @@ fn split_telegrams_stay_with_their_side() {
         [
             Chunk {
                 at: Duration::from_millis(100),
+                utc: None,
                 bytes: Bytes::copy_from_slice(&answer[..5]),
             },
             Chunk {
                 at: Duration::from_millis(300),
+                utc: None,
                 bytes: Bytes::copy_from_slice(&answer[5..]),
             },
         ]
@@ -328,7 +330,9 @@ fn a_recorded_stream_reads_back_and_a_file_cut_short_reads_up_to_its_last_whole_
     let recorder = TelegramRecorder::create(&path, started, dropped.clone()).unwrap();
     for i in 0..3u64 {
         let payload = Bytes::from(format!("sSN LMDscandata {i}"));
-        recorder.record(started + Duration::from_millis(20 * i), &payload);
+        let utc = chrono::DateTime::from_timestamp(1_780_000_000, 123_456_789).unwrap()
+            + chrono::TimeDelta::milliseconds(20 * i as i64);
+        recorder.record(started + Duration::from_millis(20 * i), utc, &payload);
     }
     drop(recorder);
     // The writer closes the array once the last handle is gone.
@@ -343,6 +347,11 @@ fn a_recorded_stream_reads_back_and_a_file_cut_short_reads_up_to_its_last_whole_
     };
     assert_eq!(dropped.get(), 0);
     let payloads = Recording::from_json(&text).unwrap().scan_payloads();
+    // The host's clock to the microsecond, truncated.
+    assert_eq!(
+        payloads[1].utc,
+        chrono::DateTime::from_timestamp(1_780_000_000, 143_456_000)
+    );
     let got: Vec<_> = payloads
         .iter()
         .map(|p| (p.at, String::from_utf8_lossy(&p.payload).into_owned()))

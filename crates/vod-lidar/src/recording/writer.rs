@@ -1,6 +1,6 @@
 //! Recording what a scanner sends, in the form [`Recording`](super::Recording) reads: a
 //! Wireshark JSON export with one element per scan telegram (CoLa-B framed, its time relative
-//! to the start of the recording). The scanner's thread only hands each telegram to a bounded
+//! to the start of the recording and `frame.time_epoch` by the host's clock). The scanner's thread only hands each telegram to a bounded
 //! queue; a writer thread of its own formats and writes it, one element per line, so that a
 //! file cut short by a crash still reads up to its last whole line. A full queue drops the
 //! telegram and counts it: recording never slows the scanner.
@@ -12,6 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use prometheus::IntCounter;
 
 use crate::cola::encode_cola_b;
@@ -23,7 +24,7 @@ const QUEUE_TELEGRAMS: usize = 2048;
 #[derive(Debug, Clone)]
 pub struct TelegramRecorder {
     started: Instant,
-    queue: SyncSender<(f64, Bytes)>,
+    queue: SyncSender<Telegram>,
     dropped: IntCounter,
 }
 
@@ -52,32 +53,48 @@ impl TelegramRecorder {
         })
     }
 
-    /// Queues one telegram's payload, received at `at`.
-    pub fn record(&self, at: Instant, payload: &Bytes) {
-        let seconds = at.saturating_duration_since(self.started).as_secs_f64();
-        match self.queue.try_send((seconds, payload.clone())) {
+    /// Queues one telegram's payload, received at `at` (`utc` by the host's clock).
+    pub fn record(&self, at: Instant, utc: DateTime<Utc>, payload: &Bytes) {
+        let telegram = Telegram {
+            relative_s: at.saturating_duration_since(self.started).as_secs_f64(),
+            utc,
+            payload: payload.clone(),
+        };
+        match self.queue.try_send(telegram) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.dropped.inc(),
         }
     }
 }
 
-fn write_all(mut out: impl Write, telegrams: &Receiver<(f64, Bytes)>) -> std::io::Result<()> {
+/// One telegram waiting to be written.
+struct Telegram {
+    relative_s: f64,
+    utc: DateTime<Utc>,
+    payload: Bytes,
+}
+
+fn write_all(mut out: impl Write, telegrams: &Receiver<Telegram>) -> std::io::Result<()> {
     out.write_all(b"[\n")?;
     let mut first = true;
     while let Ok(next) = telegrams.recv() {
         // Everything queued, then written out while the queue is dry: a crash loses little.
-        for (seconds, payload) in std::iter::once(next).chain(telegrams.try_iter()) {
-            let Ok(framed) = encode_cola_b(&payload) else {
+        for telegram in std::iter::once(next).chain(telegrams.try_iter()) {
+            let Ok(framed) = encode_cola_b(&telegram.payload) else {
                 continue;
             };
             if !first {
                 out.write_all(b",\n")?;
             }
             first = false;
+            // The epoch in whole microseconds, truncated: the millisecond a vehicle id is
+            // made of stays the one the box saw.
+            let micros = telegram.utc.timestamp_micros();
+            let (seconds, fraction) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
             write!(
                 out,
-                r#"{{"_source":{{"layers":{{"tcp":{{"Timestamps":{{"tcp.time_relative":"{seconds:.6}"}},"tcp.payload":"{}"}}}}}}}}"#,
+                r#"{{"_source":{{"layers":{{"frame":{{"frame.time_epoch":"{seconds}.{fraction:06}"}},"tcp":{{"Timestamps":{{"tcp.time_relative":"{:.6}"}},"tcp.payload":"{}"}}}}}}}}"#,
+                telegram.relative_s,
                 hex(&framed)
             )?;
         }

@@ -180,7 +180,7 @@ impl Connection {
                         let response = Response::decode(&frame.payload)?;
                         if let (Some(recorder), Response::ScanData(_)) = (&self.recorder, &response)
                         {
-                            recorder.record(received_at, &frame.payload);
+                            recorder.record(received_at, received_utc, &frame.payload);
                         }
                         Ok(response)
                     })

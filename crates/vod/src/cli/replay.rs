@@ -98,9 +98,13 @@ fn print_summary(report: &ReplayReport) {
         flagged,
         people
     );
+    println!(
+        "bursts      {} as recorded, {} rendered by a simulated camera",
+        report.recorded_bursts, report.simulated_bursts
+    );
     if !report.simulated_cameras.is_empty() {
         println!(
-            "simulated   {} (a recording holds no frames)",
+            "simulated   {} (where the recording holds no burst)",
             report.simulated_cameras.join(", ")
         );
     }
