@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use super::{BoxF, DecodeError, Detection, Outputs, bad_shape};
+use ndarray::Axis;
+
+use super::{BoxF, DecodeError, Detection, Outputs, planes};
 
 /// The grid's stride in input pixels.
 const STRIDE: f32 = 4.0;
@@ -27,33 +29,20 @@ pub fn decode(
     height: u32,
     score_threshold: f32,
 ) -> Result<Vec<Detection>, DecodeError> {
-    let (rows, cols) = (i64::from(height / 4), i64::from(width / 4));
-    let tensor = |name: &str, channels: i64| -> Result<&[f32], DecodeError> {
-        let (shape, values) = outputs.tensor(name)?;
-        if shape != [1, channels, rows, cols] {
-            return Err(bad_shape(
-                name,
-                shape,
-                format!("[1, {channels}, {rows}, {cols}]"),
-            ));
-        }
-        Ok(values)
-    };
-    let heatmap = tensor(&params.heatmap_output, 1)?;
-    let scale = tensor(&params.scale_output, 2)?;
-    let offset = tensor(&params.offset_output, 2)?;
-    let plane = (rows * cols) as usize;
+    let (rows, cols) = ((height / 4) as usize, (width / 4) as usize);
+    let heatmap = planes(outputs, &params.heatmap_output, (1, rows, cols))?;
+    let scale = planes(outputs, &params.scale_output, (2, rows, cols))?;
+    let offset = planes(outputs, &params.offset_output, (2, rows, cols))?;
     let (width, height) = (width as f32, height as f32);
     let mut found = Vec::new();
-    for (cell, &score) in heatmap.iter().enumerate() {
+    for ((row, col), &score) in heatmap.index_axis(Axis(0), 0).indexed_iter() {
         if score < score_threshold {
             continue;
         }
-        let (row, col) = ((cell / cols as usize) as f32, (cell % cols as usize) as f32);
-        let face_h = scale[cell].exp() * STRIDE;
-        let face_w = scale[plane + cell].exp() * STRIDE;
-        let centre_y = (row + offset[cell] + 0.5) * STRIDE;
-        let centre_x = (col + offset[plane + cell] + 0.5) * STRIDE;
+        let face_h = scale[[0, row, col]].exp() * STRIDE;
+        let face_w = scale[[1, row, col]].exp() * STRIDE;
+        let centre_y = (row as f32 + offset[[0, row, col]] + 0.5) * STRIDE;
+        let centre_x = (col as f32 + offset[[1, row, col]] + 0.5) * STRIDE;
         let x1 = (centre_x - face_w / 2.0).clamp(0.0, width);
         let y1 = (centre_y - face_h / 2.0).clamp(0.0, height);
         found.push(Detection {

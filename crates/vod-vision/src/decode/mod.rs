@@ -1,5 +1,6 @@
 //! Output decoders: pure functions from a model's raw output arrays to detections in the
-//! pixel coordinates of the model's input tensor.
+//! pixel coordinates of the model's input tensor. Each reads its outputs as ndarray views of
+//! the shape it expects ([`matrix`], [`planes`]): a wrong shape is an error naming the output.
 
 pub mod centerface;
 pub mod nanodet;
@@ -7,6 +8,8 @@ pub mod nms;
 pub mod retinaface;
 pub mod ssd;
 pub mod yolo;
+
+use ndarray::{ArrayView2, ArrayView3};
 
 pub use nms::nms;
 
@@ -64,6 +67,50 @@ pub enum DecodeError {
         shape: Vec<i64>,
         expected: String,
     },
+}
+
+/// Output `name` of shape `[1, rows, cols]` as a `rows` x `cols` view (the batch of one
+/// dropped); `None` takes any length. A `BadShape` naming `expected` otherwise.
+pub(crate) fn matrix<'a>(
+    outputs: &'a dyn Outputs,
+    name: &str,
+    (rows, cols): (Option<usize>, Option<usize>),
+    expected: &str,
+) -> Result<ArrayView2<'a, f32>, DecodeError> {
+    let (shape, data) = outputs.tensor(name)?;
+    let wrong = || bad_shape(name, shape, expected);
+    let &[1, r, c] = shape else {
+        return Err(wrong());
+    };
+    let (r, c) = (dim(r).ok_or_else(wrong)?, dim(c).ok_or_else(wrong)?);
+    if rows.is_some_and(|n| n != r) || cols.is_some_and(|n| n != c) {
+        return Err(wrong());
+    }
+    ArrayView2::from_shape((r, c), data).map_err(|_| wrong())
+}
+
+/// Output `name` of shape `[1, channels, rows, cols]` as a `channels` x `rows` x `cols` view.
+pub(crate) fn planes<'a>(
+    outputs: &'a dyn Outputs,
+    name: &str,
+    (channels, rows, cols): (usize, usize, usize),
+) -> Result<ArrayView3<'a, f32>, DecodeError> {
+    let (shape, data) = outputs.tensor(name)?;
+    let wrong = || bad_shape(name, shape, format!("[1, {channels}, {rows}, {cols}]"));
+    let want = [1, channels, rows, cols];
+    if shape.len() != 4
+        || shape
+            .iter()
+            .zip(want)
+            .any(|(got, want)| dim(*got) != Some(want))
+    {
+        return Err(wrong());
+    }
+    ArrayView3::from_shape((channels, rows, cols), data).map_err(|_| wrong())
+}
+
+fn dim(length: i64) -> Option<usize> {
+    usize::try_from(length).ok()
 }
 
 pub(crate) fn bad_shape(name: &str, shape: &[i64], expected: impl Into<String>) -> DecodeError {

@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 
-use super::{BoxF, DecodeError, Detection, Outputs, bad_shape};
+use ndarray::ArrayView1;
+
+use super::{BoxF, DecodeError, Detection, Outputs, matrix};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -17,7 +19,7 @@ pub struct NanoDetParams {
 }
 
 /// The expected distance (in bins) of one side's softmaxed distribution.
-pub fn expected_bin(logits: &[f32]) -> f32 {
+pub fn expected_bin(logits: ArrayView1<f32>) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     let mut weighted = 0.0;
@@ -46,25 +48,19 @@ pub fn decode(
     {
         let cols = width.div_ceil(*stride) as usize;
         let cells = cols * height.div_ceil(*stride) as usize;
-        let (score_shape, scores) = outputs.tensor(score_name)?;
-        if score_shape.len() != 3 || score_shape[0] != 1 || score_shape[1] != cells as i64 {
-            return Err(bad_shape(
-                score_name,
-                score_shape,
-                format!("[1, {cells}, classes]"),
-            ));
-        }
-        let classes = score_shape[2] as usize;
-        let (box_shape, boxes) = outputs.tensor(box_name)?;
-        if box_shape != [1, cells as i64, 4 * bins as i64] {
-            return Err(bad_shape(
-                box_name,
-                box_shape,
-                format!("[1, {cells}, {}]", 4 * bins),
-            ));
-        }
-        for cell in 0..cells {
-            let row = &scores[cell * classes..(cell + 1) * classes];
+        let scores = matrix(
+            outputs,
+            score_name,
+            (Some(cells), None),
+            &format!("[1, {cells}, classes]"),
+        )?;
+        let boxes = matrix(
+            outputs,
+            box_name,
+            (Some(cells), Some(4 * bins)),
+            &format!("[1, {cells}, {}]", 4 * bins),
+        )?;
+        for (cell, (row, dist)) in scores.rows().into_iter().zip(boxes.rows()).enumerate() {
             let Some((class_id, &score)) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
             else {
                 continue;
@@ -72,8 +68,11 @@ pub fn decode(
             if score < score_threshold {
                 continue;
             }
-            let dist = &boxes[cell * 4 * bins..(cell + 1) * 4 * bins];
-            let side = |k: usize| expected_bin(&dist[k * bins..(k + 1) * bins]) * *stride as f32;
+            // One distribution over the bins per side.
+            let Ok(sides) = dist.into_shape_with_order((4, bins)) else {
+                continue;
+            };
+            let side = |k: usize| expected_bin(sides.row(k)) * *stride as f32;
             let cx = ((cell % cols) as f32 + 0.5) * *stride as f32;
             let cy = ((cell / cols) as f32 + 0.5) * *stride as f32;
             found.push(Detection {
@@ -98,10 +97,10 @@ mod tests {
 
     #[test]
     fn the_expected_bin_of_a_peaked_distribution_is_its_peak() {
-        let mut logits = vec![-50.0; 11];
+        let mut logits = [-50.0; 11];
         logits[3] = 50.0;
-        assert!((expected_bin(&logits) - 3.0).abs() < 1e-4);
-        assert!((expected_bin(&[0.0, 0.0]) - 0.5).abs() < 1e-6);
+        assert!((expected_bin(ArrayView1::from(&logits[..])) - 3.0).abs() < 1e-4);
+        assert!((expected_bin(ArrayView1::from(&[0.0, 0.0])) - 0.5).abs() < 1e-6);
     }
 
     #[test]

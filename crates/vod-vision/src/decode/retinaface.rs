@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{BoxF, DecodeError, Detection, Outputs, bad_shape};
+use super::{BoxF, DecodeError, Detection, Outputs, matrix};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -45,31 +45,26 @@ pub fn decode(
     score_threshold: f32,
 ) -> Result<Vec<Detection>, DecodeError> {
     let priors = priors(params, width, height);
-    let n = priors.len() as i64;
-    let (loc_shape, loc) = outputs.tensor(&params.loc_output)?;
-    if loc_shape != [1, n, 4] {
-        return Err(bad_shape(
-            &params.loc_output,
-            loc_shape,
-            format!("[1, {n}, 4]"),
-        ));
-    }
-    let (conf_shape, conf) = outputs.tensor(&params.conf_output)?;
-    if conf_shape != [1, n, 2] {
-        return Err(bad_shape(
-            &params.conf_output,
-            conf_shape,
-            format!("[1, {n}, 2]"),
-        ));
-    }
+    let n = priors.len();
+    let loc = matrix(
+        outputs,
+        &params.loc_output,
+        (Some(n), Some(4)),
+        &format!("[1, {n}, 4]"),
+    )?;
+    let conf = matrix(
+        outputs,
+        &params.conf_output,
+        (Some(n), Some(2)),
+        &format!("[1, {n}, 2]"),
+    )?;
     let [v0, v1] = params.variances;
     let mut found = Vec::new();
-    for (i, prior) in priors.iter().enumerate() {
-        let score = conf[i * 2 + 1];
+    for ((prior, d), conf) in priors.iter().zip(loc.rows()).zip(conf.rows()) {
+        let score = conf[1];
         if score < score_threshold {
             continue;
         }
-        let d = &loc[i * 4..i * 4 + 4];
         let cx = prior[0] + d[0] * v0 * prior[2];
         let cy = prior[1] + d[1] * v0 * prior[3];
         let w = prior[2] * (d[2] * v1).exp();

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{BoxF, DecodeError, Detection, Outputs, bad_shape};
+use super::{BoxF, DecodeError, Detection, Outputs, bad_shape, matrix};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -22,11 +22,8 @@ pub fn decode(
     score_threshold: f32,
 ) -> Result<Vec<Detection>, DecodeError> {
     let (_, num) = outputs.tensor(&params.num_output)?;
-    let (box_shape, boxes) = outputs.tensor(&params.boxes_output)?;
-    if box_shape.len() != 3 || box_shape[0] != 1 || box_shape[2] != 4 {
-        return Err(bad_shape(&params.boxes_output, box_shape, "[1, N, 4]"));
-    }
-    let capacity = box_shape[1] as usize;
+    let boxes = matrix(outputs, &params.boxes_output, (None, Some(4)), "[1, N, 4]")?;
+    let capacity = boxes.nrows();
     let (score_shape, scores) = outputs.tensor(&params.scores_output)?;
     if scores.len() != capacity {
         return Err(bad_shape(
@@ -51,7 +48,7 @@ pub fn decode(
     Ok((0..valid)
         .filter(|&i| scores[i] >= score_threshold)
         .map(|i| {
-            let b = &boxes[i * 4..i * 4 + 4];
+            let b = boxes.row(i);
             Detection {
                 bbox: BoxF {
                     x1: b[1] * w,

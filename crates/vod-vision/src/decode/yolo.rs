@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 
-use super::{BoxF, DecodeError, Detection, Outputs, bad_shape};
+use ndarray::s;
+
+use super::{BoxF, DecodeError, Detection, Outputs, bad_shape, matrix};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -16,18 +18,18 @@ pub fn decode(
     outputs: &dyn Outputs,
     score_threshold: f32,
 ) -> Result<Vec<Detection>, DecodeError> {
-    let (shape, data) = outputs.tensor(&params.output)?;
-    if shape.len() != 3 || shape[0] != 1 || shape[2] < 6 {
-        return Err(bad_shape(&params.output, shape, "[1, N, 4 + 1 + classes]"));
+    let expected = "[1, N, 4 + 1 + classes]";
+    let rows = matrix(outputs, &params.output, (None, None), expected)?;
+    if rows.ncols() < 6 {
+        let (shape, _) = outputs.tensor(&params.output)?;
+        return Err(bad_shape(&params.output, shape, expected));
     }
-    let width = shape[2] as usize;
     let mut found = Vec::new();
-    for row in data.chunks_exact(width) {
+    for row in rows.rows() {
         let objectness = row[4];
-        let Some((class_id, class_score)) = row[5..]
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
+        let classes = row.slice(s![5..]);
+        let Some((class_id, class_score)) =
+            classes.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
         else {
             continue;
         };
