@@ -2,7 +2,7 @@
 //! images with the people counted per seat row; raw pixels stay in memory.
 //!
 //! - `manifest` and `model`: model manifests (`models/*.toml`, sha256 checked at load) and ONNX
-//!   Runtime sessions through `ort` (load-dynamic, `ORT_DYLIB_PATH`); batches of a burst's
+//!   Runtime sessions through `ort` (load-dynamic: `runtime` finds the library); batches of a burst's
 //!   frames per call where a model's batch is dynamic.
 //! - `decode`: output decoders as pure functions (RetinaFace, NanoDet GFL, SSD, YOLO, NMS).
 //! - `preprocess`, `anonymize` (faces, optionally whole people: coarse blocks plus noise,
