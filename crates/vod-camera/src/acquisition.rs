@@ -3,14 +3,20 @@
 //! an empty one, so that the vehicle is stored as "no image" instead of vanishing.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use vod_core::config::CameraConfig;
+use vod_core::log_budget::LogBudget;
 use vod_core::{Burst, Component, SharedReceiver, TaskError, TriggerCommand};
 
 use crate::{Camera, CameraMetrics};
+
+/// How often a camera's failed exposures and bad frames are logged at most (`unlogged`
+/// says how many went unsaid; `vod_camera_grab_errors_total` and `vod_camera_no_image_total`
+/// count each).
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The acquisition task of one camera. `camera` outlives restarts of the task; the camera
 /// runs on a blocking thread because real exposures block. `settings` is the camera's entry of
@@ -48,6 +54,9 @@ async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<()
     } = task;
     let mut settings = settings.clone();
     let mut triggers = triggers.lock().await;
+    // A camera that fails at every trigger is counted at every trigger, logged once an
+    // interval.
+    let mut failures_log = LogBudget::new(FAILURE_LOG_EVERY);
     loop {
         let trigger = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -97,17 +106,23 @@ async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<()
                 }
                 Ok(frame) => {
                     metrics.grab_errors_total.with_label_values(&[&name]).inc();
-                    tracing::warn!(camera = %name, got = frame.pixels.len(), expected = frame.expected_len(), "Frame has the wrong size; dropped.");
+                    if let Some(unlogged) = failures_log.allow(Instant::now()) {
+                        tracing::warn!(camera = %name, got = frame.pixels.len(), expected = frame.expected_len(), unlogged, "Frame has the wrong size; dropped.");
+                    }
                 }
                 Err(error) => {
                     metrics.grab_errors_total.with_label_values(&[&name]).inc();
-                    tracing::warn!(camera = %name, %error, "Exposure failed.");
+                    if let Some(unlogged) = failures_log.allow(Instant::now()) {
+                        tracing::warn!(camera = %name, %error, unlogged, "Exposure failed.");
+                    }
                 }
             }
         }
         if frames.is_empty() {
             metrics.no_image_total.with_label_values(&[&name]).inc();
-            tracing::warn!(camera = %name, vehicle = %trigger.vehicle_id, "Trigger produced no image.");
+            if let Some(unlogged) = failures_log.allow(Instant::now()) {
+                tracing::warn!(camera = %name, vehicle = %trigger.vehicle_id, unlogged, "Trigger produced no image.");
+            }
         }
         let burst = Burst { trigger, frames };
         // Waiting here (rather than dropping) keeps every capture; the trigger channel in

@@ -1,8 +1,13 @@
-//! Vision-stage metrics, each emitted in one place.
+//! Vision-stage metrics, each emitted in one place, and the budget of the log lines that go
+//! with the frame errors they count.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
+use vod_core::log_budget::LogBudget;
 
 #[derive(Debug, Clone)]
 pub struct VisionMetrics {
@@ -16,7 +21,12 @@ pub struct VisionMetrics {
     pub captures_without_image_total: IntCounter,
     /// Raw bursts `[record] bursts` had no room for (its writer fell behind).
     pub recorded_bursts_dropped_total: IntCounter,
+    /// Bad buffers, failed models and encoders are counted each time, logged once an interval.
+    errors_log: Arc<Mutex<LogBudget>>,
 }
+
+/// How often the stage's frame errors are logged at most.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl VisionMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
@@ -83,6 +93,15 @@ impl VisionMetrics {
             captures_review_total,
             captures_without_image_total,
             recorded_bursts_dropped_total,
+            errors_log: Arc::new(Mutex::new(LogBudget::new(ERROR_LOG_EVERY))),
         })
+    }
+
+    /// Whether a frame error may be logged now: `Some(n)` with the errors left unlogged since
+    /// the last line.
+    pub fn error_log_allowed(&self) -> Option<u64> {
+        self.errors_log
+            .lock()
+            .map_or(None, |mut budget| budget.allow(Instant::now()))
     }
 }

@@ -81,7 +81,9 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
             Ok(image) => mats.push((&**frame, image)),
             Err(error) => {
                 metrics.encode_errors_total.inc();
-                tracing::warn!(camera = %frame.camera, %error, "Frame dropped: bad buffer.");
+                if let Some(unlogged) = metrics.error_log_allowed() {
+                    tracing::warn!(camera = %frame.camera, %error, unlogged, "Frame dropped: bad buffer.");
+                }
             }
         }
     }
@@ -169,7 +171,9 @@ fn finish_frame(
         let mut rng = StdRng::from_os_rng();
         if let Err(error) = anonymize(&mut image, &boxes, &settings.anonymize, &mut rng) {
             metrics.encode_errors_total.inc();
-            tracing::warn!(camera = %frame.camera, %error, "Frame dropped: could not anonymize it.");
+            if let Some(unlogged) = metrics.error_log_allowed() {
+                tracing::warn!(camera = %frame.camera, %error, unlogged, "Frame dropped: could not anonymize it.");
+            }
             return None;
         }
         metrics.faces_blurred_total.inc_by(found_faces.len() as u64);
@@ -215,7 +219,9 @@ fn finish_frame(
         }),
         Err(error) => {
             metrics.encode_errors_total.inc();
-            tracing::warn!(camera = %frame.camera, %error, "Frame dropped: could not encode it.");
+            if let Some(unlogged) = metrics.error_log_allowed() {
+                tracing::warn!(camera = %frame.camera, %error, unlogged, "Frame dropped: could not encode it.");
+            }
             None
         }
     }
@@ -248,7 +254,9 @@ fn run_model(
                     .with_label_values(&[model.name()])
                     .inc_by(batch.len() as u64);
                 let camera = &batch[0].0.camera;
-                tracing::warn!(%camera, frames = batch.len(), %error, "Model failed on frames.");
+                if let Some(unlogged) = metrics.error_log_allowed() {
+                    tracing::warn!(%camera, frames = batch.len(), %error, unlogged, "Model failed on frames.");
+                }
                 found.extend(batch.iter().map(|_| None));
             }
         }

@@ -288,6 +288,19 @@ fn a_bad_frame_is_counted_and_the_rest_of_the_burst_is_kept() {
     assert_eq!(capture.images.len(), 1);
     assert_eq!(metrics.frames_total.get(), 2);
     assert_eq!(metrics.encode_errors_total.get(), 1);
+
+    // Many bad frames: each counted, the log line of the interval already taken by the first.
+    let many: Vec<_> = (0..50)
+        .map(|i| {
+            let mut bad = Arc::try_unwrap(photo_frame("camera.png", i)).unwrap();
+            bad.pixels.truncate(100);
+            Arc::new(bad)
+        })
+        .collect();
+    let capture = process(burst(many), &set(false, 0.5), &metrics);
+    assert!(capture.images.is_empty());
+    assert_eq!(metrics.encode_errors_total.get(), 51);
+    assert_eq!(metrics.error_log_allowed(), None, "one line per interval");
 }
 
 #[tokio::test]
