@@ -57,6 +57,8 @@ pub struct UsbCamera {
     name: Arc<str>,
     ring: SharedRing,
     stop: Arc<AtomicBool>,
+    /// False once the capture thread ended (the camera went away).
+    capturing: Arc<AtomicBool>,
     /// How far from the trigger's moment a frame may lie and still be taken.
     tolerance: Duration,
 }
@@ -78,9 +80,11 @@ impl UsbCamera {
             })?);
         let ring: SharedRing = Arc::new((Mutex::new(FrameRing::new(ring_frames)), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let capturing = Arc::new(AtomicBool::new(true));
         // nokhwa's camera is not Send, so the thread opens it and reports how that went.
         let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
         let (thread_ring, thread_stop, thread_name) = (ring.clone(), stop.clone(), name.clone());
+        let thread_capturing = capturing.clone();
         std::thread::Builder::new()
             .name(format!("usb:{name}"))
             .spawn(move || {
@@ -120,6 +124,7 @@ impl UsbCamera {
                         }
                         Err(error) => {
                             tracing::warn!(camera = %thread_name, %error, "USB capture stopped.");
+                            thread_capturing.store(false, Ordering::Relaxed);
                             return;
                         }
                     }
@@ -144,8 +149,14 @@ impl UsbCamera {
             name,
             ring,
             stop,
+            capturing,
             tolerance,
         })
+    }
+
+    /// Whether the capture thread still runs.
+    fn capturing(&self) -> bool {
+        self.capturing.load(Ordering::Relaxed)
     }
 
     /// Waits until a frame after `at` has arrived (or `at + tolerance` has passed), then
@@ -210,9 +221,115 @@ impl Camera for UsbCamera {
     }
 }
 
+/// The appliance's USB camera: opened when the box starts if it is there, and opened again
+/// at a trigger when it is not (absent at the start, or gone since), at most once per
+/// `REOPEN_AFTER`; meanwhile its triggers fail (counted, the vehicle stored without image)
+/// and the rest of the box runs on.
+#[derive(Debug)]
+pub struct ReopeningUsbCamera {
+    name: Arc<str>,
+    device: String,
+    ring_frames: usize,
+    tolerance: Duration,
+    camera: Option<UsbCamera>,
+    next_attempt: Instant,
+}
+
+/// How long a USB camera that could not be opened is left alone.
+pub const REOPEN_AFTER: Duration = Duration::from_secs(5);
+
+impl ReopeningUsbCamera {
+    pub fn new(name: Arc<str>, device: &str, ring_frames: usize, tolerance: Duration) -> Self {
+        let mut camera = ReopeningUsbCamera {
+            name,
+            device: device.to_owned(),
+            ring_frames,
+            tolerance,
+            camera: None,
+            next_attempt: Instant::now(),
+        };
+        if let Err(error) = camera.opened() {
+            tracing::error!(%error, "USB camera not available; trying again at triggers.");
+        }
+        camera
+    }
+
+    /// The open camera, opening it if it is closed and the last attempt is long enough ago.
+    fn opened(&mut self) -> Result<&mut UsbCamera, CameraError> {
+        if self
+            .camera
+            .as_ref()
+            .is_some_and(|camera| !camera.capturing())
+        {
+            self.camera = None;
+            self.next_attempt = Instant::now();
+        }
+        if self.camera.is_none() {
+            if Instant::now() < self.next_attempt {
+                return Err(CameraError::Device {
+                    camera: self.name.to_string(),
+                    what: "opening the USB camera",
+                    detail: format!(
+                        "not available; next attempt within {} s",
+                        REOPEN_AFTER.as_secs()
+                    ),
+                });
+            }
+            self.next_attempt = Instant::now() + REOPEN_AFTER;
+            let camera = UsbCamera::open(
+                self.name.clone(),
+                &self.device,
+                self.ring_frames,
+                self.tolerance,
+            )?;
+            tracing::info!(camera = %self.name, device = %self.device, "USB camera opened.");
+            self.camera = Some(camera);
+        }
+        self.camera.as_mut().ok_or_else(|| CameraError::Device {
+            camera: self.name.to_string(),
+            what: "opening the USB camera",
+            detail: "not open".into(),
+        })
+    }
+}
+
+impl Camera for ReopeningUsbCamera {
+    fn grab(&mut self, trigger: &TriggerCommand, burst_index: u32) -> Result<Frame, CameraError> {
+        self.opened()?.grab(trigger, burst_index)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absent_camera_fails_its_triggers_and_is_tried_again_later() {
+        let mut camera =
+            ReopeningUsbCamera::new("cam".into(), "/dev/video99", 4, Duration::from_millis(10));
+        let now = Instant::now();
+        let trigger = TriggerCommand {
+            camera: "cam".into(),
+            vehicle_id: vod_core::VehicleId::new(Utc::now(), 1, 1),
+            lane: "lane-1".into(),
+            fire_at: now,
+            frames: 1,
+            interval_ms: 0,
+            detected_at: now,
+            detected_utc: Utc::now(),
+            test: false,
+        };
+        let error = camera.grab(&trigger, 0).unwrap_err().to_string();
+        assert!(error.contains("next attempt"), "{error}");
+        // Due again: the camera is opened again (and still absent).
+        camera.next_attempt = Instant::now();
+        let error = camera.grab(&trigger, 0).unwrap_err().to_string();
+        assert!(
+            error.contains("/dev/video99") || error.contains("opening"),
+            "{error}"
+        );
+        assert!(camera.next_attempt > Instant::now());
+    }
 
     #[test]
     fn a_missing_device_is_a_clear_error() {

@@ -631,14 +631,11 @@ fn open_camera(config: &CameraConfig, metrics: &CameraMetrics) -> anyhow::Result
             gige.into(),
             metrics.clone(),
         )),
-        CameraSource::Usb(usb) => Box::new(
-            vod_camera::usb::UsbCamera::open(
-                name.clone(),
-                &usb.device,
-                usb.ring_frames as usize,
-                Duration::from_millis(u64::from(usb.tolerance_ms)),
-            )
-            .with_context(|| format!("camera {name}"))?,
-        ),
+        CameraSource::Usb(usb) => Box::new(vod_camera::usb::ReopeningUsbCamera::new(
+            name,
+            &usb.device,
+            usb.ring_frames as usize,
+            Duration::from_millis(u64::from(usb.tolerance_ms)),
+        )),
     })
 }

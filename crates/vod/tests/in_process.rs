@@ -227,3 +227,45 @@ async fn a_change_through_the_handle_reaches_the_next_vehicle_and_the_file() {
     appliance.stop().await;
     emulator_stop.cancel();
 }
+
+/// A USB camera that is not there when the box starts does not stop it: the other lane
+/// stores its captures with images, the absent camera's vehicles are stored without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_usb_camera_leaves_the_rest_of_the_box_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scanner, emulator_stop) = common::emulator(EmulatorConfig {
+        flow_per_hour: 3600.0,
+        ..EmulatorConfig::bench_rig()
+    })
+    .await;
+    let sim_cam_2 = "name = \"cam-2\"\nlane = \"lane-2\"\nsource = \"sim\"\nwidth = 1280\nheight = 1024\n\
+                     trigger_delay_ms = 20\nburst_frames = 2\nburst_interval_ms = 40\n";
+    let usb_cam_2 = "name = \"cam-2\"\nlane = \"lane-2\"\ntrigger_delay_ms = 20\nburst_frames = 2\n\
+                     burst_interval_ms = 40\n[cameras.source.usb]\ndevice = \"/dev/video99\"\n\
+                     ring_frames = 8\ntolerance_ms = 40\n";
+    let text = common::bench_config(dir.path(), scanner, 8080, 9100, None);
+    assert!(text.contains(sim_cam_2), "the bench config's cam-2 moved");
+    let text = text.replace(sim_cam_2, usb_cam_2);
+    let path = common::write_config(dir.path(), &text);
+    let appliance = common::InProcess::start(&path).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let captures = appliance.store.recent_captures(1000).await.unwrap();
+        let with_images = captures
+            .iter()
+            .any(|c| c.camera == "cam-1" && c.image_count > 0);
+        let without = captures
+            .iter()
+            .any(|c| c.camera == "cam-2" && c.image_count == 0);
+        if with_images && without {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "within {PATIENCE:?}: {captures:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    appliance.stop().await;
+    emulator_stop.cancel();
+}
