@@ -543,24 +543,39 @@ impl Component for Sampler {
             }
             let control = self.0.clone();
             let sample = tokio::task::spawn_blocking(move || control.sample()).await?;
-            watch(&self.0, &sample, &mut progress);
+            if watch(&self.0, &sample, &mut progress) {
+                crate::systemd::watchdog();
+            }
             self.0.samples.push(sample);
         }
     }
 }
 
-/// Since when a component has been seen without progress: its busy time and queue then.
+/// Since when a component has been seen without progress: its busy time and queue then, and
+/// how often the watchdog restarted it since it last made progress.
 #[derive(Debug, Clone, Copy)]
 struct NoProgress {
     since: Instant,
     busy_ms: u64,
     queued: usize,
+    restarts: u32,
 }
+
+/// A component restarted this often without progress in between is beyond the watchdog:
+/// systemd's watchdog is no longer fed, and restarts the whole process.
+const RESTARTS_BEFORE_GIVING_UP: u32 = 2;
 
 /// The watchdog's look at one sample: restarts each component whose input has waited for
 /// [`STALL_AFTER`] with its queue never shrinking and its task busy less than
-/// [`STALL_BUSY_MS`], unless what it feeds is full (backpressure, not a stall).
-fn watch(control: &ApplianceControl, sample: &Sample, progress: &mut HashMap<String, NoProgress>) {
+/// [`STALL_BUSY_MS`], unless what it feeds is full (backpressure, not a stall). True while
+/// no component was restarted [`RESTARTS_BEFORE_GIVING_UP`] times in a row without progress:
+/// the pipeline makes progress (or has nothing to do), and systemd's watchdog is fed.
+fn watch(
+    control: &ApplianceControl,
+    sample: &Sample,
+    progress: &mut HashMap<String, NoProgress>,
+) -> bool {
+    let mut healthy = true;
     for (name, input) in &control.inputs {
         let busy_ms = sample.tasks.get(name).map_or(0, |(busy_ms, _)| *busy_ms);
         let (queued, _) = (input.depth)();
@@ -576,6 +591,7 @@ fn watch(control: &ApplianceControl, sample: &Sample, progress: &mut HashMap<Str
             since: sample.at,
             busy_ms,
             queued,
+            restarts: 0,
         };
         let seen = progress.entry(name.clone()).or_insert(now);
         let shrank = queued < seen.queued;
@@ -594,7 +610,14 @@ fn watch(control: &ApplianceControl, sample: &Sample, progress: &mut HashMap<Str
             if let Err(error) = control.children.restart(name, &actor) {
                 tracing::warn!(%error, "The watchdog could not restart a component.");
             }
-            *seen = now;
+            *seen = NoProgress {
+                restarts: seen.restarts + 1,
+                ..now
+            };
+        }
+        if seen.restarts >= RESTARTS_BEFORE_GIVING_UP {
+            healthy = false;
         }
     }
+    healthy
 }

@@ -10,6 +10,7 @@
 //!   a recording through the detector, the planner, simulated cameras, the vision stage's
 //!   `process` and a fresh store, scan by scan, the same on every run.
 //! - [`telemetry`]: the logger, whose filter follows `log.filter`.
+//! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog's `WATCHDOG=1` to systemd.
 //! - `control`: the running box as the bus's control plane sees it (state, top, commands);
 //!   `process`: what `/proc/self` says of memory, files and threads.
 
@@ -20,6 +21,7 @@ mod process;
 pub mod record;
 pub mod replay;
 mod signals;
+pub mod systemd;
 pub mod telemetry;
 
 /// Exit code for a bad command line or config file (sysexits EX_USAGE).

@@ -79,12 +79,14 @@ async fn run(
                 .await;
         }
     });
+    crate::systemd::ready();
     let outcome = appliance
         .run(async {
             match signals::stop_signal().await {
                 Ok(signal) => tracing::info!(signal, "Stopping."),
                 Err(error) => tracing::error!(%error, "Cannot listen for stop signals; stopping."),
             }
+            crate::systemd::stopping();
         })
         .await;
     reloads.abort();
