@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use vod_core::config::CameraConfig;
 use vod_core::log_budget::LogBudget;
-use vod_core::{Burst, Component, SharedReceiver, TaskError, TriggerCommand};
+use vod_core::{Burst, Component, SharedReceiver, TaskError, TriggerCommand, VEHICLE_LOG};
 
 use crate::{Camera, CameraMetrics};
 
@@ -113,7 +113,7 @@ async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<()
                 Err(error) => {
                     metrics.grab_errors_total.with_label_values(&[&name]).inc();
                     if let Some(unlogged) = failures_log.allow(Instant::now()) {
-                        tracing::warn!(camera = %name, %error, unlogged, "Exposure failed.");
+                        tracing::warn!(camera = %name, vehicle_id = %trigger.vehicle_id, %error, unlogged, "Exposure failed.");
                     }
                 }
             }
@@ -121,9 +121,10 @@ async fn run_camera(task: &CameraTask, shutdown: CancellationToken) -> Result<()
         if frames.is_empty() {
             metrics.no_image_total.with_label_values(&[&name]).inc();
             if let Some(unlogged) = failures_log.allow(Instant::now()) {
-                tracing::warn!(camera = %name, vehicle = %trigger.vehicle_id, unlogged, "Trigger produced no image.");
+                tracing::warn!(camera = %name, vehicle_id = %trigger.vehicle_id, unlogged, "Trigger produced no image.");
             }
         }
+        tracing::debug!(target: VEHICLE_LOG, vehicle_id = %trigger.vehicle_id, camera = %name, frames = frames.len(), "Burst taken.");
         let burst = Burst { trigger, frames };
         // Waiting here (rather than dropping) keeps every capture; the trigger channel in
         // front of this task is where overload is shed, with a counter.

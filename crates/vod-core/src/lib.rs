@@ -46,7 +46,9 @@ pub use scan::Scan;
 pub use scanner_view::{ScanSnapshot, ScannerView};
 pub use supervisor::{Component, SharedReceiver};
 pub use trigger::{TestTriggerError, TestTriggers, TriggerCommand};
-pub use vehicle::{VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements};
+pub use vehicle::{
+    VEHICLE_LOG, VehicleClass, VehicleEvent, VehicleEventKind, VehicleId, VehicleMeasurements,
+};
 
 /// An error and its causes on one line: `what failed: why: the cause of that`.
 pub fn error_chain(error: &dyn std::error::Error) -> String {

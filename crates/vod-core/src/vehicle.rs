@@ -8,6 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The log target of each vehicle's story, from the scanner to the upload: one debug line per
+/// stage, each with the vehicle's `vehicle_id` (and its `capture` uuid once stored), so that
+/// `log.filter = "info,vod::vehicle=debug"` and one grep for the id tell it whole.
+pub const VEHICLE_LOG: &str = "vod::vehicle";
+
 /// A vehicle's identity: a UUIDv7, so ids sort by time and stay unique across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

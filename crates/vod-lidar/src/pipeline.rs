@@ -18,7 +18,8 @@ use tokio::sync::{
 use tokio_util::sync::CancellationToken;
 use vod_core::config::{Config, LaneConfig};
 use vod_core::{
-    Component, Event, Hub, ScannerView, TaskError, TriggerCommand, VehicleEvent, VehicleEventKind,
+    Component, Event, Hub, ScannerView, TaskError, TriggerCommand, VEHICLE_LOG, VehicleEvent,
+    VehicleEventKind,
 };
 
 use crate::detector::VehicleDetector;
@@ -283,7 +284,7 @@ pub async fn run_scanner(
             hub: &hub,
         };
         for event in events {
-            tracing::debug!(lane = %event.lane, vehicle_id = %event.vehicle_id, kind = ?event.kind, "Vehicle event.");
+            tracing::debug!(target: VEHICLE_LOG, vehicle_id = %event.vehicle_id, lane = %event.lane, kind = ?event.kind, "Vehicle event.");
             match planes.get(&*event.lane) {
                 Some(Plane::Second(pairing)) => output.second_plane(pairing, &event)?,
                 Some(Plane::First(pairing)) => output.first_plane(pairing, event)?,
@@ -409,13 +410,15 @@ fn send_trigger(
         camera: camera.to_string(),
     };
     let sender = cameras.get(&*camera).ok_or_else(gone)?;
-    let detected_at = command.detected_at;
+    let (detected_at, vehicle_id) = (command.detected_at, command.vehicle_id);
     match sender.try_send(command) {
         Ok(()) => {
+            let latency_s = detected_at.elapsed().as_secs_f64();
             metrics
                 .trigger_latency_seconds
                 .with_label_values(&[&*camera])
-                .observe(detected_at.elapsed().as_secs_f64());
+                .observe(latency_s);
+            tracing::debug!(target: VEHICLE_LOG, %vehicle_id, %camera, latency_us = (latency_s * 1e6) as u64, "Trigger sent.");
             Ok(())
         }
         Err(TrySendError::Full(command)) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vod_core::{Capture, Component, Event, Hub, SharedReceiver, TaskError};
+use vod_core::{Capture, Component, Event, Hub, SharedReceiver, TaskError, VEHICLE_LOG};
 
 use crate::{ImageWrites, Outbound, Store};
 
@@ -72,6 +72,7 @@ async fn commit(
                     }
                     _ => {}
                 }
+                tracing::debug!(target: VEHICLE_LOG, vehicle_id = %capture.vehicle_id, capture_id = capture_id.0, images, "Capture committed.");
                 hub.publish(Event::CaptureStored {
                     capture_id: capture_id.0,
                     vehicle_id: capture.vehicle_id,
@@ -84,13 +85,13 @@ async fn commit(
                 return;
             }
             Err(error) => {
-                tracing::error!(%error, vehicle = %capture.vehicle_id, retry_ms = delay.as_millis() as u64, "Capture not stored; retrying.");
+                tracing::error!(%error, vehicle_id = %capture.vehicle_id, retry_ms = delay.as_millis() as u64, "Capture not stored; retrying.");
             }
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = shutdown.cancelled() => {
-                tracing::error!(vehicle = %capture.vehicle_id, "Capture lost: the store failed until shutdown.");
+                tracing::error!(vehicle_id = %capture.vehicle_id, "Capture lost: the store failed until shutdown.");
                 return;
             }
         }

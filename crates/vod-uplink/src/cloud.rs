@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::secrets::mask_text;
 use vod_core::config::{CloudConfig, Config};
-use vod_core::{Component, TaskError};
+use vod_core::{Component, TaskError, VEHICLE_LOG};
 use vod_store::outbound::{CaptureJob, UPLOAD_QUEUE};
 use vod_store::{Job, JobError, JobHandler, QueueSpec, RetryPolicy, Store};
 
@@ -256,6 +256,7 @@ impl JobHandler for Uploader {
             .await
             .map_err(|error| self.failed("target", error))?;
         self.metrics.uploaded(len);
+        tracing::debug!(target: VEHICLE_LOG, vehicle_id = %capture.capture.vehicle_id, capture = %args.capture_uuid, objects = capture.images.len() + 1, "Uploaded.");
         Ok(())
     }
 }

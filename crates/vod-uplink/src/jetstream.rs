@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use tokio::sync::OnceCell;
+use vod_core::VEHICLE_LOG;
 use vod_core::config::{BusConfig, JetStreamConfig};
 use vod_store::outbound::CaptureJob;
 use vod_store::{Job, JobError, JobHandler, Store};
@@ -121,6 +122,7 @@ impl JobHandler for Exporter {
             .map_err(|error| failed(error.to_string()))?;
         ack.await.map_err(|error| failed(error.to_string()))?;
         self.metrics.jetstream_published_total.inc();
+        tracing::debug!(target: VEHICLE_LOG, vehicle_id = %capture.capture.vehicle_id, capture = %args.capture_uuid, "Exported to JetStream.");
         Ok(())
     }
 }

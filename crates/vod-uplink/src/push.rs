@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vod_core::config::PushConfig;
-use vod_core::{Component, Event, Hub, TaskError, error_chain};
+use vod_core::{Component, Event, Hub, TaskError, VEHICLE_LOG, error_chain};
 use vod_store::outbound::{PushJob, push_queue};
 use vod_store::{
     Job, JobError, JobHandler, NewDelivery, PushEndpoint, QueueRunner, QueueSpec, RetryPolicy,
@@ -188,6 +188,7 @@ impl JobHandler for Delivery {
                     .note_push_success(endpoint.id)
                     .await
                     .map_err(retry)?;
+                tracing::debug!(target: VEHICLE_LOG, vehicle_id = %capture.capture.vehicle_id, capture = %push.capture_uuid, client = %endpoint.client, "Pushed.");
                 Ok(())
             }
             Next::Disable => {

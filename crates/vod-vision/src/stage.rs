@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vod_core::{
     Burst, Capture, CaptureImage, Component, Frame, Occupancy, PersonDetection, SharedReceiver,
-    TaskError,
+    TaskError, VEHICLE_LOG,
 };
 
 use crate::VisionMetrics;
@@ -139,6 +139,10 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
             evidence_raw: set.settings.evidence_raw,
         }
     });
+    if let Some(occupancy) = &occupancy {
+        let doubts: Vec<String> = occupancy.doubts.iter().map(ToString::to_string).collect();
+        tracing::debug!(target: VEHICLE_LOG, vehicle_id = %trigger.vehicle_id, camera = %trigger.camera, images = images.len(), people = occupancy.people, countability = occupancy.countability, needs_review = occupancy.needs_review, doubts = %doubts.join(" "), "Burst analysed.");
+    }
     Capture {
         vehicle_id: trigger.vehicle_id,
         lane: trigger.lane,
