@@ -24,7 +24,10 @@ fn one_grep_for_a_vehicle_id_tells_its_story_from_scan_to_upload() {
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
     let _emulator = common::start_emulator(scanner, 9);
     let text = common::bench_config(dir.path(), common::loopback(scanner), web, metrics, None);
-    assert!(text.contains("format = \"text\""), "the [log] section moved");
+    assert!(
+        text.contains("format = \"text\""),
+        "the [log] section moved"
+    );
     let text = text.replace("format = \"text\"", "format = \"json\"");
     let config = common::write_config(dir.path(), &text);
     let log_path = dir.path().join("vod.log");
