@@ -63,6 +63,18 @@ done
 
 check "docker-compose config deploy/bench" \
   bash -c 'cd deploy/bench && docker-compose config --quiet'
+# The Grafana dashboard: valid JSON, and every vod_ metric it plots is one the code registers.
+check "grafana dashboard names only real metrics" python3 - deploy/grafana/dashboards/vod.json <<'PY'
+import json, pathlib, re, sys
+dashboard = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+names = {re.sub(r"_(bucket|sum|count)$", "", n) for e in exprs for n in re.findall(r"\bvod_[a-z_]+", e)}
+code = "".join(p.read_text() for p in pathlib.Path("crates").glob("*/src/**/*.rs"))
+missing = sorted(n for n in names if f'"{n}"' not in code)
+for name in missing:
+    print(f"{sys.argv[1]}: {name} is no metric of the box")
+sys.exit(1 if missing or not exprs else 0)
+PY
 
 # accounts.conf takes its passwords from the server's environment.
 for conf in deploy/nats/*.conf; do
