@@ -19,6 +19,10 @@ pub enum BenchCommand {
     /// Counting accuracy on the simulated camera's vehicles against the occupants it drew
     /// (or on a labelled set), with the models, thresholds and seat rows of a config file.
     Occupancy(OccupancyArgs),
+    /// The whole box (this binary's `vod run`) against the scanner emulator at a traffic:
+    /// vehicles against ground truth, captures, trigger and capture latency, CPU, memory and
+    /// open files; a run of 30 minutes or more fails on steady growth (a soak).
+    E2e(super::e2e::E2eArgs),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +88,7 @@ pub fn main(command: BenchCommand) -> ExitCode {
     match command {
         BenchCommand::Vision(args) => vision(args),
         BenchCommand::Occupancy(args) => occupancy(args),
+        BenchCommand::E2e(args) => super::e2e::main(args),
     }
 }
 

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod camera;
 pub mod config;
 pub mod ctl;
+pub mod e2e;
 pub mod lidar;
 pub mod push;
 pub mod replay;
