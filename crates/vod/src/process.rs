@@ -1,7 +1,9 @@
-//! What the kernel says of this process (Linux `/proc/self`): resident memory, open files,
-//! and the CPU time of each thread by name (the scanner threads are `lidar-<scanner>`).
+//! What the kernel says of this process (Linux `/proc/self`), or of another one: resident
+//! memory, open files, and the CPU time of each thread by name (the scanner threads are
+//! `lidar-<scanner>`).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// `/proc` counts CPU time in ticks of USER_HZ, which is 100 on Linux.
 const TICKS_PER_S: u64 = 100;
@@ -18,7 +20,12 @@ pub struct ProcessSample {
 
 /// Reads `/proc/self`; what cannot be read stays zero (not Linux, or a restricted `/proc`).
 pub fn sample() -> ProcessSample {
-    let rss_bytes = std::fs::read_to_string("/proc/self/status")
+    sample_of(Path::new("/proc/self"))
+}
+
+/// Reads a process's folder in `/proc` (`/proc/<pid>`), as [`sample`] does.
+pub fn sample_of(proc_dir: &Path) -> ProcessSample {
+    let rss_bytes = std::fs::read_to_string(proc_dir.join("status"))
         .ok()
         .and_then(|status| {
             status
@@ -34,10 +41,10 @@ pub fn sample() -> ProcessSample {
                 })
         })
         .map_or(0, |kib| kib * 1024);
-    let open_files = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
+    let open_files = std::fs::read_dir(proc_dir.join("fd")).map_or(0, |dir| dir.count() as u64);
     let mut thread_cpu_ms = BTreeMap::new();
     let mut threads = 0;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+    if let Ok(tasks) = std::fs::read_dir(proc_dir.join("task")) {
         for task in tasks.flatten() {
             let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
                 continue;

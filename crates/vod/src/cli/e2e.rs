@@ -21,6 +21,7 @@ use vod_core::config::{
 use vod_sim::emulator::{EmulatedLane, EmulatorConfig, ground_truth, serve_from};
 
 use crate::EX_SOFTWARE;
+use crate::process::sample_of;
 
 #[derive(Debug, Args)]
 pub struct E2eArgs {
@@ -101,7 +102,7 @@ pub struct E2eReport {
     /// Vehicle left the scan plane to capture committed (negative: committed before it left).
     pub capture_latency_from_left_ms: Spread,
     pub vision_frames_per_s: f64,
-    /// CPU seconds per second, by thread (names with their numbers dropped).
+    /// CPU seconds per second, by thread name.
     pub cpu_cores_by_thread: BTreeMap<String, f64>,
     pub cpu_cores: f64,
     pub peak_rss_mb: f64,
@@ -221,53 +222,22 @@ struct Sample {
     open_files: usize,
 }
 
-fn sample(pid: u32, started: Instant) -> Option<Sample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some(Sample {
+fn sample(pid: u32, started: Instant) -> Sample {
+    let process = sample_of(Path::new(&format!("/proc/{pid}")));
+    Sample {
         at_s: started.elapsed().as_secs_f64(),
-        rss_mb: rss_kb / 1024.0,
-        open_files,
-    })
+        rss_mb: process.rss_bytes as f64 / (1024.0 * 1024.0),
+        open_files: process.open_files as usize,
+    }
 }
 
-/// CPU seconds so far of each thread of `pid`, by name (digits dropped: `tokio-runtime-w`).
+/// CPU seconds so far of the threads of `pid`, by name.
 fn thread_cpu_s(pid: u32) -> BTreeMap<String, f64> {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut by_name = BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return by_name;
-    };
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name: String = stat[open + 1..close]
-            .chars()
-            .filter(|c| !c.is_ascii_digit())
-            .collect();
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let cpu = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name.
-        *by_name.entry(name).or_default() += (cpu(11) + cpu(12)) / ticks;
-    }
-    by_name
+    sample_of(Path::new(&format!("/proc/{pid}")))
+        .thread_cpu_ms
+        .into_iter()
+        .map(|(name, ms)| (name, ms as f64 / 1000.0))
+        .collect()
 }
 
 /// The slope of `y` over `x` by least squares, per hour of `x` seconds.
@@ -373,7 +343,7 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
         origin,
         stop_emulator.clone(),
     ));
-    let appliance = Appliance(
+    let mut appliance = Appliance(
         Command::new(std::env::current_exe()?)
             .args(["run", "--config"])
             .arg(&config_path)
@@ -390,9 +360,13 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
     let started = Instant::now();
     while started.elapsed() < run_for {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        if let Some(sample) = sample(pid, started) {
-            samples.push(sample);
+        if let Some(status) = appliance.0.try_wait()? {
+            bail!(
+                "vod run ended during the run ({status}); its log: {}",
+                log_path.display()
+            );
         }
+        samples.push(sample(pid, started));
     }
     let cpu_end = thread_cpu_s(pid);
     let wall_s = run_for.as_secs_f64();
