@@ -34,6 +34,20 @@ fn contains(outer: Rect, inner: Rect) -> bool {
         && inner.y + inner.height <= outer.y + outer.height
 }
 
+/// The window of `occupant`'s row, which must hold the occupant.
+fn assert_inside_its_window(layout: &Layout, occupant: &SimOccupant) -> Rect {
+    let window = if occupant.row == 1 {
+        layout.front_window
+    } else {
+        layout.rear_window
+    };
+    assert!(
+        contains(window, occupant.bbox),
+        "{occupant:?} outside {window:?}"
+    );
+    window
+}
+
 #[test]
 fn a_vehicle_always_looks_the_same() {
     let mut camera = camera();
@@ -74,15 +88,7 @@ fn occupants_sit_inside_their_windows_and_are_large() {
         for burst_index in 0..2 {
             let layout = Layout::new(1280, 1024, burst_index);
             for occupant in camera.scene(trigger(i).vehicle_id, burst_index).occupants {
-                let window = if occupant.row == 1 {
-                    layout.front_window
-                } else {
-                    layout.rear_window
-                };
-                assert!(
-                    contains(window, occupant.bbox),
-                    "{occupant:?} outside {window:?}"
-                );
+                assert_inside_its_window(&layout, &occupant);
                 assert!(occupant.bbox.height >= 300, "{occupant:?} too small");
             }
         }
@@ -179,15 +185,7 @@ fn hard_scenes_hold_every_condition_and_stay_inside_their_windows() {
             "{scene:?}"
         );
         for occupant in &scene.occupants {
-            let window = if occupant.row == 1 {
-                layout.front_window
-            } else {
-                layout.rear_window
-            };
-            assert!(
-                contains(window, occupant.bbox),
-                "{occupant:?} outside {window:?}"
-            );
+            let window = assert_inside_its_window(&layout, occupant);
             if occupant.child {
                 assert!(occupant.bbox.height < window.height * 2 / 3, "{occupant:?}");
             }
