@@ -215,8 +215,8 @@ impl GigeCamera {
         let settings = &self.settings;
         let camera = {
             let _aravis = lock_aravis();
-            aravis::Camera::new(Some(&settings.device_id))
-                .map_err(|e| self.error("opening the camera", e))?
+            let device = open_by(&settings.device_id, &ffi::device_list());
+            aravis::Camera::new(Some(&device)).map_err(|e| self.error("opening the camera", e))?
         };
         let configure = |camera: &aravis::Camera| -> Result<(u32, u32), aravis::glib::Error> {
             camera.set_pixel_format_from_string(settings.pixel_format.genicam_name())?;
@@ -454,6 +454,21 @@ impl Camera for GigeCamera {
             source,
         })
     }
+}
+
+/// What to open a camera by: a GigE Vision camera named by the id `vod camera list` prints is
+/// opened by its address. By id, Aravis streams through the interface the discovery answer
+/// came in on, which need not be the one the camera sends its stream to (a camera on loopback
+/// answered on another interface and no frame ever arrived); by address it takes the route
+/// to it. Anything else (an address, a USB3 Vision or Fake id) is opened as given.
+fn open_by(device_id: &str, listing: &[DeviceListing]) -> String {
+    if device_id.parse::<std::net::IpAddr>().is_ok() {
+        return device_id.to_owned();
+    }
+    listing
+        .iter()
+        .find(|d| d.id == device_id && d.protocol == "GigEVision" && !d.address.is_empty())
+        .map_or_else(|| device_id.to_owned(), |d| d.address.clone())
 }
 
 /// The Aravis calls the safe binding lacks: enabling an interface, the device list with

@@ -109,3 +109,49 @@ fn an_unknown_pixel_format_is_a_usage_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
 }
+
+/// `arv-fake-gv-camera-0.8` on loopback, killed when dropped.
+struct FakeGvCamera(std::process::Child);
+
+impl Drop for FakeGvCamera {
+    fn drop(&mut self) {
+        let _already_gone = self.0.kill();
+        let _reaped = self.0.wait();
+    }
+}
+
+#[test]
+fn a_gige_camera_grabs_by_the_id_that_list_prints() {
+    let _simulator = FakeGvCamera(
+        Command::new("arv-fake-gv-camera-0.8")
+            .args(["-i", "127.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("arv-fake-gv-camera-0.8 (Debian aravis-tools)"),
+    );
+    // The listing once the simulator answers discovery.
+    let id = (0..50)
+        .find_map(|_| {
+            let output = Command::new(VOD).args(["camera", "list"]).output().unwrap();
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            let id = stdout
+                .lines()
+                .find(|l| l.contains("protocol=GigEVision") && l.contains("address=127.0.0.1"))
+                .and_then(|l| l.split('\t').next())
+                .map(str::to_owned);
+            if id.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            id
+        })
+        .expect("the simulator listed");
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(VOD)
+        .args(["camera", "grab", "--device", &id, "--count", "2", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{id}: {output:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}

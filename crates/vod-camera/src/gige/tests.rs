@@ -254,6 +254,21 @@ impl Drop for FakeGvCamera {
 }
 
 #[test]
+fn only_a_listed_gige_id_is_opened_by_its_address() {
+    let listing = [DeviceListing {
+        id: "Aravis-Fake-GV01".into(),
+        vendor: "Aravis".into(),
+        model: "Fake".into(),
+        serial: "GV01".into(),
+        protocol: "GigEVision".into(),
+        address: "127.0.0.1".into(),
+    }];
+    assert_eq!(open_by("Aravis-Fake-GV01", &listing), "127.0.0.1");
+    assert_eq!(open_by("10.0.0.7", &listing), "10.0.0.7");
+    assert_eq!(open_by("Fake_1", &listing), "Fake_1");
+}
+
+#[test]
 fn a_gige_camera_that_disappears_and_comes_back_is_reconnected() {
     let _serial = serial();
     let metrics = metrics();
