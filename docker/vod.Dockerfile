@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # The appliance image: the `vod` binary on Debian 12 with the runtime libraries it links
 # (OpenCV, Aravis, libusb) and the ONNX Runtime library it loads through ORT_DYLIB_PATH.
-# The same image runs the appliance (`vod run`) and the bench rig's scanner emulator
-# (`vod sim lidar`). Build from the repository root (BuildKit needed for the cache mounts):
+# The `emulators` stage is the bench rig's scanner emulator and fake GigE camera. Build from
+# the repository root (BuildKit needed for the cache mounts):
 #   docker build -f docker/vod.Dockerfile -t vod .
+#   docker build -f docker/vod.Dockerfile --target emulators -t vod-emulators .
 
 # Rust 1.94 is the floor: sqlx 0.9 in Cargo.lock declares rust-version 1.94.
 FROM rust:1.95.0-bookworm AS builder
@@ -22,6 +23,29 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p vod \
     && install -D -m 0755 target/release/vod /out/vod
+
+
+# The bench rig's emulators, built with `--target emulators`: the scanner emulator (`vod sim
+# lidar`, the default command) and Aravis's fake GigE Vision camera (`arv-fake-gv-camera-0.8`
+# from aravis-tools), without models or ONNX Runtime. Before the appliance's stage, so that a
+# build without --target still makes the appliance.
+FROM debian:bookworm-slim AS emulators
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        aravis-tools \
+        libaravis-0.8-0 \
+        libopencv-imgcodecs406 \
+        libopencv-imgproc406 \
+        libusb-1.0-0 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin vod
+COPY --from=builder /out/vod /usr/local/bin/vod
+# CoLa-B (the scanner emulator); GigE Vision control and discovery (the fake camera).
+EXPOSE 2112 3956/udp
+USER 10001:10001
+ENTRYPOINT ["vod"]
+CMD ["sim", "lidar", "--listen", "0.0.0.0:2112"]
 
 
 FROM debian:bookworm-slim AS runtime
