@@ -149,17 +149,18 @@ fn save_png(frame: &Frame, path: &Path) -> Result<(), image::ImageError> {
         PixelFormat::Mono8 => image::GrayImage::from_raw(w, h, frame.pixels.clone())
             .ok_or_else(shape)?
             .save(path),
-        PixelFormat::Bgr8 => {
-            let rgb: Vec<u8> = frame
-                .pixels
-                .chunks_exact(3)
-                .flat_map(|bgr| [bgr[2], bgr[1], bgr[0]])
-                .collect();
-            image::RgbImage::from_raw(w, h, rgb)
-                .ok_or_else(shape)?
-                .save(path)
-        }
+        PixelFormat::Bgr8 => image::RgbImage::from_raw(w, h, swap_red_and_blue(&frame.pixels))
+            .ok_or_else(shape)?
+            .save(path),
     }
+}
+
+/// BGR to RGB, or back: three bytes a pixel, the first and the last swapped.
+fn swap_red_and_blue(pixels: &[u8]) -> Vec<u8> {
+    pixels
+        .chunks_exact(3)
+        .flat_map(|p| [p[2], p[1], p[0]])
+        .collect()
 }
 
 /// The recorded burst for `trigger`'s vehicle and camera, its frames as the camera gave them
@@ -193,12 +194,7 @@ pub fn read_burst(
             image::DynamicImage::ImageLuma8(grey) => (PixelFormat::Mono8, grey.into_raw()),
             other => (
                 PixelFormat::Bgr8,
-                other
-                    .to_rgb8()
-                    .into_raw()
-                    .chunks_exact(3)
-                    .flat_map(|rgb| [rgb[2], rgb[1], rgb[0]])
-                    .collect(),
+                swap_red_and_blue(&other.to_rgb8().into_raw()),
             ),
         };
         frames.push(Frame {

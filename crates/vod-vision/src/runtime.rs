@@ -1,5 +1,5 @@
 //! The one ONNX Runtime environment of the process, loaded from a shared library: the one
-//! `ORT_DYLIB_PATH` names, else the first of [`LIBRARY_PLACES`] that holds it (where the image
+//! `ORT_DYLIB_PATH` names, else the first of [`places`] that holds it (where the image
 //! and the systemd unit install it, and where `scripts/setup.sh` puts it for a build in the
 //! project's `target/`). A missing or wrong library is one clear error at start-up.
 
@@ -14,14 +14,8 @@ pub const DYLIB_VAR: &str = "ORT_DYLIB_PATH";
 /// The library's file name.
 pub const LIBRARY: &str = "libonnxruntime.so.1.31.1";
 
-/// Where the library is looked for without `ORT_DYLIB_PATH`, in order: the folder the image and
-/// the systemd unit install it in, beside the binary, and the project's `.tools/onnxruntime`
-/// seen from `target/<profile>/vod`.
-pub const LIBRARY_PLACES: [&str; 3] = [
-    "/usr/local/lib/onnxruntime",
-    "{exe_dir}",
-    "{exe_dir}/../../.tools/onnxruntime",
-];
+/// The folder the image and the systemd unit install the library in.
+pub const SYSTEM_DIR: &str = "/usr/local/lib/onnxruntime";
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RuntimeError {
@@ -42,17 +36,16 @@ pub fn environment() -> Result<&'static Environment, RuntimeError> {
     ENVIRONMENT.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-/// The files the library is looked for in, [`LIBRARY_PLACES`] with `{exe_dir}` the folder of
-/// the running binary (left out when it is unknown).
+/// The files the library is looked for in without `ORT_DYLIB_PATH`, in order: in
+/// [`SYSTEM_DIR`], beside the binary in `exe_dir`, and in the project's `.tools/onnxruntime`
+/// seen from `target/<profile>/vod` (the last two left out when `exe_dir` is unknown).
 pub fn places(exe_dir: Option<&Path>) -> Vec<PathBuf> {
-    LIBRARY_PLACES
-        .iter()
-        .filter_map(|place| match place.strip_prefix("{exe_dir}") {
-            Some(rest) => exe_dir.map(|dir| PathBuf::from(format!("{}{rest}", dir.display()))),
-            None => Some(PathBuf::from(place)),
-        })
-        .map(|dir| dir.join(LIBRARY))
-        .collect()
+    let mut dirs = vec![PathBuf::from(SYSTEM_DIR)];
+    if let Some(dir) = exe_dir {
+        dirs.push(dir.to_owned());
+        dirs.push(dir.join("../../.tools/onnxruntime"));
+    }
+    dirs.into_iter().map(|dir| dir.join(LIBRARY)).collect()
 }
 
 /// The library to load: `named` (the variable's value) when given, else the first of

@@ -140,8 +140,8 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
         }
     });
     if let Some(occupancy) = &occupancy {
-        let doubts: Vec<String> = occupancy.doubts.iter().map(ToString::to_string).collect();
-        tracing::debug!(target: VEHICLE_LOG, vehicle_id = %trigger.vehicle_id, camera = %trigger.camera, images = images.len(), people = occupancy.people, countability = occupancy.countability, needs_review = occupancy.needs_review, doubts = %doubts.join(" "), "Burst analysed.");
+        // The doubts are spelled out only when the line is written.
+        tracing::debug!(target: VEHICLE_LOG, vehicle_id = %trigger.vehicle_id, camera = %trigger.camera, images = images.len(), people = occupancy.people, countability = occupancy.countability, needs_review = occupancy.needs_review, doubts = %occupancy.doubts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "), "Burst analysed.");
     }
     Capture {
         vehicle_id: trigger.vehicle_id,
