@@ -172,12 +172,14 @@ impl Drop for S3Server {
 
 /// A TCP gate on a free loopback port that forwards to `upstream` while it is open: closing
 /// it refuses new connections and cuts those open, as a network outage does, while the server
-/// behind it keeps what it has.
+/// behind it keeps what it has. It can also slip bytes of its own into what the upstream sends
+/// (line noise, a broken switch).
 #[derive(Debug)]
 pub struct TcpGate {
     port: u16,
     upstream: SocketAddr,
     open: Option<tokio::task::JoinHandle<()>>,
+    injected: tokio::sync::broadcast::Sender<Vec<u8>>,
 }
 
 impl TcpGate {
@@ -187,9 +189,16 @@ impl TcpGate {
             port: free_port(),
             upstream,
             open: None,
+            injected: tokio::sync::broadcast::channel(64).0,
         };
         gate.open();
         gate
+    }
+
+    /// Sends `bytes` to every connected client, between two of the upstream's reads: in the
+    /// middle of whatever the upstream was sending.
+    pub fn inject(&self, bytes: Vec<u8>) {
+        let _no_client = self.injected.send(bytes);
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -206,13 +215,14 @@ impl TcpGate {
             .expect("a non-blocking listener");
         let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
         let upstream = self.upstream;
+        let injected = self.injected.clone();
         self.open = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let injected = injected.subscribe();
                 connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
-                        let _either_side_closed =
-                            tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        forward(inbound, outbound, injected).await;
                     }
                 });
             }
@@ -225,6 +235,47 @@ impl TcpGate {
             // Dropping the task's JoinSet aborts every forwarding connection.
             task.abort();
         }
+    }
+}
+
+/// Client to upstream as it comes; upstream to client with the injected bytes in between,
+/// until either side closes.
+async fn forward(
+    inbound: tokio::net::TcpStream,
+    outbound: tokio::net::TcpStream,
+    mut injected: tokio::sync::broadcast::Receiver<Vec<u8>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut upstream_read, mut upstream_write) = outbound.into_split();
+    let upwards = tokio::io::copy(&mut client_read, &mut upstream_write);
+    let downwards = async {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            tokio::select! {
+                read = upstream_read.read(&mut buffer) => match read {
+                    Ok(n) if n > 0 => {
+                        if client_write.write_all(&buffer[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ => return,
+                },
+                bytes = injected.recv() => match bytes {
+                    Ok(bytes) => {
+                        if client_write.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    };
+    tokio::select! {
+        _either_closed = upwards => {}
+        () = downwards => {}
     }
 }
 

@@ -25,8 +25,8 @@ use vod_core::config::live::{ConfigHandle, HandleSetup, LivePart};
 use vod_core::config::{CameraConfig, CameraSource, Config, LoadedConfig};
 use vod_core::control::BoxControl;
 use vod_core::log_ring::LogRing;
-use vod_core::supervisor::{Supervisor, SupervisorError, channel};
-use vod_core::{Hub, ScannerView, TestTriggers, TriggerCommand};
+use vod_core::supervisor::{Component, Supervisor, SupervisorError, channel};
+use vod_core::{Hub, ScannerView, TaskError, TestTriggers, TriggerCommand};
 use vod_lidar::recording::TelegramRecorder;
 use vod_lidar::{LidarMetrics, ScannerSetup, SpeedPlanes};
 use vod_store::{
@@ -59,6 +59,29 @@ const METRICS_CONNECTIONS: u32 = 64;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 /// Image files younger than this may belong to a capture being written by another process.
 const FILE_CHECK_MIN_AGE: Duration = Duration::from_secs(600);
+
+/// The start-up file check ([`Store::check_files`]), once, beside the running box rather than
+/// before it is ready: with a million captures it lists millions of rows and files. Safe
+/// beside new captures: it lists the rows before the files, and leaves young files alone.
+struct FileCheck(Store);
+
+impl Component for FileCheck {
+    async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
+        let started = std::time::Instant::now();
+        let report = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            report = self.0.check_files(FILE_CHECK_MIN_AGE) => report?,
+        };
+        tracing::info!(
+            files = report.files_seen,
+            rows = report.rows_seen,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Checked the image files."
+        );
+        shutdown.cancelled().await;
+        Ok(())
+    }
+}
 
 /// The sockets the appliance serves, bound before it starts.
 #[derive(Debug)]
@@ -157,10 +180,6 @@ impl Appliance {
         let store = Store::open(&config.storage, metrics.store.clone())
             .await
             .context("opening the store")?;
-        store
-            .check_files(FILE_CHECK_MIN_AGE)
-            .await
-            .context("checking the image files")?;
         let hub = Hub::new(HUB_CAPACITY);
         let mut parts: Vec<Arc<dyn LivePart>> = vec![Arc::new(vision.clone())];
         if let Some(log_filter) = &log_filter {
@@ -411,6 +430,7 @@ impl Stages<'_> {
                 handler: Arc::new(sweeper),
             },
         );
+        supervisor.start("store:file-check", FileCheck(store.clone()));
         supervisor.start(
             "jobs:periodic",
             Scheduler {

@@ -1,4 +1,5 @@
-//! The empty road as each beam sees it, learned from the first scans.
+//! The empty road as each beam sees it, learned from the first scans and healed where a beam
+//! keeps seeing past it.
 
 use vod_core::Scan;
 
@@ -46,6 +47,8 @@ pub(super) struct Background {
     geometry: Option<Geometry>,
     samples: Vec<Vec<f32>>,
     road: Option<Road>,
+    /// Per beam: scans in a row that saw farther than the learned road.
+    farther_scans: Vec<usize>,
 }
 
 impl Background {
@@ -55,6 +58,7 @@ impl Background {
             geometry: None,
             samples: Vec::new(),
             road: None,
+            farther_scans: Vec::new(),
         }
     }
 
@@ -114,6 +118,40 @@ impl Background {
     pub(super) fn forget(&mut self) {
         self.samples = Vec::new();
         self.road = None;
+        self.farther_scans = Vec::new();
+    }
+
+    /// A beam that sees farther than its learned road by more than `threshold_mm` for as many
+    /// scans in a row as learning takes was learned on something that has since left (a slow
+    /// truck in the plane for most of the learning, after a restart in traffic): the road there
+    /// is what the beam sees now. Nothing can stand below the road. Returns the beams healed.
+    pub(super) fn heal(&mut self, scan: &Scan, threshold_mm: f32) -> usize {
+        let Some(road) = &mut self.road else {
+            return 0;
+        };
+        if scan.ranges_mm.len() != road.ranges_mm.len() {
+            return 0;
+        }
+        self.farther_scans.resize(road.ranges_mm.len(), 0);
+        let mut healed = 0;
+        for ((known, &range), farther) in road
+            .ranges_mm
+            .iter_mut()
+            .zip(&scan.ranges_mm)
+            .zip(&mut self.farther_scans)
+        {
+            if *known > 0.0 && range > *known + threshold_mm {
+                *farther += 1;
+                if *farther >= self.scans_needed {
+                    *known = range;
+                    *farther = 0;
+                    healed += 1;
+                }
+            } else {
+                *farther = 0;
+            }
+        }
+        healed
     }
 
     fn learn(&self) -> Vec<f32> {

@@ -118,6 +118,15 @@ impl VehicleDetector {
     /// Feeds one scan; returns the vehicles that entered or left a lane with it. The first
     /// `background_scans` scans only teach the detector the empty road.
     pub fn process(&mut self, scan: &Scan) -> Result<Vec<VehicleEvent>, DetectorError> {
+        let healed = self.background.heal(scan, self.threshold_mm);
+        if healed > 0 {
+            tracing::info!(
+                scanner = %scan.scanner,
+                beams = healed,
+                "The road was learned with something on it that has left; those beams now see \
+                 the road."
+            );
+        }
         let background = match self.background.observe(scan) {
             Ok(Some(background)) => background,
             Ok(None) => return Ok(Vec::new()),

@@ -44,15 +44,44 @@ pub(super) struct Connection {
     stall_override: Option<Duration>,
     last_scan_at: Instant,
     delivered_scans: bool,
-    /// Bad telegrams are logged once per interval: a stream of garbage is counted, not
-    /// written out line by line.
-    bad_telegrams_log: LogBudget,
     /// Where every scan telegram goes too, when the box records.
     pub(super) recorder: Option<TelegramRecorder>,
 }
 
 /// How often a stream of bad telegrams is logged at most.
 const BAD_TELEGRAM_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Bad telegrams of one scanner: each counted, logged once per interval, across reconnects
+/// (garbage that makes the session reconnect every few seconds must not log each time).
+#[derive(Debug)]
+pub(super) struct BadTelegrams {
+    scanner: Arc<str>,
+    counter: IntCounter,
+    log: LogBudget,
+}
+
+impl BadTelegrams {
+    pub(super) fn new(scanner: Arc<str>, counter: IntCounter) -> BadTelegrams {
+        BadTelegrams {
+            scanner,
+            counter,
+            log: LogBudget::new(BAD_TELEGRAM_LOG_EVERY),
+        }
+    }
+
+    fn count(&mut self, error: &ColaError) {
+        self.counter.inc();
+        if let Some(unlogged) = self.log.allow(std::time::Instant::now()) {
+            tracing::warn!(
+                scanner = %self.scanner,
+                %error,
+                unlogged_since_last_line = unlogged,
+                "Dropped a bad telegram from the scanner (counted in vod_lidar_decode_errors_total; \
+                 logged once per 10 s at most)."
+            );
+        }
+    }
+}
 
 impl Connection {
     /// Connects, logs in, checks the device state (`sRN STlms`, set on `device_state`),
@@ -64,7 +93,7 @@ impl Connection {
         address: &str,
         timeout_ms: u64,
         stall_override: Option<Duration>,
-        decode_errors: &IntCounter,
+        bad_telegrams: &mut BadTelegrams,
         device_state: &IntGauge,
     ) -> Result<Connection, SessionError> {
         let limit = Duration::from_millis(timeout_ms);
@@ -82,7 +111,6 @@ impl Connection {
             stall_override,
             last_scan_at: Instant::now(),
             delivered_scans: false,
-            bad_telegrams_log: LogBudget::new(BAD_TELEGRAM_LOG_EVERY),
             recorder: None,
         };
         let login = Request::SetAccessMode {
@@ -98,7 +126,7 @@ impl Connection {
         ];
         for (command, request) in steps {
             let answer = connection
-                .ask(command, &request, limit, decode_errors)
+                .ask(command, &request, limit, bad_telegrams)
                 .await?;
             let refusal = match answer {
                 Response::AccessMode { granted: false } => Some("access denied".to_owned()),
@@ -134,7 +162,7 @@ impl Connection {
         command: &'static str,
         request: &Request,
         limit: Duration,
-        decode_errors: &IntCounter,
+        bad_telegrams: &mut BadTelegrams,
     ) -> Result<Response, SessionError> {
         let telegram = encode_cola_b(&request.encode())
             .map_err(|error| SessionError::Io(std::io::Error::other(error)))?;
@@ -150,7 +178,7 @@ impl Connection {
                     Ok(other) => {
                         tracing::debug!(scanner = %self.scanner, ?other, "Skipped a telegram while waiting for an answer.")
                     }
-                    Err(error) => self.bad_telegram(&error, decode_errors),
+                    Err(error) => bad_telegrams.count(&error),
                 }
             }
             let timeout_ms = limit.as_millis() as u64;
@@ -169,7 +197,7 @@ impl Connection {
     pub(super) async fn read_scans(
         &mut self,
         scans: &mut VecDeque<Scan>,
-        decode_errors: &IntCounter,
+        bad_telegrams: &mut BadTelegrams,
     ) -> Result<(), SessionError> {
         loop {
             // Telegrams left over from the handshake count as received now.
@@ -207,7 +235,7 @@ impl Connection {
                         scans.push_back(scan);
                     }
                     Ok(None) => {}
-                    Err(error) => self.bad_telegram(&error, decode_errors),
+                    Err(error) => bad_telegrams.count(&error),
                 }
             }
             if !scans.is_empty() {
@@ -231,19 +259,6 @@ impl Connection {
                 self.buffer.clear();
                 Ok(())
             }
-        }
-    }
-
-    fn bad_telegram(&mut self, error: &ColaError, decode_errors: &IntCounter) {
-        decode_errors.inc();
-        if let Some(unlogged) = self.bad_telegrams_log.allow(std::time::Instant::now()) {
-            tracing::warn!(
-                scanner = %self.scanner,
-                %error,
-                unlogged_since_last_line = unlogged,
-                "Dropped a bad telegram from the scanner (counted in vod_lidar_decode_errors_total; \
-                 logged once per 10 s at most)."
-            );
         }
     }
 }

@@ -18,7 +18,7 @@ use vod_core::{Event, Hub, Scan};
 
 use crate::metrics::LidarMetrics;
 use crate::recording::TelegramRecorder;
-use connection::Connection;
+use connection::{BadTelegrams, Connection};
 
 const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -53,7 +53,6 @@ enum SessionError {
 struct SessionMetrics {
     connected: IntGauge,
     reconnects_total: IntCounter,
-    decode_errors_total: IntCounter,
     device_state: IntGauge,
 }
 
@@ -66,6 +65,7 @@ pub struct ScannerSession {
     /// The configured stall deadline, else one from the scan period.
     stall_timeout: Option<Duration>,
     metrics: SessionMetrics,
+    bad_telegrams: BadTelegrams,
     hub: Hub,
     connection: Option<Connection>,
     scans: VecDeque<Scan>,
@@ -88,9 +88,12 @@ impl ScannerSession {
             metrics: SessionMetrics {
                 connected: metrics.connected.with_label_values(&label),
                 reconnects_total: metrics.reconnects_total.with_label_values(&label),
-                decode_errors_total: metrics.decode_errors_total.with_label_values(&label),
                 device_state: metrics.device_state.with_label_values(&label),
             },
+            bad_telegrams: BadTelegrams::new(
+                scanner.name.as_str().into(),
+                metrics.decode_errors_total.with_label_values(&label),
+            ),
             hub,
             connection: None,
             scans: VecDeque::new(),
@@ -117,7 +120,7 @@ impl ScannerSession {
                 continue;
             };
             let read = connection
-                .read_scans(&mut self.scans, &self.metrics.decode_errors_total)
+                .read_scans(&mut self.scans, &mut self.bad_telegrams)
                 .await;
             if let Err(cause) = read {
                 let delivered = connection.delivered_scans();
@@ -145,7 +148,7 @@ impl ScannerSession {
                 &self.address,
                 self.connect_timeout_ms,
                 self.stall_timeout,
-                &self.metrics.decode_errors_total,
+                &mut self.bad_telegrams,
                 &self.metrics.device_state,
             )
             .await;

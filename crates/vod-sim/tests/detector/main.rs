@@ -208,6 +208,34 @@ fn detects_vehicles_as_they_pass() {
 }
 
 #[test]
+fn a_road_learned_under_a_van_heals_once_the_van_has_left() {
+    // The van stands in lane 2 through all 5 learning scans, as a slow truck after a restart
+    // in traffic does; a car lower than the van, in its place later, is no nearer than that
+    // "road".
+    let mut detector = detector();
+    let car_2 = Section {
+        lateral_from_mm: 1000.0,
+        lateral_to_mm: 2600.0,
+        height_mm: 1500.0,
+    };
+    let frames = std::iter::repeat_n(vec![VAN_2], 5)
+        .chain(std::iter::repeat_n(vec![], 6))
+        .chain(std::iter::repeat_n(vec![car_2], 4))
+        .chain(std::iter::repeat_n(vec![], 4));
+    let mut entered = Vec::new();
+    for (index, sections) in frames.enumerate() {
+        for event in detector.process(&scan(index as u32, &sections, &[])).unwrap() {
+            if event.kind == VehicleEventKind::Entered {
+                entered.push((index, event.lane.to_string()));
+            }
+        }
+    }
+    // The van's leaving is nothing (the road seems farther); five scans of that heal it, and
+    // the car (from scan 11) enters at its second scan.
+    assert_eq!(entered, [(12, "lane-2".to_owned())]);
+}
+
+#[test]
 fn vehicle_ids_are_unique_and_name_the_scanner() {
     let mut detector = detector();
     let mut ids = Vec::new();

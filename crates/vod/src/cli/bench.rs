@@ -23,6 +23,9 @@ pub enum BenchCommand {
     /// vehicles against ground truth, captures, trigger and capture latency, CPU, memory and
     /// open files; a run of 30 minutes or more fails on steady growth (a soak).
     E2e(super::e2e::E2eArgs),
+    /// Time from `vod run` after a kill -9 to `/readyz` ready, with a database of many
+    /// captures (filled once, kept in the work directory).
+    Restart(super::restart::RestartArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +92,7 @@ pub fn main(command: BenchCommand) -> ExitCode {
         BenchCommand::Vision(args) => vision(args),
         BenchCommand::Occupancy(args) => occupancy(args),
         BenchCommand::E2e(args) => super::e2e::main(args),
+        BenchCommand::Restart(args) => super::restart::main(args),
     }
 }
 

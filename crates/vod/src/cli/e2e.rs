@@ -208,7 +208,7 @@ fn site_config(
 }
 
 /// A loopback address with a port free right now.
-fn free_port() -> std::net::SocketAddr {
+pub(super) fn free_port() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into())

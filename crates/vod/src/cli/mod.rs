@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod lidar;
 pub mod push;
 pub mod replay;
+pub mod restart;
 pub mod run;
 pub mod sim;
 pub mod user;
