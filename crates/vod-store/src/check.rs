@@ -57,12 +57,23 @@ impl Store {
         .map_err(StoreError::ImageTask)??;
         let mut report = walked.report;
         report.rows_seen = rows_seen;
-        report.rows_missing_file = walked.referenced.len() as u64;
-
+        // Rows listed before the walk may have gone since with their files (retention deletes
+        // rows first, then files): only the rows still there count as missing.
         let missing: Vec<String> = walked.referenced.into_iter().collect();
         let now = now_ms();
         for batch in missing.chunks(1_000) {
             let paths = serde_json::to_string(batch).map_err(StoreError::Json)?;
+            let still_there: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM capture_images \
+                 WHERE relative_path IN (SELECT value FROM json_each(?))",
+            )
+            .bind(&paths)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(StoreError::database(
+                "counting images whose file is missing",
+            ))?;
+            report.rows_missing_file += u64::try_from(still_there).unwrap_or(0);
             sqlx::query(
                 "UPDATE capture_images SET missing_since_ms = ? \
                  WHERE missing_since_ms IS NULL \
@@ -135,15 +146,26 @@ impl Walk {
             if !temporary && self.referenced.remove(&relative) {
                 continue;
             }
-            let modified = entry
-                .metadata()
-                .and_then(|metadata| metadata.modified())
-                .map_err(StoreError::io("reading the modification time of", &path))?;
+            // The box runs beside the check: retention may remove a file between the listing
+            // and here.
+            let modified = match entry.metadata().and_then(|metadata| metadata.modified()) {
+                Ok(modified) => modified,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => {
+                    return Err(StoreError::io("reading the modification time of", &path)(
+                        error,
+                    ));
+                }
+            };
             if modified > self.oldest_kept {
                 self.report.young_files_kept += 1;
                 continue;
             }
-            fs::remove_file(&path).map_err(StoreError::io("removing the stray file", &path))?;
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(StoreError::io("removing the stray file", &path)(error)),
+            }
             if temporary {
                 self.report.temporary_files_removed += 1;
             } else {

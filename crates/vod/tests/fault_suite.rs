@@ -291,7 +291,9 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         dir.path().join("data/uplink").display()
     );
     assert!(text.contains(&directory), "the uplink section moved");
-    let text = text.replace(&directory, &cloud).replace("retry_max_s = 60", "retry_max_s = 2")
+    let text = text
+        .replace(&directory, &cloud)
+        .replace("retry_max_s = 60", "retry_max_s = 2")
         .replace("format = \"text\"", "format = \"json\"")
         + "\n[uplink.push]\nretry_schedule_s = [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]\n\
            \n[uplink.jetstream]\nstream = \"VOD_CAPTURES\"\nsubject = \"vod.bench-rig.captures\"\nduplicate_window_s = 86400\n";
@@ -325,7 +327,9 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
             .unwrap_or_default();
     std::thread::sleep(start_of_traffic.saturating_duration_since(Instant::now()));
     let before = captures();
-    wait_until("captures before the first fault", || captures() >= before + 3);
+    wait_until("captures before the first fault", || {
+        captures() >= before + 3
+    });
 
     // The scanner's connection cut for 5 s.
     let from = Utc::now();
@@ -406,7 +410,10 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         nats_gate.close();
     });
     std::thread::sleep(Duration::from_secs(10));
-    assert!(captures() > stored, "captures stopped while the uplink was down");
+    assert!(
+        captures() > stored,
+        "captures stopped while the uplink was down"
+    );
     let reopened_ms = Utc::now().timestamp_millis();
     runtime.block_on(async {
         s3_gate.open();
@@ -488,7 +495,11 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     std::thread::sleep(left);
     let now_ms = Utc::now().timestamp_millis();
     wait_until("every job done", || {
-        pending_before(&db, "%", now_ms) == 0 && count(&db, "select count(*) from jobs where state in ('available', 'running') and queue != 'retention'") == 0
+        pending_before(&db, "%", now_ms) == 0
+            && count(
+                &db,
+                "select count(*) from jobs where state in ('available', 'running') and queue != 'retention'",
+            ) == 0
     });
     let pid = appliance.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -505,7 +516,11 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         .lines()
         .map(str::to_owned)
         .collect();
-    assert!(uuids.len() >= 40, "too little traffic to tell: {}", uuids.len());
+    assert!(
+        uuids.len() >= 40,
+        "too little traffic to tell: {}",
+        uuids.len()
+    );
 
     // Every job once per capture and queue, all done.
     for queue in ["upload", "push:%", "jetstream"] {
@@ -520,8 +535,13 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         assert_eq!(per_capture, format!("{n}|{n}|{n}"), "{queue}");
     }
     // S3: each capture's images and metadata under its own key, nothing else.
-    let (status, listing) =
-        http_request(s3.endpoint().trim_start_matches("http://").parse().unwrap(), "GET", "/vod?list-type=2&max-keys=10000", b"").unwrap();
+    let (status, listing) = http_request(
+        s3.endpoint().trim_start_matches("http://").parse().unwrap(),
+        "GET",
+        "/vod?list-type=2&max-keys=10000",
+        b"",
+    )
+    .unwrap();
     assert_eq!(status, 200, "{listing}");
     let keys: Vec<&str> = listing
         .split("<Key>")
@@ -534,7 +554,10 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         .map(|key| key.rsplit('/').nth(1).unwrap().to_owned())
         .collect();
     assert_eq!(documents, uuids, "metadata documents against captures");
-    let images = count(&db, "select count(*) from capture_images join captures on captures.id = capture_images.capture_id where not captures.test");
+    let images = count(
+        &db,
+        "select count(*) from capture_images join captures on captures.id = capture_images.capture_id where not captures.test",
+    );
     assert_eq!(keys.len() as u64, uuids.len() as u64 + images, "{keys:#?}");
     // Pushes: every capture heard of under its message id.
     let heard: HashSet<String> = heard.lock().unwrap().iter().cloned().collect();
@@ -554,7 +577,10 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     assert_eq!(info["state"]["messages"], uuids.len(), "{info}");
 
     // Vehicles outside the fault windows against the ground truth, lane by lane, within 1 s.
-    let truth = ground_truth(&traffic, Duration::from_millis(u64::from(WARMUP_MS) + TRAFFIC_MS));
+    let truth = ground_truth(
+        &traffic,
+        Duration::from_millis(u64::from(WARMUP_MS) + TRAFFIC_MS),
+    );
     let at = |offset: Duration| origin + chrono::Duration::from_std(offset).unwrap();
     let margin = chrono::Duration::seconds(1);
     let outside = |from: DateTime<Utc>, to: DateTime<Utc>| {
@@ -597,7 +623,13 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
                 let passes: Vec<String> = truth
                     .iter()
                     .filter(|p| near(&at(p.arrival)))
-                    .map(|p| format!("lane-{} {:+} ms", p.lane + 1, (at(p.arrival) - arrival).num_milliseconds()))
+                    .map(|p| {
+                        format!(
+                            "lane-{} {:+} ms",
+                            p.lane + 1,
+                            (at(p.arrival) - arrival).num_milliseconds()
+                        )
+                    })
                     .collect();
                 missed.push(format!(
                     "{lane} at {arrival}: entries near {entries:?}, true passes near {passes:?}; {pass:?}"
@@ -630,7 +662,16 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     .unwrap();
     std::fs::copy(&log, artifacts.join("fault_suite.log")).unwrap();
     eprintln!("{report:#}");
-    assert!(missed.is_empty(), "missed outside the fault windows: {missed:?}");
-    assert!(spurious.is_empty(), "vehicles that were not there: {spurious:?}");
-    assert!(expected_vehicles >= 30, "too few vehicles outside the windows");
+    assert!(
+        missed.is_empty(),
+        "missed outside the fault windows: {missed:?}"
+    );
+    assert!(
+        spurious.is_empty(),
+        "vehicles that were not there: {spurious:?}"
+    );
+    assert!(
+        expected_vehicles >= 30,
+        "too few vehicles outside the windows"
+    );
 }

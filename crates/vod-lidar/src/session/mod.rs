@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
 use vod_core::config::ScannerConfig;
+use vod_core::log_budget::LogBudget;
 use vod_core::{Event, Hub, Scan};
 
 use crate::metrics::LidarMetrics;
@@ -21,7 +22,11 @@ use crate::recording::TelegramRecorder;
 use connection::{BadTelegrams, Connection};
 
 const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Every vehicle is lost while the scanner is away, and a scanner on the local link answers
+/// within milliseconds once it is back: a second at most between attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// A scanner away for hours: one line per interval, not one per attempt.
+const UNREACHABLE_LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// Why a connection ended or could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +76,7 @@ pub struct ScannerSession {
     scans: VecDeque<Scan>,
     /// Connection attempts that failed in a row, for the backoff.
     failures: u32,
+    unreachable_log: LogBudget,
     recorder: Option<TelegramRecorder>,
 }
 
@@ -98,6 +104,7 @@ impl ScannerSession {
             connection: None,
             scans: VecDeque::new(),
             failures: 0,
+            unreachable_log: LogBudget::new(UNREACHABLE_LOG_EVERY),
             recorder: None,
         }
     }
@@ -166,8 +173,18 @@ impl ScannerSession {
                 }
                 Err(cause) => {
                     self.failures += 1;
-                    let delay_ms = backoff(self.failures).as_millis() as u64;
-                    tracing::warn!(scanner = %self.scanner, address = %self.address, %cause, delay_ms, "Cannot reach the scanner; retrying.");
+                    if let Some(unlogged) = self.unreachable_log.allow(std::time::Instant::now()) {
+                        let delay_ms = backoff(self.failures).as_millis() as u64;
+                        tracing::warn!(
+                            scanner = %self.scanner,
+                            address = %self.address,
+                            %cause,
+                            delay_ms,
+                            unlogged_attempts = unlogged,
+                            "Cannot reach the scanner; retrying (each attempt counted in \
+                             vod_lidar_reconnects_total, logged once per 30 s at most)."
+                        );
+                    }
                 }
             }
         }

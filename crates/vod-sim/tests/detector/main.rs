@@ -224,7 +224,10 @@ fn a_road_learned_under_a_van_heals_once_the_van_has_left() {
         .chain(std::iter::repeat_n(vec![], 4));
     let mut entered = Vec::new();
     for (index, sections) in frames.enumerate() {
-        for event in detector.process(&scan(index as u32, &sections, &[])).unwrap() {
+        for event in detector
+            .process(&scan(index as u32, &sections, &[]))
+            .unwrap()
+        {
             if event.kind == VehicleEventKind::Entered {
                 entered.push((index, event.lane.to_string()));
             }

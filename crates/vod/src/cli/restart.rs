@@ -45,6 +45,9 @@ pub struct RestartReport {
     /// The same, each after a kill -9 at a random moment of the previous run.
     pub after_kill_ms: Vec<f64>,
     pub after_kill_max_ms: f64,
+    /// How long the file check took beside the last run (it ran before `/readyz` once).
+    pub file_check_ms: f64,
+    pub file_check_files: u64,
 }
 
 pub fn main(args: RestartArgs) -> ExitCode {
@@ -61,6 +64,10 @@ pub fn main(args: RestartArgs) -> ExitCode {
                     report.captures, report.image_files, report.fill_s
                 );
                 println!("first start {:.0} ms to ready", report.first_start_ms);
+                println!(
+                    "file check  {:.0} ms for {} files, beside the running box",
+                    report.file_check_ms, report.file_check_files
+                );
                 println!(
                     "after kill  {} ms to ready (max {:.0} ms)",
                     report
@@ -155,7 +162,8 @@ fn sqlite(db: &Path, sql: &str) -> anyhow::Result<String> {
 }
 
 /// A capture every 0.5 s of the days before now, each with its vehicle, occupancy (two rows,
-/// two detections), the two models and two image rows, the newest with their upload job done.
+/// two detections), the two models and two image rows, those of the last week with their
+/// upload job done (older jobs are purged); prints the image paths.
 fn fill_sql(from_id: u64, to_id: u64, now_ms: i64) -> String {
     format!(
         "PRAGMA synchronous = OFF;
@@ -192,6 +200,9 @@ fn run(args: &RestartArgs) -> anyhow::Result<RestartReport> {
     config.storage.data_dir = data_dir.clone();
     config.bus = None;
     config.record = None;
+    config.log.format = vod_core::config::LogFormat::Json;
+    // Room for every capture's images (two of 40 kB), so that retention keeps them all.
+    config.retention.image_quota_bytes = args.captures * 2 * 40_000 * 2;
     let web = free_port();
     config.web.listen = web;
     config.metrics.listen = free_port();
@@ -202,19 +213,23 @@ fn run(args: &RestartArgs) -> anyhow::Result<RestartReport> {
     let db = data_dir.join("vod.db");
     let mut report = RestartReport::default();
 
-    // The schema, by the box itself.
-    let mut running = start(&config_path, &log)?;
-    until_ready(web, &mut running)?;
-    stop(&mut running)?;
-    let stored: u64 = sqlite(&db, "SELECT coalesce(max(id), 0) FROM captures")?.parse()?;
-    if stored < args.captures {
+    let filled = work_dir.join(format!("filled-{}", args.captures));
+    if !filled.exists() {
         let filling = Instant::now();
+        let _fresh = std::fs::remove_dir_all(&data_dir);
+        // The schema, by the box itself.
+        let mut running = start(&config_path, &log)?;
+        until_ready(web, &mut running)?;
+        stop(&mut running)?;
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let paths = sqlite(&db, &fill_sql(stored + 1, args.captures, now_ms))?;
+        let paths = sqlite(&db, &fill_sql(1, args.captures, now_ms))?;
         let images = data_dir.join("images");
-        let original = work_dir.join("image.jpg");
-        std::fs::write(&original, [0xff, 0xd8, 0xff, 0xd9])?;
-        for path in paths.lines() {
+        for (index, path) in paths.lines().enumerate() {
+            // One file per 60,000 links: ext4 allows 65,000 to an inode.
+            let original = work_dir.join(format!("image-{}.jpg", index / 60_000));
+            if index % 60_000 == 0 {
+                std::fs::write(&original, [0xff, 0xd8, 0xff, 0xd9])?;
+            }
             let file = images.join(path);
             if let Some(day) = file.parent() {
                 std::fs::create_dir_all(day)?;
@@ -222,6 +237,7 @@ fn run(args: &RestartArgs) -> anyhow::Result<RestartReport> {
             std::fs::hard_link(&original, &file)
                 .with_context(|| format!("linking {}", file.display()))?;
         }
+        std::fs::write(&filled, "")?;
         report.fill_s = filling.elapsed().as_secs_f64();
     }
     report.captures = sqlite(&db, "SELECT count(*) FROM captures")?.parse()?;
@@ -232,15 +248,44 @@ fn run(args: &RestartArgs) -> anyhow::Result<RestartReport> {
     let mut moment = chrono::Utc::now().timestamp_subsec_nanos() as u64 | 1;
     for _ in 0..args.rounds {
         // A random moment of the run: 0.2 to 3 s after it was ready.
-        moment = moment.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        moment = moment
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(200 + (moment >> 33) % 2800));
         drop(running);
         running = start(&config_path, &log)?;
         report.after_kill_ms.push(until_ready(web, &mut running)?);
     }
     report.after_kill_max_ms = report.after_kill_ms.iter().copied().fold(0.0, f64::max);
+    let checks_before = file_checks(&log)?.len();
+    let waiting = Instant::now();
+    let check = loop {
+        if let Some(check) = file_checks(&log)?.get(checks_before) {
+            break *check;
+        }
+        if waiting.elapsed() > Duration::from_secs(300) {
+            bail!("no file check within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (report.file_check_ms, report.file_check_files) = check;
     stop(&mut running)?;
     Ok(report)
+}
+
+/// The file checks the log tells of: milliseconds and files.
+fn file_checks(log: &Path) -> anyhow::Result<Vec<(f64, u64)>> {
+    Ok(std::fs::read_to_string(log)?
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "Checked the image files.")
+        .map(|line| {
+            (
+                line["elapsed_ms"].as_f64().unwrap_or(0.0),
+                line["files"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect())
 }
 
 /// SIGTERM, and the exit.
