@@ -23,8 +23,15 @@ use crate::model::Model;
 use crate::occupancy::{Evidence, PlacedFace, fuse, row_at};
 use crate::vision::{Vision, VisionSet};
 
+/// Bursts analysed at once. Each model runs one call at a time (a session each), so with two
+/// a burst's person model runs while the one before it is in the face model, and the decoding,
+/// blurring and encoding of one overlap the other's inference: when the bursts of several lanes
+/// come together, the second no longer waits for the whole first.
+const BURSTS_AT_ONCE: usize = 2;
+
 /// The vision task. Each burst takes the vision set current when it starts; the work runs on
-/// a blocking thread so it never stalls the runtime.
+/// blocking threads so it never stalls the runtime. A stop lets the bursts under way finish and
+/// reach the store.
 #[derive(Debug)]
 pub struct VisionStage {
     pub bursts: SharedReceiver<Burst>,
@@ -38,25 +45,37 @@ pub struct VisionStage {
 impl Component for VisionStage {
     async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
         let mut bursts = self.bursts.lock().await;
+        let mut working = tokio::task::JoinSet::new();
         loop {
-            let burst = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                burst = bursts.recv() => burst.ok_or("burst channel closed")?,
-            };
-            let metrics = self.metrics.clone();
-            let set = self.vision.current();
-            if let Some(recorder) = &self.raw_bursts
-                && set.settings.evidence_raw
-            {
-                recorder.record(&burst);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                burst = bursts.recv(), if working.len() < BURSTS_AT_ONCE => {
+                    let burst = burst.ok_or("burst channel closed")?;
+                    let metrics = self.metrics.clone();
+                    let set = self.vision.current();
+                    if let Some(recorder) = &self.raw_bursts
+                        && set.settings.evidence_raw
+                    {
+                        recorder.record(&burst);
+                    }
+                    working.spawn_blocking(move || process(burst, &set, &metrics));
+                }
+                Some(analysed) = working.join_next() => self.hand_over(analysed?).await?,
             }
-            let capture =
-                tokio::task::spawn_blocking(move || process(burst, &set, &metrics)).await?;
-            self.captures
-                .send(capture)
-                .await
-                .map_err(|_| "store stage is gone")?;
         }
+        while let Some(analysed) = working.join_next().await {
+            self.hand_over(analysed?).await?;
+        }
+        Ok(())
+    }
+}
+
+impl VisionStage {
+    async fn hand_over(&self, capture: Capture) -> Result<(), TaskError> {
+        self.captures
+            .send(capture)
+            .await
+            .map_err(|_| "store stage is gone".into())
     }
 }
 

@@ -326,6 +326,39 @@ async fn a_new_set_applies_to_the_next_burst_and_no_burst_is_lost() {
     stage.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bursts_are_analysed_at_once_and_a_stop_lets_both_reach_the_store() {
+    let vision = Vision::new(set(false, 0.5));
+    let mut stage = Stage::start(&vision, 4);
+    for _ in 0..2 {
+        stage
+            .bursts
+            .send(burst(vec![photo_frame("astronaut.png", 0)]))
+            .await
+            .unwrap();
+    }
+    // A frame is counted as its burst starts: the second starts before the first is done
+    // (one burst takes tens of milliseconds).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while stage.metrics.frames_total.get() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second burst did not start"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        stage.captures.is_empty(),
+        "the second burst waited for the first"
+    );
+    stage.stop.cancel();
+    stage.task.await.unwrap().unwrap();
+    for _ in 0..2 {
+        let capture = stage.captures.recv().await.expect("a capture of a burst under way");
+        assert_eq!(capture.images.len(), 1);
+    }
+}
+
 #[tokio::test]
 async fn a_burst_in_flight_during_a_replace_finishes_whole_with_its_own_set() {
     let vision = Vision::new(set(false, 0.5));
