@@ -354,7 +354,11 @@ async fn two_bursts_are_analysed_at_once_and_a_stop_lets_both_reach_the_store() 
     stage.stop.cancel();
     stage.task.await.unwrap().unwrap();
     for _ in 0..2 {
-        let capture = stage.captures.recv().await.expect("a capture of a burst under way");
+        let capture = stage
+            .captures
+            .recv()
+            .await
+            .expect("a capture of a burst under way");
         assert_eq!(capture.images.len(), 1);
     }
 }

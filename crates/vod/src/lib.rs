@@ -12,11 +12,13 @@
 //! - [`telemetry`]: the logger, whose filter follows `log.filter`.
 //! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog's `WATCHDOG=1` to systemd.
 //! - `control`: the running box as the bus's control plane sees it (state, top, commands);
-//!   `process`: what `/proc/self` says of memory, files and threads.
+//!   `process`: what `/proc/self` says of memory, files and threads; `malloc`: two glibc
+//!   arenas for `vod run`.
 
 pub mod appliance;
 pub mod cli;
 mod control;
+mod malloc;
 mod process;
 pub mod record;
 pub mod replay;

@@ -14,6 +14,7 @@ use crate::telemetry::{self, LogFilter};
 use crate::{EX_SOFTWARE, EX_USAGE, signals};
 
 pub fn main(path: &Path) -> ExitCode {
+    crate::malloc::limit_arenas();
     // The fault points FAILPOINTS names, for the tests of broken components.
     #[cfg(feature = "failpoints")]
     let _faults = fail::FailScenario::setup();
