@@ -27,7 +27,7 @@ use crate::vision::{Vision, VisionSet};
 /// a burst's person model runs while the one before it is in the face model, and the decoding,
 /// blurring and encoding of one overlap the other's inference: when the bursts of several lanes
 /// come together, the second no longer waits for the whole first.
-const BURSTS_AT_ONCE: usize = 1;
+const BURSTS_AT_ONCE: usize = 2;
 
 /// The vision task. Each burst takes the vision set current when it starts; the work runs on
 /// blocking threads so it never stalls the runtime. A stop lets the bursts under way finish and
