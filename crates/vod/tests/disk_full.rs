@@ -12,31 +12,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Process, loopback, start_emulator};
-use vod_testkit::{free_port, http_get, metric_sum};
+use common::{Process, loopback, metric, start_emulator, wait_until};
+use vod_testkit::{free_port, http_get};
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const PATIENCE: Duration = Duration::from_secs(90);
 /// Room for a few dozen captures of two 20-60 kB images.
 const TMPFS_SIZE: &str = "size=4m";
-
-fn metric(port: u16, name: &str) -> f64 {
-    http_get(loopback(port), "/metrics")
-        .map(|(_, body)| metric_sum(&body, name))
-        .unwrap_or(f64::NAN)
-}
-
-fn wait_until(what: &str, done: impl Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "{what} not seen within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    started.elapsed()
-}
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -108,22 +90,22 @@ fn a_full_disk_during_traffic_costs_images_never_captures() {
         http_get(loopback(web), "/readyz")
             .is_ok_and(|(status, text)| status == 200 && text.contains(body))
     };
-    wait_until("the box ready", || ready("ready"));
+    wait_until("the box ready", PATIENCE, || ready("ready"));
     let captures = || metric(metrics, "vod_store_captures_total");
-    wait_until("captures with images", || {
+    wait_until("captures with images", PATIENCE, || {
         captures() >= 3.0 && metric(metrics, "vod_store_images_writable") == 1.0
     });
 
     // The disk fills: captures go on without their images.
     std::fs::write(dir.path().join("fill"), "").unwrap();
-    let filled = wait_until("images no longer written", || {
+    let filled = wait_until("images no longer written", PATIENCE, || {
         metric(metrics, "vod_store_images_writable") == 0.0
     });
     let (stored, dropped) = (
         captures(),
         metric(metrics, "vod_store_images_dropped_total"),
     );
-    wait_until("captures stored on the full disk", || {
+    wait_until("captures stored on the full disk", PATIENCE, || {
         captures() >= stored + 3.0
     });
     assert!(metric(metrics, "vod_store_images_dropped_total") > dropped);
@@ -132,12 +114,14 @@ fn a_full_disk_during_traffic_costs_images_never_captures() {
     // Space returns: the next capture has its images.
     std::fs::write(dir.path().join("free"), "").unwrap();
     let freed = Instant::now();
-    wait_until("images written again", || {
+    wait_until("images written again", PATIENCE, || {
         metric(metrics, "vod_store_images_writable") == 1.0
     });
     let recovered = freed.elapsed();
     let stored = captures();
-    wait_until("captures with images after", || captures() >= stored + 2.0);
+    wait_until("captures with images after", PATIENCE, || {
+        captures() >= stored + 2.0
+    });
     assert_eq!(metric(metrics, "vod_store_images_writable"), 1.0);
     assert!(ready("ready\n"), "readyz still degraded");
     let pid = appliance.0.id().to_string();

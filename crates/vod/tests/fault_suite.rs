@@ -12,20 +12,15 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{Process, loopback};
+use common::{Process, loopback, metric, wait_until};
 use serde_json::{Value, json};
 use vod_sim::emulator::{EmulatorConfig, ground_truth, serve_from};
-use vod_testkit::{
-    NatsServer, S3Server, TcpGate, free_port, http_get, http_request, metric_sum, nats_request,
-};
+use vod_testkit::{NatsServer, S3Server, TcpGate, free_port, http_get, http_request, nats_request};
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -35,48 +30,6 @@ const WARMUP_MS: u32 = 15_000;
 const TRAFFIC_MS: u64 = 110_000;
 const KILLS: usize = 3;
 const STREAM: &str = "VOD_CAPTURES";
-
-/// A webhook receiver that answers 204 and keeps every request's `webhook-id`.
-fn receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let ids: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = ids.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 65536];
-            loop {
-                let n = stream.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request);
-                let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                    continue;
-                };
-                let header = |name: &str| {
-                    head.lines().find_map(|line| {
-                        let (key, value) = line.split_once(':')?;
-                        key.eq_ignore_ascii_case(name)
-                            .then(|| value.trim().to_owned())
-                    })
-                };
-                let length: usize = header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    seen.lock().unwrap().extend(header("webhook-id"));
-                    break;
-                }
-            }
-            let _gone = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (address, ids)
-}
 
 fn sqlite(db: &Path, query: &str) -> String {
     let output = Command::new("sqlite3").arg(db).arg(query).output().unwrap();
@@ -96,25 +49,6 @@ fn pending_before(db: &Path, queue: &str, before_ms: i64) -> u64 {
              and state in ('available', 'running') and inserted_at_ms <= {before_ms}"
         ),
     )
-}
-
-/// Waits until `done`, polling every 20 ms; how long it took.
-fn wait_until(what: &str, done: impl Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "{what} not seen within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    started.elapsed()
-}
-
-fn metric(port: u16, name: &str) -> f64 {
-    http_get(loopback(port), "/metrics")
-        .map(|(_, body)| metric_sum(&body, name))
-        .unwrap_or(f64::NAN)
 }
 
 fn ready(web: u16) -> bool {
@@ -246,7 +180,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     let s3 = S3Server::start();
     s3.create_bucket("vod");
     let nats = NatsServer::start();
-    let (hook, heard) = receiver();
+    let (hook, heard) = common::webhook_receiver();
     let traffic = EmulatorConfig {
         flow_per_hour: 1800.0,
         warmup_ms: WARMUP_MS,
@@ -310,8 +244,8 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     let db = dir.path().join("data/vod.db");
     let log = dir.path().join("vod.log");
     let mut appliance = start_box(&config, &log);
-    wait_until("the box ready", || ready(web));
-    wait_until("the scanner connected", || {
+    wait_until("the box ready", PATIENCE, || ready(web));
+    wait_until("the scanner connected", PATIENCE, || {
         metric(metrics, "vod_lidar_connected") == 1.0
     });
     // The start up to the first vehicle is no fault, but it is no traffic either.
@@ -327,7 +261,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
             .unwrap_or_default();
     std::thread::sleep(start_of_traffic.saturating_duration_since(Instant::now()));
     let before = captures();
-    wait_until("captures before the first fault", || {
+    wait_until("captures before the first fault", PATIENCE, || {
         captures() >= before + 3
     });
 
@@ -338,7 +272,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     runtime.block_on(async { scanner_gate.close() });
     std::thread::sleep(Duration::from_secs(5));
     runtime.block_on(async { scanner_gate.open() });
-    let back = wait_until("the scanner back", || {
+    let back = wait_until("the scanner back", PATIENCE, || {
         metric(metrics, "vod_lidar_connected") == 1.0
             && metric(metrics, "vod_lidar_scans_total") > scans + 25.0
     });
@@ -372,7 +306,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         injected += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
-    let back = wait_until("scans after the garbage", || {
+    let back = wait_until("scans after the garbage", PATIENCE, || {
         metric(metrics, "vod_lidar_scans_total") > scans + 25.0
     });
     let logged = warnings(&log).split_off(log_lines);
@@ -427,7 +361,9 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         ("webhook_backlog_drained", "push:%"),
         ("jetstream_backlog_drained", "jetstream"),
     ] {
-        wait_until(sink, || pending_before(&db, queue, reopened_ms) == 0);
+        wait_until(sink, PATIENCE, || {
+            pending_before(&db, queue, reopened_ms) == 0
+        });
         recovery_s.insert(sink.to_owned(), reopened.elapsed().as_secs_f64());
     }
     measured.push(Measured {
@@ -455,12 +391,12 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         let stored = captures();
         let (_, committed) = read_log(&log);
         appliance = start_box(&config, &log);
-        let ready_after = wait_until("ready after the kill", || ready(web));
-        wait_until("the scanner after the kill", || {
+        let ready_after = wait_until("ready after the kill", PATIENCE, || ready(web));
+        wait_until("the scanner after the kill", PATIENCE, || {
             metric(metrics, "vod_lidar_connected") == 1.0
         });
         let connected_after = killed.elapsed();
-        wait_until("a capture after the kill", || captures() > stored);
+        wait_until("a capture after the kill", PATIENCE, || captures() > stored);
         let capturing_after = killed.elapsed();
         windows.push(Window {
             from,
@@ -494,7 +430,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         .unwrap_or_default();
     std::thread::sleep(left);
     let now_ms = Utc::now().timestamp_millis();
-    wait_until("every job done", || {
+    wait_until("every job done", PATIENCE, || {
         pending_before(&db, "%", now_ms) == 0
             && count(
                 &db,

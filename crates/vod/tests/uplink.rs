@@ -7,64 +7,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Process, loopback, start_emulator};
+use common::{Process, loopback, start_emulator, wait_until};
 use vod_testkit::free_port;
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A receiver that answers 204 and keeps the `webhook-id` of every request.
-fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let ids: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = ids.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 65536];
-            // Headers and body: the box sends a Content-Length, read until it is there.
-            loop {
-                let n = stream.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request);
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        if let Some(id) = head.lines().find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .starts_with("webhook-id:")
-                                .then(|| l[11..].trim().to_owned())
-                        }) {
-                            seen.lock().unwrap().push(id);
-                        }
-                        break;
-                    }
-                }
-            }
-            let _gone = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (url, ids)
-}
 
 fn sqlite(db: &Path, query: &str) -> String {
     let output = Command::new("sqlite3").arg(db).arg(query).output().unwrap();
@@ -73,17 +24,6 @@ fn sqlite(db: &Path, query: &str) -> String {
 
 fn count(db: &Path, query: &str) -> u64 {
     sqlite(db, query).parse().unwrap_or(0)
-}
-
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} not seen within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn start_appliance(config: &Path) -> Process {
@@ -129,7 +69,8 @@ fn sigkill_during_uploads_and_pushes_loses_nothing_and_stores_nothing_twice() {
     let (web, metrics) = (free_port(), free_port());
     let text = common::bench_config(dir.path(), loopback(scanner), web, metrics, None);
     let config = common::write_config(dir.path(), &text);
-    let (url, ids) = receiver();
+    let (hook, ids) = common::webhook_receiver();
+    let url = format!("http://{hook}/hook");
     let added = Command::new(VOD)
         .args(["push", "add", "--config"])
         .arg(&config)
@@ -155,7 +96,7 @@ fn sigkill_during_uploads_and_pushes_loses_nothing_and_stores_nothing_twice() {
     let db = dir.path().join("data/vod.db");
     let target = dir.path().join("data/uplink");
     let appliance = start_appliance(&config);
-    wait_until("captures uploaded before the kill", || {
+    wait_until("captures uploaded before the kill", PATIENCE, || {
         count(
             &db,
             "select count(*) from jobs where queue = 'upload' and state = 'completed'",
@@ -165,13 +106,13 @@ fn sigkill_during_uploads_and_pushes_loses_nothing_and_stores_nothing_twice() {
     drop(appliance);
     let stored_before = count(&db, "select count(*) from captures");
     let appliance = start_appliance(&config);
-    wait_until("captures after the restart", || {
+    wait_until("captures after the restart", PATIENCE, || {
         count(&db, "select count(*) from captures") >= stored_before + 4
     });
     // No new vehicles: let the box finish what it has.
     let _stopped = emulator.0.kill();
     emulator.0.wait().unwrap();
-    wait_until("every upload and push done", || {
+    wait_until("every upload and push done", PATIENCE, || {
         count(
             &db,
             "select count(*) from jobs where queue in ('upload', 'push:1') \

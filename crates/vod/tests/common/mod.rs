@@ -143,3 +143,70 @@ pub fn start_emulator(port: u16, seed: u64) -> Process {
     vod_testkit::wait_for_port(loopback(port), Duration::from_secs(10));
     Process(child)
 }
+
+/// Waits until `done`, polling every 20 ms; how long it took. Panics after `patience`.
+pub fn wait_until(what: &str, patience: Duration, done: impl Fn() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < patience,
+            "{what} not seen within {patience:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// The sum of a metric's series on the box's metrics port; NaN while it does not answer.
+pub fn metric(port: u16, name: &str) -> f64 {
+    vod_testkit::http_get(loopback(port), "/metrics")
+        .map(|(_, body)| vod_testkit::metric_sum(&body, name))
+        .unwrap_or(f64::NAN)
+}
+
+/// A webhook receiver on a free loopback port that answers 204 and keeps every request's
+/// `webhook-id`.
+pub fn webhook_receiver() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("its address");
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ids.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 65536];
+            // Headers and body: the box sends a Content-Length, read until it is there.
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request);
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
+                let header = |name: &str| {
+                    head.lines().find_map(|line| {
+                        let (key, value) = line.split_once(':')?;
+                        key.eq_ignore_ascii_case(name)
+                            .then(|| value.trim().to_owned())
+                    })
+                };
+                let length: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    if let Some(id) = header("webhook-id") {
+                        seen.lock().expect("the receiver's list").push(id);
+                    }
+                    break;
+                }
+            }
+            let _gone = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (address, ids)
+}
