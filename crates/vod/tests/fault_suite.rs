@@ -573,10 +573,20 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
             }
         }
     }
+    // A vehicle found outside the windows and matched to no pass was not there, unless it is
+    // a pass left out for a window (its passage overlaps one) that was found late, after it.
+    let explained = |lane: &str, t: DateTime<Utc>| {
+        truth.iter().any(|pass| {
+            format!("lane-{}", pass.lane + 1) == lane
+                && !outside(at(pass.arrival), at(pass.departure))
+                && t + margin >= at(pass.arrival)
+                && t - margin <= at(pass.departure)
+        })
+    };
     let spurious: Vec<String> = unmatched
         .iter()
         .flat_map(|(lane, times)| times.iter().map(move |t| (lane, *t)))
-        .filter(|(_, t)| outside(*t, *t))
+        .filter(|(lane, t)| outside(*t, *t) && !explained(lane, *t))
         .map(|(lane, t)| format!("{lane} at {t}"))
         .collect();
 
