@@ -210,7 +210,7 @@ fn vision_settings_are_checked() {
     assert_eq!(config.vision.anonymize, AnonymizeTarget::Faces);
     assert_eq!(config.vision.seat_rows[0].front, Some([0.46, 0.85]));
     let text = BENCH
-        .replace("threads = 2 ", "threads = 0 ")
+        .replace("threads = 1 ", "threads = 0 ")
         .replace("batch_size = 1 ", "batch_size = 0 ")
         .replace("review_below = 0.2", "review_below = 1.5")
         .replace(
