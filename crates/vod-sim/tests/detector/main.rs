@@ -239,6 +239,32 @@ fn a_road_learned_under_a_van_heals_once_the_van_has_left() {
 }
 
 #[test]
+fn echoes_from_below_the_road_heal_nothing() {
+    // A wet road mirrors a vehicle stopped beside the beams: echoes from a metre below the
+    // road for longer than learning takes, so the road heals down there; the real road, once
+    // the mirror image goes, is nearer than that but at road level, and no vehicle.
+    let mut detector = detector();
+    let below_road = |index: u32| {
+        let mut scan = scan(index, &[], &[]);
+        for range in &mut scan.ranges_mm[470..500] {
+            *range += 1000.0;
+        }
+        scan
+    };
+    let mut entered = Vec::new();
+    for index in 0..25u32 {
+        let scan = match index {
+            5..15 => below_road(index),
+            _ => scan(index, &[], &[]),
+        };
+        for event in detector.process(&scan).unwrap() {
+            entered.push((index, event.lane.to_string(), event.kind));
+        }
+    }
+    assert_eq!(entered, []);
+}
+
+#[test]
 fn vehicle_ids_are_unique_and_name_the_scanner() {
     let mut detector = detector();
     let mut ids = Vec::new();
