@@ -3,32 +3,28 @@
 //! numbers themselves belong in docs/PERFORMANCE.md).
 #![allow(clippy::unwrap_used)] // a failing test may panic
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn a_short_whole_box_run_reports_its_vehicles_captures_and_latencies() {
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let output = Command::new(env!("CARGO_BIN_EXE_vod"))
-        .args([
-            "bench",
-            "e2e",
-            "--lanes",
-            "2",
-            "--vehicles-per-hour",
-            "1800",
-        ])
-        .args(["--minutes", "0.25", "--json", "--work-dir"])
-        .arg(dir.path().join("e2e"))
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = common::json_output(
+        Command::new(env!("CARGO_BIN_EXE_vod"))
+            .args([
+                "bench",
+                "e2e",
+                "--lanes",
+                "2",
+                "--vehicles-per-hour",
+                "1800",
+            ])
+            .args(["--minutes", "0.25", "--json", "--work-dir"])
+            .arg(dir.path().join("e2e"))
+            .current_dir(root),
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let count = |key: &str| report[key].as_u64().unwrap();
     assert!(count("vehicles_truth") > 0, "{report}");
     assert!(count("vehicles_detected") > 0, "{report}");

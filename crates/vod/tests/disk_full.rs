@@ -7,12 +7,14 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Process, loopback, metric, start_emulator, wait_until};
+use common::{
+    Process, committed_captures, loopback, metric, sqlite, start_emulator, stored_captures,
+    wait_until,
+};
 use vod_testkit::{free_port, http_get};
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
@@ -62,17 +64,6 @@ fn start_box(dir: &Path, config: &Path, log: &Path) -> Process {
             .spawn()
             .expect("unshare runs (util-linux)"),
     )
-}
-
-/// Every capture the log says was committed, by id.
-fn committed(log: &Path) -> HashSet<i64> {
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|line| line["message"] == "Capture committed.")
-        .filter_map(|line| line["capture_id"].as_i64())
-        .collect()
 }
 
 #[test]
@@ -130,21 +121,9 @@ fn a_full_disk_during_traffic_costs_images_never_captures() {
 
     // No capture lost: each the log committed is in the store, each vehicle has its capture.
     let db = dir.path().join("data/vod.db");
-    let sqlite = |query: &str| {
-        let output = Command::new("sqlite3")
-            .arg(&db)
-            .arg(query)
-            .output()
-            .unwrap();
-        String::from_utf8(output.stdout).unwrap()
-    };
-    let present: HashSet<i64> = sqlite("select id from captures")
-        .lines()
-        .map(|id| id.parse().unwrap())
-        .collect();
-    assert_eq!(committed(&log), present);
+    assert_eq!(committed_captures(&log), stored_captures(&db));
     assert_eq!(
-        sqlite("select count(*) from vehicles v where not exists (select 1 from captures c where c.vehicle_id = v.id)").trim(),
+        sqlite(&db, "select count(*) from vehicles v where not exists (select 1 from captures c where c.vehicle_id = v.id)").trim(),
         "0",
         "vehicles without a capture"
     );

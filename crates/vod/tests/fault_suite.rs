@@ -17,7 +17,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{Process, loopback, metric, wait_until};
+use common::{
+    Process, committed_captures, count, loopback, metric, sqlite, stored_captures, wait_until,
+};
 use serde_json::{Value, json};
 use vod_sim::emulator::{EmulatorConfig, ground_truth, serve_from};
 use vod_testkit::{NatsServer, S3Server, TcpGate, free_port, http_get, http_request, nats_request};
@@ -30,15 +32,6 @@ const WARMUP_MS: u32 = 15_000;
 const TRAFFIC_MS: u64 = 110_000;
 const KILLS: usize = 3;
 const STREAM: &str = "VOD_CAPTURES";
-
-fn sqlite(db: &Path, query: &str) -> String {
-    let output = Command::new("sqlite3").arg(db).arg(query).output().unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn count(db: &Path, query: &str) -> u64 {
-    sqlite(db, query).parse().unwrap_or(0)
-}
 
 /// Jobs of `queue` (a LIKE pattern) inserted by `before_ms` and not yet done.
 fn pending_before(db: &Path, queue: &str, before_ms: i64) -> u64 {
@@ -137,29 +130,20 @@ fn warnings(log: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The `vod::vehicle` lines of the log: each vehicle's entry (lane, time) and every committed
-/// capture's id.
-fn read_log(log: &Path) -> (Vec<(String, DateTime<Utc>)>, HashSet<i64>) {
-    let mut entered = Vec::new();
-    let mut committed = HashSet::new();
-    for line in std::fs::read_to_string(log).unwrap().lines() {
-        let Ok(line) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        match line["message"].as_str() {
-            Some("Vehicle event.") if line["kind"] == "Entered" => {
-                let at = DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap())
-                    .unwrap()
-                    .with_timezone(&Utc);
-                entered.push((line["lane"].as_str().unwrap().to_owned(), at));
-            }
-            Some("Capture committed.") => {
-                committed.insert(line["capture_id"].as_i64().unwrap());
-            }
-            _ => {}
-        }
-    }
-    (entered, committed)
+/// Each vehicle's entry the log tells of: lane and time.
+fn entered(log: &Path) -> Vec<(String, DateTime<Utc>)> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "Vehicle event." && line["kind"] == "Entered")
+        .map(|line| {
+            let at = DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&Utc);
+            (line["lane"].as_str().unwrap().to_owned(), at)
+        })
+        .collect()
 }
 
 #[test]
@@ -394,7 +378,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
         drop(appliance);
         let killed = Instant::now();
         let stored = captures();
-        let (_, committed) = read_log(&log);
+        let committed = committed_captures(&log);
         appliance = start_box(&config, &log);
         let ready_after = wait_until("ready after the kill", PATIENCE, || ready(web));
         wait_until("the scanner after the kill", PATIENCE, || {
@@ -407,10 +391,7 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
             from,
             to: Utc::now() + chrono::Duration::seconds(2),
         });
-        let present: HashSet<i64> = sqlite(&db, "select id from captures")
-            .lines()
-            .map(|id| id.parse().unwrap())
-            .collect();
+        let present = stored_captures(&db);
         assert!(
             committed.is_subset(&present),
             "kill {kill}: committed captures gone: {:?}",
@@ -447,12 +428,12 @@ fn the_box_rides_out_every_fault_during_traffic_and_loses_nothing() {
     drop(appliance);
 
     // No committed capture lost.
-    let (entered, committed) = read_log(&log);
-    let present: HashSet<i64> = sqlite(&db, "select id from captures")
-        .lines()
-        .map(|id| id.parse().unwrap())
-        .collect();
-    assert_eq!(committed, present, "the log's commits against the store");
+    let entered = entered(&log);
+    assert_eq!(
+        committed_captures(&log),
+        stored_captures(&db),
+        "the log's commits against the store"
+    );
     let uuids: HashSet<String> = sqlite(&db, "select uuid from captures where not test")
         .lines()
         .map(str::to_owned)

@@ -2,23 +2,19 @@
 //! `scripts/setup.sh` puts it for a build in `target/` (`.tools/onnxruntime`).
 #![allow(clippy::unwrap_used)] // a failing test may panic
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn a_build_in_target_loads_the_models_without_ort_dylib_path() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let output = Command::new(env!("CARGO_BIN_EXE_vod"))
-        .args(["bench", "occupancy", "--vehicles", "2", "--json"])
-        .current_dir(root)
-        .env_remove("ORT_DYLIB_PATH")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = common::json_output(
+        Command::new(env!("CARGO_BIN_EXE_vod"))
+            .args(["bench", "occupancy", "--vehicles", "2", "--json"])
+            .current_dir(root)
+            .env_remove("ORT_DYLIB_PATH"),
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["vehicles"], 2);
 
     // Named but absent: one clear error, exit 70.

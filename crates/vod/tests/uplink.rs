@@ -11,20 +11,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Process, loopback, start_emulator, wait_until};
+use common::{Process, count, loopback, sqlite, start_emulator, wait_until};
 use vod_testkit::free_port;
 
 const VOD: &str = env!("CARGO_BIN_EXE_vod");
 const PATIENCE: Duration = Duration::from_secs(90);
-
-fn sqlite(db: &Path, query: &str) -> String {
-    let output = Command::new("sqlite3").arg(db).arg(query).output().unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn count(db: &Path, query: &str) -> u64 {
-    sqlite(db, query).parse().unwrap_or(0)
-}
 
 fn start_appliance(config: &Path) -> Process {
     Process(

@@ -210,3 +210,51 @@ pub fn webhook_receiver() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<St
     });
     (address, ids)
 }
+
+/// `sqlite3 DB QUERY`'s output, trimmed.
+pub fn sqlite(db: &Path, query: &str) -> String {
+    let output = Command::new("sqlite3")
+        .arg(db)
+        .arg(query)
+        .output()
+        .expect("sqlite3 runs");
+    String::from_utf8(output.stdout)
+        .expect("sqlite3 writes text")
+        .trim()
+        .to_owned()
+}
+
+/// A `count(*)` query's number (0 when the database cannot answer yet).
+pub fn count(db: &Path, query: &str) -> u64 {
+    sqlite(db, query).parse().unwrap_or(0)
+}
+
+/// The ids of the captures in the store.
+pub fn stored_captures(db: &Path) -> std::collections::HashSet<i64> {
+    sqlite(db, "select id from captures")
+        .lines()
+        .map(|id| id.parse().expect("a capture id"))
+        .collect()
+}
+
+/// The ids of the captures a JSON log says were committed (`Capture committed.`).
+pub fn committed_captures(log: &Path) -> std::collections::HashSet<i64> {
+    std::fs::read_to_string(log)
+        .expect("the box's log")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "Capture committed.")
+        .filter_map(|line| line["capture_id"].as_i64())
+        .collect()
+}
+
+/// Runs `command`, which must succeed, and reads its standard output as JSON.
+pub fn json_output(command: &mut Command) -> serde_json::Value {
+    let output = command.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on standard output")
+}
