@@ -50,7 +50,8 @@ pub enum DoubtKind {
     NearThreshold,
     /// Two people in the row overlap: one may hide another.
     Overlapping,
-    /// A person's box is wider than it is tall: it may hold two people side by side.
+    /// A person's box is wider than it is tall: it may hold two people side by side (a box
+    /// of the second person over it, or more faces than boxes in its row, explains it).
     WideBox,
     /// A person's box reaches far out of the row's zone: they may belong to the next row.
     CutByZoneEdge,

@@ -81,18 +81,18 @@ pub fn leaves(kind: DoubtKind) -> f32 {
 }
 
 /// Fuses the frames of one burst. A frame's count for a row is the larger of the people and
-/// the faces found in it (faces found people the person model missed, on the bench's hard
-/// scenes 117 exact vehicles of 200 against 106 from people alone). Per row, the count is the
-/// one most frames agree on (ties
-/// go to the larger count, since occupants hide behind each other more often than they
-/// appear twice). The row's confidence is the share of frames that agree, times what the
-/// doubts of the most doubtful agreeing frame leave of it ([`leaves`]): more faces than
-/// people in the row, a score near the threshold, overlapping people, a box wide enough for
-/// two, a box reaching out of its zone. A front row counted empty has confidence 0: a moving vehicle has a driver, so
-/// nobody seen in front means the view failed. The countability is the lowest row
-/// confidence; a person in no row zone may be an occupant of a row counted without them, so
-/// it then keeps only what `OutsideZones` leaves. The detector's scores count only near the
-/// threshold: above it they did not tell right counts from wrong ones.
+/// the faces found in it (faces find people the person model misses: docs/PERFORMANCE.md,
+/// "Counting accuracy"). Per row, the count is the one most frames agree on (ties go to the
+/// larger count, since occupants hide behind each other more often than they appear twice).
+/// The row's confidence is the share of frames that agree, times what the doubts of the most
+/// doubtful agreeing frame leave of it ([`leaves`]): more faces than people in the row, a
+/// score near the threshold, overlapping people, a box wide enough for two that nothing else
+/// explains, a box reaching out of its zone. A front row counted empty has confidence 0: a
+/// moving vehicle has a driver, so nobody seen in front means the view failed. The
+/// countability is the lowest row confidence; a person in no row zone may be an occupant of a
+/// row counted without them, so it then keeps only what `OutsideZones` leaves. The detector's
+/// scores count only near the threshold: above it they did not tell right counts from wrong
+/// ones.
 pub fn fuse(zones: &[RowZone], evidence: &Evidence) -> RowFusion {
     let mut rows: Vec<SeatRow> = zones.iter().map(|z| z.row).collect();
     rows.sort();
@@ -197,7 +197,8 @@ fn frame_doubts(zones: &[RowZone], evidence: &Evidence, frame: u32, row: SeatRow
         .filter(|f| f.burst_index == frame && f.row == Some(row))
         .count();
     let mut kinds = Vec::new();
-    if faces > people.len() {
+    let faces_exceed = faces > people.len();
+    if faces_exceed {
         kinds.push(DoubtKind::FacesExceedPeople);
     }
     if people
@@ -206,18 +207,23 @@ fn frame_doubts(zones: &[RowZone], evidence: &Evidence, frame: u32, row: SeatRow
     {
         kinds.push(DoubtKind::NearThreshold);
     }
-    let overlapping = people.iter().enumerate().any(|(i, a)| {
-        people[i + 1..]
+    let overlapped = |i: usize| {
+        let a = people[i];
+        people
             .iter()
-            .any(|b| overlap_share(a, b) > OVERLAP_SHARE)
-    });
-    if overlapping {
+            .enumerate()
+            .any(|(j, b)| j != i && overlap_share(a, b) > OVERLAP_SHARE)
+    };
+    if (0..people.len()).any(overlapped) {
         kinds.push(DoubtKind::Overlapping);
     }
-    if people
-        .iter()
-        .any(|d| d.x2_px - d.x1_px > WIDE_BOX_ASPECT * (d.y2_px - d.y1_px))
-    {
+    // A wide box may hold a second person; it is explained when that person is counted
+    // anyway: by a box of their own over it, or by the row's faces outnumbering its boxes.
+    let unexplained_wide = (0..people.len()).any(|i| {
+        let d = people[i];
+        d.x2_px - d.x1_px > WIDE_BOX_ASPECT * (d.y2_px - d.y1_px) && !faces_exceed && !overlapped(i)
+    });
+    if unexplained_wide {
         kinds.push(DoubtKind::WideBox);
     }
     let cut = people.iter().any(|d| {
@@ -437,9 +443,20 @@ mod tests {
             x2_px: 900.0,
             ..front(0)
         };
-        let f = fused(&[0, 1], &[wide, front(1)], &[]);
+        let f = fused(&[0, 1], &[wide.clone(), front(1)], &[]);
         assert_eq!(f.rows[0].confidence, leaves(DoubtKind::WideBox));
         assert_eq!(f.doubts, [doubt(DoubtKind::WideBox, SeatRow::Front)]);
+        // The second person counted anyway: by two faces in the row, or by a box of their own.
+        let two_faces = [face(0, SeatRow::Front), face(0, SeatRow::Front)];
+        let f = fused(&[0], std::slice::from_ref(&wide), &two_faces);
+        assert_eq!(f.rows[0].people, 2);
+        assert_eq!(
+            f.doubts,
+            [doubt(DoubtKind::FacesExceedPeople, SeatRow::Front)]
+        );
+        let f = fused(&[0], &[wide, at(0, 800.0, 0.9)], &[]);
+        assert_eq!(f.rows[0].people, 2);
+        assert_eq!(f.doubts, [doubt(DoubtKind::Overlapping, SeatRow::Front)]);
 
         // Centre at 0.505: in the front zone, but 45 % of the box lies in the rear zone.
         let cut = [at(0, 455.0, 0.9), at(1, 455.0, 0.9)];

@@ -158,8 +158,10 @@ fn a_batch_finds_what_frames_one_by_one_find() {
         photo("astronaut.png"),
     ];
     let refs: Vec<&Mat> = images.iter().collect();
-    // RetinaFace and SSDLite take any batch size; NanoDet's input is fixed at one frame.
+    // CenterFace, RetinaFace and SSDLite take any batch size; NanoDet's input is fixed at one
+    // frame.
     for (manifest, batch_frames) in [
+        ("centerface.toml", 2),
         ("retinaface_mnet025.toml", 2),
         ("ssdlite_pedestrian.toml", 2),
         ("nanodet_g_416_coco.toml", 1),

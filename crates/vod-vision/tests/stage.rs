@@ -30,6 +30,11 @@ fn model(manifest: &str) -> Model {
     Model::load(&repo().join("models").join(manifest), 2).unwrap()
 }
 
+/// The face model of the shipped configs (it chooses what is blurred), and the other face
+/// model, which checks the stored images independently.
+const FACE_MODEL: &str = "centerface.toml";
+const CHECKER: &str = "retinaface_mnet025.toml";
+
 /// The front row in the right half of the view, the rear row in the left half.
 const FRONT_RIGHT: [(SeatRow, f32, f32); 2] =
     [(SeatRow::Front, 0.5, 1.0), (SeatRow::Rear, 0.0, 0.5)];
@@ -49,7 +54,7 @@ fn set_with_rows(
         .collect();
     VisionSet {
         person: model("nanodet_g_416_coco.toml"),
-        face: model("retinaface_mnet025.toml"),
+        face: model(FACE_MODEL),
         settings: VisionSettings {
             anonymize_people: false,
             evidence_raw,
@@ -137,7 +142,7 @@ fn decode(jpeg: &[u8]) -> Mat {
     imgcodecs::imdecode(&Vector::<u8>::from_slice(jpeg), imgcodecs::IMREAD_COLOR).unwrap()
 }
 
-/// Faces in each frame, by the model that chose what to blur and by CenterFace, which did not.
+/// Faces in each frame, by the model that chose what to blur and by the checker, which did not.
 fn faces_found(set: &VisionSet, checker: &Model, image: &Mat) -> (usize, usize) {
     (
         set.face.detect(image).unwrap().len(),
@@ -147,58 +152,71 @@ fn faces_found(set: &VisionSet, checker: &Model, image: &Mat) -> (usize, usize) 
 
 #[test]
 fn no_stored_image_holds_a_face_either_face_model_can_find() {
-    let set = set(false, 0.5);
-    let checker = model("centerface.toml");
-    let metrics = VisionMetrics::register(&Registry::new()).unwrap();
-    let frames = vec![
-        photo_frame("astronaut.png", 0),
-        photo_frame("camera.png", 1),
-    ];
-    // The photos do hold faces before the stage, for both models.
-    let before = frames.iter().fold((0, 0), |sum, frame| {
-        let found = faces_found(&set, &checker, &vod_vision::frame_mat(frame).unwrap());
-        (sum.0 + found.0, sum.1 + found.1)
-    });
-    assert!(
-        before.0 >= 2 && before.1 >= 2,
-        "the test photos must show faces to both models, found {before:?}"
-    );
-    let capture = process(burst(frames), &set, &metrics);
-    assert_eq!(capture.images.len(), 2);
-    for image in &capture.images {
-        let found = faces_found(&set, &checker, &decode(&image.jpeg));
+    // Each face model as the one that chooses what is blurred (the shipped one first), the
+    // other as the independent check; with the file hash each capture names.
+    for (face, checker, sha256) in [
+        (
+            FACE_MODEL,
+            CHECKER,
+            "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978",
+        ),
+        (
+            CHECKER,
+            FACE_MODEL,
+            "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
+        ),
+    ] {
+        let mut set = set(false, 0.5);
+        set.face = model(face);
+        let checker = model(checker);
+        let metrics = VisionMetrics::register(&Registry::new()).unwrap();
+        let frames = vec![
+            photo_frame("astronaut.png", 0),
+            photo_frame("camera.png", 1),
+        ];
+        // The photos do hold faces before the stage, for both models.
+        let before = frames.iter().fold((0, 0), |sum, frame| {
+            let found = faces_found(&set, &checker, &vod_vision::frame_mat(frame).unwrap());
+            (sum.0 + found.0, sum.1 + found.1)
+        });
+        assert!(
+            before.0 >= 2 && before.1 >= 2,
+            "the test photos must show faces to both models, found {before:?}"
+        );
+        let capture = process(burst(frames), &set, &metrics);
+        assert_eq!(capture.images.len(), 2);
+        for image in &capture.images {
+            let found = faces_found(&set, &checker, &decode(&image.jpeg));
+            assert_eq!(
+                found,
+                (0, 0),
+                "{face}: frame {} still shows faces (blurring model, checker)",
+                image.burst_index
+            );
+        }
+        let before = before.0;
+        let occupancy = capture.occupancy.unwrap();
+        assert!(!occupancy.evidence_raw);
         assert_eq!(
-            found,
-            (0, 0),
-            "frame {} still shows faces (blurring model, CenterFace)",
-            image.burst_index
+            u64::from(occupancy.faces_blurred),
+            metrics.faces_blurred_total.get()
+        );
+        assert!(occupancy.faces_blurred as usize >= before);
+        assert_eq!(occupancy.models.len(), 2);
+        assert_eq!(occupancy.models[1].sha256, sha256);
+        assert!(
+            !occupancy.detections.is_empty(),
+            "nobody found in the photos"
+        );
+        assert_eq!(
+            metrics
+                .inference_seconds
+                .with_label_values(&[set.face.name()])
+                .get_sample_count(),
+            2,
+            "one inference per frame inside the stage"
         );
     }
-    let before = before.0;
-    let occupancy = capture.occupancy.unwrap();
-    assert!(!occupancy.evidence_raw);
-    assert_eq!(
-        u64::from(occupancy.faces_blurred),
-        metrics.faces_blurred_total.get()
-    );
-    assert!(occupancy.faces_blurred as usize >= before);
-    assert_eq!(occupancy.models.len(), 2);
-    assert_eq!(
-        occupancy.models[1].sha256,
-        "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
-    );
-    assert!(
-        !occupancy.detections.is_empty(),
-        "nobody found in the photos"
-    );
-    assert_eq!(
-        metrics
-            .inference_seconds
-            .with_label_values(&["retinaface-mnet025"])
-            .get_sample_count(),
-        2,
-        "one inference per frame inside the stage"
-    );
 }
 
 #[test]
@@ -255,7 +273,7 @@ fn people_are_counted_per_row_and_a_doubtful_capture_is_flagged() {
 fn anonymizing_people_too_leaves_neither_faces_nor_people() {
     let mut set = set(false, 0.5);
     set.settings.anonymize_people = true;
-    let checker = model("centerface.toml");
+    let checker = model(CHECKER);
     let metrics = VisionMetrics::register(&Registry::new()).unwrap();
     let frame = photo_frame("astronaut.png", 0);
     let original = vod_vision::frame_mat(&frame).unwrap();
@@ -433,7 +451,7 @@ fn a_face_search_that_runs_out_of_time_stores_no_frame() {
     let mut set = set(false, 0.5);
     let frames = || vec![photo_frame("camera.png", 0), photo_frame("camera.png", 1)];
     // No face model answers within a millisecond: the run is stopped and fails closed.
-    set.face = model("retinaface_mnet025.toml").with_run_timeout(Duration::from_millis(1));
+    set.face = model(FACE_MODEL).with_run_timeout(Duration::from_millis(1));
     let capture = process(burst(frames()), &set, &metrics);
     assert!(
         capture.images.is_empty(),
@@ -445,7 +463,7 @@ fn a_face_search_that_runs_out_of_time_stores_no_frame() {
     assert_eq!(errors.get(), 2);
     assert_eq!(metrics.captures_without_image_total.get(), 1);
     // Given time, the same model finishes and both frames are stored.
-    set.face = model("retinaface_mnet025.toml").with_run_timeout(Duration::from_secs(60));
+    set.face = model(FACE_MODEL).with_run_timeout(Duration::from_secs(60));
     let capture = process(burst(frames()), &set, &metrics);
     assert_eq!(capture.images.len(), 2);
     assert_eq!(errors.get(), 2);

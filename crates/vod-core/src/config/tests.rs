@@ -213,10 +213,7 @@ fn vision_settings_are_checked() {
         .replace("threads = 1 ", "threads = 0 ")
         .replace("batch_size = 1 ", "batch_size = 0 ")
         .replace("review_below = 0.2", "review_below = 1.5")
-        .replace(
-            "face_model = \"retinaface_mnet025.toml\"",
-            "face_model = \"faces\"",
-        )
+        .replace("face_model = \"centerface.toml\"", "face_model = \"faces\"")
         .replace("camera = \"cam-2\"", "camera = \"cam-9\"")
         .replacen("rear = [0.1, 0.46]\n\n", "rear = [0.46, 0.1]\n\n", 1);
     let mut problems = problems_of(&text);

@@ -53,6 +53,10 @@ pub struct OccupancyArgs {
     /// The report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write every vehicle compared to FILE, one JSON object per line (its truth, counts,
+    /// countability, flag, doubts and scene conditions).
+    #[arg(long, value_name = "FILE")]
+    samples: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -65,7 +69,7 @@ enum Scenes {
 pub struct VisionArgs {
     #[arg(long, default_value = "models/nanodet_g_416_coco.toml")]
     person: PathBuf,
-    #[arg(long, default_value = "models/retinaface_mnet025.toml")]
+    #[arg(long, default_value = "models/centerface.toml")]
     face: PathBuf,
     /// Photos, each placed on a 1280x1024 frame.
     #[arg(
@@ -108,13 +112,20 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
         Some(dir) => accuracy::labelled(dir, config.vision.review_below).map_err(|e| e.to_string()),
         None => simulated(&config, &args),
     };
-    let report = match samples {
-        Ok(samples) => accuracy::AccuracyReport::of(&samples),
+    let samples = match samples {
+        Ok(samples) => samples,
         Err(error) => {
             eprintln!("vod bench occupancy: {error}");
             return ExitCode::from(EX_SOFTWARE);
         }
     };
+    if let Some(path) = &args.samples
+        && let Err(error) = write_samples(path, &samples)
+    {
+        eprintln!("vod bench occupancy: {}: {error}", path.display());
+        return ExitCode::from(EX_SOFTWARE);
+    }
+    let report = accuracy::AccuracyReport::of(&samples);
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
@@ -127,6 +138,16 @@ fn occupancy(args: OccupancyArgs) -> ExitCode {
         print_occupancy(&report);
     }
     ExitCode::SUCCESS
+}
+
+/// One JSON object per line for each sample.
+fn write_samples(path: &std::path::Path, samples: &[accuracy::Sample]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for sample in samples {
+        text.push_str(&serde_json::to_string(sample).map_err(std::io::Error::other)?);
+        text.push('\n');
+    }
+    std::fs::write(path, text)
 }
 
 /// The first simulated camera of `config`, with the scenes and occupants `args` ask for.
