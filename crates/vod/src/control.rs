@@ -391,6 +391,7 @@ impl BoxControl for ApplianceControl {
                 "rss_mb": round2(now.process.rss_bytes as f64 / 1_048_576.0),
                 "open_files": now.process.open_files,
                 "threads": now.process.threads,
+                "cpu_ms": now.process.cpu_ms,
             },
         })
     }

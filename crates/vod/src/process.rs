@@ -1,6 +1,6 @@
 //! What the kernel says of this process (Linux `/proc/self`), or of another one: resident
-//! memory, open files, and the CPU time of each thread by name (the scanner threads are
-//! `lidar-<scanner>`).
+//! memory, open files, the CPU time of the whole process, and that of each thread alive by
+//! name (the scanner threads are `lidar-<scanner>`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,7 +14,9 @@ pub struct ProcessSample {
     pub rss_bytes: u64,
     pub open_files: u64,
     pub threads: u64,
-    /// CPU time (user and system) of the threads of each name, added up.
+    /// CPU time (user and system) of the process, threads that have ended included.
+    pub cpu_ms: u64,
+    /// CPU time (user and system) of the threads alive now, by name, added up.
     pub thread_cpu_ms: BTreeMap<String, u64>,
 }
 
@@ -42,6 +44,10 @@ pub fn sample_of(proc_dir: &Path) -> ProcessSample {
         })
         .map_or(0, |kib| kib * 1024);
     let open_files = std::fs::read_dir(proc_dir.join("fd")).map_or(0, |dir| dir.count() as u64);
+    let cpu_ms = std::fs::read_to_string(proc_dir.join("stat"))
+        .ok()
+        .and_then(|stat| thread_cpu(&stat))
+        .map_or(0, |(_, ticks)| ticks * 1000 / TICKS_PER_S);
     let mut thread_cpu_ms = BTreeMap::new();
     let mut threads = 0;
     if let Ok(tasks) = std::fs::read_dir(proc_dir.join("task")) {
@@ -59,11 +65,12 @@ pub fn sample_of(proc_dir: &Path) -> ProcessSample {
         rss_bytes,
         open_files,
         threads,
+        cpu_ms,
         thread_cpu_ms,
     }
 }
 
-/// A thread's name and its user plus system ticks, from its `stat` line: `pid (comm) state
+/// A thread's (or the process's) name and its user plus system ticks, from its `stat` line: `pid (comm) state
 /// ...` with utime and stime the 14th and 15th fields. The name may hold spaces and
 /// parentheses, so it ends at the last `)`.
 fn thread_cpu(stat: &str) -> Option<(String, u64)> {
@@ -88,6 +95,37 @@ mod tests {
         let odd = "7 (a (b) c) R 1 2 3 4 5 6 7 8 9 10 3 4 0 0";
         assert_eq!(thread_cpu(odd), Some(("a (b) c".to_owned(), 7)));
         assert_eq!(thread_cpu("garbage"), None);
+    }
+
+    #[test]
+    fn the_process_keeps_the_cpu_time_of_a_thread_that_ended() {
+        let before = sample().cpu_ms;
+        // A thread that works until the kernel has counted 50 ms of its own, then ends.
+        let worked_ms = std::thread::Builder::new()
+            .name("cpu-burner".to_owned())
+            .spawn(|| {
+                let own = || {
+                    std::fs::read_to_string("/proc/thread-self/stat")
+                        .ok()
+                        .and_then(|stat| thread_cpu(&stat))
+                        .map_or(0, |(_, ticks)| ticks * 1000 / TICKS_PER_S)
+                };
+                let start = own();
+                let mut x = 0u64;
+                while own() < start + 50 {
+                    for i in 0..100_000u64 {
+                        x = std::hint::black_box(x.wrapping_add(i));
+                    }
+                }
+                own() - start
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let after = sample();
+        assert!(worked_ms >= 50);
+        assert!(after.cpu_ms >= before + worked_ms, "{before} -> {after:?}");
+        assert!(!after.thread_cpu_ms.contains_key("cpu-burner"), "{after:?}");
     }
 
     #[test]
