@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta};
 use serde::{Deserialize, Serialize};
 use vod_camera::{Camera, SimCamera};
-use vod_core::config::SimSource;
+use vod_core::config::{CameraSource, Config, SimScenes, SimSource};
 use vod_core::{Burst, SeatRow, TriggerCommand, VehicleId};
 use vod_vision::{VisionMetrics, VisionSet, process};
 
@@ -207,21 +207,60 @@ pub enum AccuracyError {
     Metrics(#[from] prometheus::Error),
     #[error("labelled set {path}: {detail}")]
     Labels { path: String, detail: String },
+    #[error("the config has no simulated camera")]
+    NoSimulatedCamera,
+    #[error(transparent)]
+    Model(#[from] vod_vision::ModelError),
 }
 
-/// Which simulated vehicles: `vehicles` of them, from the set that `seed` names (seed 0 is
-/// the one the countability was tuned on; others are held out).
+/// The vehicles of `seed` (seed 0 is the set the countability was tuned on; others are held
+/// out) on the first simulated camera of `config`, through the vision set `config` names, with
+/// `scenes` and, where given, the occupants of `occupants_dir` instead of the camera's own.
+pub fn measure_config(
+    config: &Config,
+    scenes: SimScenes,
+    occupants_dir: Option<&Path>,
+    vehicles: u32,
+    seed: u64,
+) -> Result<Vec<Sample>, AccuracyError> {
+    let (camera, sim) = config
+        .cameras
+        .iter()
+        .find_map(|camera| match &camera.source {
+            CameraSource::Sim(sim) => Some((camera, sim)),
+            _ => None,
+        })
+        .ok_or(AccuracyError::NoSimulatedCamera)?;
+    let source = SimSource {
+        scenes,
+        occupants_dir: occupants_dir
+            .map(Path::to_path_buf)
+            .or_else(|| sim.occupants_dir.clone()),
+        ..sim.clone()
+    };
+    let set = VisionSet::load(&config.vision)?;
+    let run = SimRun {
+        camera: &camera.name,
+        source: &source,
+        burst_frames: camera.burst_frames,
+        vehicles,
+        seed,
+    };
+    measure(&set, &run)
+}
+
+/// Which simulated vehicles: `vehicles` of them, from the set that `seed` names.
 #[derive(Debug, Clone)]
-pub struct SimRun<'a> {
-    pub camera: &'a str,
-    pub source: &'a SimSource,
-    pub burst_frames: u32,
-    pub vehicles: u32,
-    pub seed: u64,
+struct SimRun<'a> {
+    camera: &'a str,
+    source: &'a SimSource,
+    burst_frames: u32,
+    vehicles: u32,
+    seed: u64,
 }
 
 /// Runs the simulated vehicles of `run` through `set` (its seat rows name the camera).
-pub fn measure(set: &VisionSet, run: &SimRun) -> Result<Vec<Sample>, AccuracyError> {
+fn measure(set: &VisionSet, run: &SimRun) -> Result<Vec<Sample>, AccuracyError> {
     let name: Arc<str> = Arc::from(run.camera);
     let mut sim = SimCamera::from_source(name.clone(), run.source)?;
     let metrics = VisionMetrics::register(&prometheus::Registry::new())?;

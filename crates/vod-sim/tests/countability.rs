@@ -6,9 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use vod_core::config::{CameraSource, Config, SimScenes, SimSource};
-use vod_sim::occupancy_accuracy::{AccuracyReport, SimRun, measure};
-use vod_vision::VisionSet;
+use vod_core::config::{Config, SimScenes};
+use vod_sim::occupancy_accuracy::{AccuracyReport, measure_config};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -20,24 +19,7 @@ fn the_flag_goes_where_the_counts_are_in_doubt() {
         .unwrap()
         .config;
     config.vision.models_dir = repo().join("models");
-    let set = VisionSet::load(&config.vision).unwrap();
-    let camera = &config.cameras[0];
-    let CameraSource::Sim(sim) = &camera.source else {
-        panic!("the bench config's first camera is simulated");
-    };
-    let source = SimSource {
-        scenes: SimScenes::Hard,
-        occupants_dir: None,
-        ..sim.clone()
-    };
-    let run = SimRun {
-        camera: &camera.name,
-        source: &source,
-        burst_frames: camera.burst_frames,
-        vehicles: 200,
-        seed: 1,
-    };
-    let samples = measure(&set, &run).unwrap();
+    let samples = measure_config(&config, SimScenes::Hard, None, 200, 1).unwrap();
     let report = AccuracyReport::of(&samples);
     assert_eq!(report.vehicles, 200);
     let flagged_exact = report.vehicle.exact - report.unflagged_exact;

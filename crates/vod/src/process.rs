@@ -44,20 +44,14 @@ pub fn sample_of(proc_dir: &Path) -> ProcessSample {
         })
         .map_or(0, |kib| kib * 1024);
     let open_files = std::fs::read_dir(proc_dir.join("fd")).map_or(0, |dir| dir.count() as u64);
-    let cpu_ms = std::fs::read_to_string(proc_dir.join("stat"))
-        .ok()
-        .and_then(|stat| thread_cpu(&stat))
-        .map_or(0, |(_, ticks)| ticks * 1000 / TICKS_PER_S);
+    let cpu_ms = cpu_of(&proc_dir.join("stat")).map_or(0, |(_, ms)| ms);
     let mut thread_cpu_ms = BTreeMap::new();
     let mut threads = 0;
     if let Ok(tasks) = std::fs::read_dir(proc_dir.join("task")) {
         for task in tasks.flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                continue;
-            };
-            if let Some((name, ticks)) = thread_cpu(&stat) {
+            if let Some((name, ms)) = cpu_of(&task.path().join("stat")) {
                 threads += 1;
-                *thread_cpu_ms.entry(name).or_insert(0) += ticks * 1000 / TICKS_PER_S;
+                *thread_cpu_ms.entry(name).or_insert(0) += ms;
             }
         }
     }
@@ -70,8 +64,14 @@ pub fn sample_of(proc_dir: &Path) -> ProcessSample {
     }
 }
 
-/// A thread's (or the process's) name and its user plus system ticks, from its `stat` line: `pid (comm) state
-/// ...` with utime and stime the 14th and 15th fields. The name may hold spaces and
+/// The name and the CPU time in ms of the process or thread whose `stat` file is at `path`.
+fn cpu_of(path: &Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    thread_cpu(&stat).map(|(name, ticks)| (name, ticks * 1000 / TICKS_PER_S))
+}
+
+/// A thread's (or the process's) name and its user plus system ticks, from its `stat` line:
+/// `pid (comm) state ...` with utime and stime the 14th and 15th fields. The name may hold spaces and
 /// parentheses, so it ends at the last `)`.
 fn thread_cpu(stat: &str) -> Option<(String, u64)> {
     let open = stat.find('(')?;
@@ -104,12 +104,7 @@ mod tests {
         let worked_ms = std::thread::Builder::new()
             .name("cpu-burner".to_owned())
             .spawn(|| {
-                let own = || {
-                    std::fs::read_to_string("/proc/thread-self/stat")
-                        .ok()
-                        .and_then(|stat| thread_cpu(&stat))
-                        .map_or(0, |(_, ticks)| ticks * 1000 / TICKS_PER_S)
-                };
+                let own = || cpu_of(Path::new("/proc/thread-self/stat")).map_or(0, |(_, ms)| ms);
                 let start = own();
                 let mut x = 0u64;
                 while own() < start + 50 {

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use vod_core::config::{CameraSource, Config, SimScenes, SimSource};
+use vod_core::config::{Config, SimScenes};
 use vod_sim::occupancy_accuracy as accuracy;
 use vod_sim::vision_bench::{self as bench, BenchOptions};
-use vod_vision::VisionSet;
 
 use crate::{EX_SOFTWARE, EX_USAGE};
 
@@ -152,33 +151,18 @@ fn write_samples(path: &std::path::Path, samples: &[accuracy::Sample]) -> std::i
 
 /// The first simulated camera of `config`, with the scenes and occupants `args` ask for.
 fn simulated(config: &Config, args: &OccupancyArgs) -> Result<Vec<accuracy::Sample>, String> {
-    let Some((camera, sim)) = config
-        .cameras
-        .iter()
-        .find_map(|camera| match &camera.source {
-            CameraSource::Sim(sim) => Some((camera, sim)),
-            _ => None,
-        })
-    else {
-        return Err("the config has no simulated camera".to_owned());
+    let scenes = match args.scenes {
+        Scenes::Clear => SimScenes::Clear,
+        Scenes::Hard => SimScenes::Hard,
     };
-    let source = SimSource {
-        scenes: match args.scenes {
-            Scenes::Clear => SimScenes::Clear,
-            Scenes::Hard => SimScenes::Hard,
-        },
-        occupants_dir: args.occupants.clone().or_else(|| sim.occupants_dir.clone()),
-        ..sim.clone()
-    };
-    let set = VisionSet::load(&config.vision).map_err(|e| e.to_string())?;
-    let run = accuracy::SimRun {
-        camera: &camera.name,
-        source: &source,
-        burst_frames: camera.burst_frames,
-        vehicles: args.vehicles,
-        seed: args.seed,
-    };
-    accuracy::measure(&set, &run).map_err(|e| e.to_string())
+    accuracy::measure_config(
+        config,
+        scenes,
+        args.occupants.as_deref(),
+        args.vehicles,
+        args.seed,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn print_occupancy(r: &accuracy::AccuracyReport) {

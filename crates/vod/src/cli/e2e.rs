@@ -233,17 +233,6 @@ fn sample(pid: u32, started: Instant) -> Sample {
     }
 }
 
-/// CPU seconds so far of `pid` as a whole, and of its threads alive now, by name.
-fn cpu_s(pid: u32) -> (f64, BTreeMap<String, f64>) {
-    let process = sample_of(Path::new(&format!("/proc/{pid}")));
-    let threads = process
-        .thread_cpu_ms
-        .into_iter()
-        .map(|(name, ms)| (name, ms as f64 / 1000.0))
-        .collect();
-    (process.cpu_ms as f64 / 1000.0, threads)
-}
-
 /// The slope of `y` over `x` by least squares, per hour of `x` seconds.
 fn per_hour(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;
@@ -360,7 +349,8 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
     let pid = appliance.0.id();
     let run_for = Duration::from_millis(WARMUP_MS + traffic_ms + DRAIN_MS);
     let mut samples = Vec::new();
-    let cpu_start = cpu_s(pid);
+    let proc_dir = format!("/proc/{pid}");
+    let cpu_start = sample_of(Path::new(&proc_dir));
     let started = Instant::now();
     while started.elapsed() < run_for {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -372,7 +362,7 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
         }
         samples.push(sample(pid, started));
     }
-    let cpu_end = cpu_s(pid);
+    let cpu_end = sample_of(Path::new(&proc_dir));
     let wall_s = run_for.as_secs_f64();
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -431,15 +421,16 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
     report.capture_latency_ms = Spread::of(capture);
     report.capture_latency_from_left_ms = Spread::of(from_left);
     report.vision_frames_per_s = frames as f64 / report.traffic_s.max(1.0);
-    for (name, end) in &cpu_end.1 {
-        let used = end - cpu_start.1.get(name).copied().unwrap_or(0.0);
+    for (name, end_ms) in &cpu_end.thread_cpu_ms {
+        let start_ms = cpu_start.thread_cpu_ms.get(name).copied().unwrap_or(0);
+        let used = end_ms.saturating_sub(start_ms) as f64 / 1000.0;
         if used > 0.0 {
             report
                 .cpu_cores_by_thread
                 .insert(name.clone(), used / wall_s);
         }
     }
-    report.cpu_cores = (cpu_end.0 - cpu_start.0) / wall_s;
+    report.cpu_cores = cpu_end.cpu_ms.saturating_sub(cpu_start.cpu_ms) as f64 / 1000.0 / wall_s;
     report.peak_rss_mb = samples.iter().map(|s| s.rss_mb).fold(0.0, f64::max);
     report.final_rss_mb = samples.last().map_or(0.0, |s| s.rss_mb);
     report.peak_open_files = samples.iter().map(|s| s.open_files).max().unwrap_or(0);
