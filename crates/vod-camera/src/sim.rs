@@ -1,6 +1,8 @@
 //! The simulated camera: renders a side view of the passing vehicle whose windows show
 //! occupants cut from real photographs, so the whole chain from trigger to stored image runs
-//! without hardware, and the seat rows occupied are known to measure accuracy against.
+//! without hardware, and the seat rows occupied are known to measure accuracy against. A
+//! camera on the vehicle's right sees the same people as one on its left, mirrored, with the
+//! nearer and the farther occupant of each row swapped.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use chrono::Utc;
 use opencv::core::{Mat, Point, Rect, Scalar, Size, Vec3b};
 use opencv::imgproc;
 use opencv::prelude::*;
-use vod_core::config::{SimScenes, SimSource};
+use vod_core::config::{SimScenes, SimSide, SimSource};
 use vod_core::{Frame, TriggerCommand, VehicleId};
 
 use crate::{Camera, CameraError, FrameTimes, frame_of};
@@ -127,6 +129,7 @@ pub struct SimCamera {
     width: u32,
     height: u32,
     scenes: SimScenes,
+    side: SimSide,
     /// The occupants' pictures, BGR: head-and-shoulders crops of the built-in photos, or the
     /// photos of `occupants_dir` whole.
     photos: Vec<(Arc<str>, Mat)>,
@@ -151,12 +154,30 @@ impl SimCamera {
             width: source.width,
             height: source.height,
             scenes: source.scenes,
+            side: source.side,
             photos,
         })
     }
 
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
     /// The ground truth for `vehicle` in frame `burst_index`, without rendering it.
     pub fn scene(&self, vehicle: VehicleId, burst_index: u32) -> SimScene {
+        let mut scene = self.drawn_scene(vehicle, burst_index);
+        if self.side == SimSide::Right {
+            // Drawn as from the left, then mirrored.
+            let width = self.width as i32;
+            for occupant in &mut scene.occupants {
+                occupant.bbox.x = width - occupant.bbox.x - occupant.bbox.width;
+            }
+        }
+        scene
+    }
+
+    /// The scene as it is drawn, before a view from the right is mirrored.
+    fn drawn_scene(&self, vehicle: VehicleId, burst_index: u32) -> SimScene {
         let layout = Layout::new(self.width as i32, self.height as i32, burst_index);
         let seed = vehicle.0.as_u128() as u64 ^ (vehicle.0.as_u128() >> 64) as u64;
         let id = vehicle.0.as_bytes();
@@ -214,7 +235,9 @@ impl SimCamera {
                 _ if roll < 0.8 => 1,
                 _ => 2,
             };
-            let mut seated = Vec::new();
+            // Each person's draws in seat order (the driver, or the nearer rear seat from the
+            // left, first), so that both sides of a vehicle show the same people.
+            let mut drawn = Vec::with_capacity(people);
             for seat in 0..people {
                 let photo = self.photo_index(&mut rng);
                 // A driver is an adult; anyone else is a child a third of the time.
@@ -224,25 +247,35 @@ impl SimCamera {
                 } else {
                     0.80 + 0.15 * rng.unit()
                 };
-                let shift = rng.unit();
-                let mut occupant = self.occupant(row, window, photo, scale, shift, child);
-                if seat == 1 {
-                    // Beyond the first, further from the camera: smaller, moved aside by 55
-                    // to 75 % of its width as far as the window allows, drawn first.
-                    let first = &seated[0];
-                    occupant = beside(occupant, first, window, &mut rng);
-                    scene.conditions.push(SimCondition::HiddenBehind);
-                }
                 if child {
                     scene.conditions.push(SimCondition::Child);
                 }
-                seated.push(occupant);
+                drawn.push((photo, child, scale, rng.unit()));
             }
-            for occupant in &seated {
-                if rng.unit() < 0.3 {
-                    scene.props.push(headrest(occupant));
-                    scene.conditions.push(SimCondition::Headrest);
-                }
+            // From the right, the second seat of the row is the nearer one.
+            if self.side == SimSide::Right {
+                drawn.reverse();
+            }
+            let mut seated: Vec<SimOccupant> = Vec::with_capacity(people);
+            for &(photo, child, scale, shift) in &drawn {
+                let occupant = self.occupant(row, window, photo, scale, shift, child);
+                seated.push(match seated.first() {
+                    // Beyond the first, further from the camera: smaller, moved aside by 55
+                    // to 75 % of its width as far as the window allows, drawn first.
+                    Some(first) => {
+                        scene.conditions.push(SimCondition::HiddenBehind);
+                        beside(occupant, first, window, &mut rng)
+                    }
+                    None => occupant,
+                });
+            }
+            let mut headrests: Vec<bool> = (0..people).map(|_| rng.unit() < 0.3).collect();
+            if self.side == SimSide::Right {
+                headrests.reverse();
+            }
+            for (occupant, _) in seated.iter().zip(headrests).filter(|(_, has)| *has) {
+                scene.props.push(headrest(occupant));
+                scene.conditions.push(SimCondition::Headrest);
             }
             if people == 0 && rng.unit() < 0.5 {
                 scene.props.push(object_on_seat(window, &mut rng));
@@ -330,7 +363,7 @@ impl SimCamera {
         let glass = Scalar::new(70.0, 60.0, 50.0, 0.0);
         filled(&mut image, layout.front_window, glass)?;
         filled(&mut image, layout.rear_window, glass)?;
-        let scene = self.scene(trigger.vehicle_id, burst_index);
+        let scene = self.drawn_scene(trigger.vehicle_id, burst_index);
         for prop in scene.props.iter().filter(|p| p.behind) {
             filled(&mut image, prop.rect, colour(prop.colour))?;
         }
@@ -397,6 +430,11 @@ impl SimCamera {
             let mut lit = Mat::default();
             grey.convert_to(&mut lit, -1, 1.15, 10.0)?;
             imgproc::cvt_color_def(&lit, &mut image, imgproc::COLOR_GRAY2BGR)?;
+        }
+        if self.side == SimSide::Right {
+            let mut mirrored = Mat::default();
+            opencv::core::flip(&image, &mut mirrored, 1)?;
+            image = mirrored;
         }
         let label = format!("{} {} #{}", self.name, trigger.vehicle_id, burst_index);
         imgproc::put_text(
@@ -619,7 +657,8 @@ impl Layout {
         let window_w = cabin.width * 9 / 20;
         let window_h = cabin_h * 17 / 20;
         let window_y = cabin.y + cabin_h / 10;
-        // The driver sits on the right: the vehicle drives to the right of the frame.
+        // Drawn as from the vehicle's left (the view from its right is this, mirrored): the
+        // driver sits on the right, the vehicle drives to the right of the frame.
         let rear_window = Rect::new(cabin.x + cabin.width / 30, window_y, window_w, window_h);
         let front_window = Rect::new(
             cabin.x + cabin.width - window_w - cabin.width / 30,

@@ -445,8 +445,8 @@ pub enum CameraTrigger {
     DistanceMm(u32),
 }
 
-/// What a simulated camera renders: `width`, `height` and optionally `scenes` and
-/// `occupants_dir` beside `source = "sim"`.
+/// What a simulated camera renders: `width`, `height` and optionally `scenes`,
+/// `occupants_dir` and `side` beside `source = "sim"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSource {
     pub width: u32,
@@ -455,6 +455,7 @@ pub struct SimSource {
     /// A folder of photos, one person each (waist up), that occupants are drawn from instead
     /// of the built-in ones; every PNG or JPEG file in it is used.
     pub occupants_dir: Option<PathBuf>,
+    pub side: SimSide,
 }
 
 impl SimSource {
@@ -465,8 +466,23 @@ impl SimSource {
             height,
             scenes: SimScenes::Clear,
             occupants_dir: None,
+            side: SimSide::Left,
         }
     }
+}
+
+/// Which side of the vehicle a simulated camera looks at. Two cameras of one lane on either
+/// side see each seat row's occupants from both ends: who sits beyond another from one side
+/// sits nearest the other (`vision` fuses a vehicle's views, docs/PERFORMANCE.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimSide {
+    /// The driver's side: the vehicle drives to the right of the frame, the driver nearest.
+    #[default]
+    Left,
+    /// The passenger's side: the vehicle drives to the left of the frame, the front passenger
+    /// (if any) nearest, the driver beyond them.
+    Right,
 }
 
 /// How hard the simulated camera's scenes are to count.

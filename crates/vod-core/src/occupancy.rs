@@ -59,10 +59,12 @@ pub enum DoubtKind {
     DriverMissed,
     /// Someone was found in no row zone.
     OutsideZones,
+    /// The cameras of the vehicle's lane do not agree on the row's count.
+    ViewsDisagree,
 }
 
 impl DoubtKind {
-    pub const ALL: [DoubtKind; 8] = [
+    pub const ALL: [DoubtKind; 9] = [
         DoubtKind::FramesDisagree,
         DoubtKind::FacesExceedPeople,
         DoubtKind::NearThreshold,
@@ -71,6 +73,7 @@ impl DoubtKind {
         DoubtKind::CutByZoneEdge,
         DoubtKind::DriverMissed,
         DoubtKind::OutsideZones,
+        DoubtKind::ViewsDisagree,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl DoubtKind {
             DoubtKind::CutByZoneEdge => "cut_by_zone_edge",
             DoubtKind::DriverMissed => "driver_missed",
             DoubtKind::OutsideZones => "outside_zones",
+            DoubtKind::ViewsDisagree => "views_disagree",
         }
     }
 }

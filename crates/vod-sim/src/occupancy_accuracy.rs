@@ -12,9 +12,11 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta};
 use serde::{Deserialize, Serialize};
 use vod_camera::{Camera, SimCamera};
-use vod_core::config::{CameraSource, Config, SimScenes, SimSource};
+use vod_core::config::{
+    CameraConfig, CameraSource, Config, SeatRowsConfig, SimScenes, SimSide, SimSource,
+};
 use vod_core::{Burst, SeatRow, TriggerCommand, VehicleId};
-use vod_vision::{VisionMetrics, VisionSet, process};
+use vod_vision::{VisionMetrics, VisionSet, fuse_views, process};
 
 /// Countability bins of `1 / COUNTABILITY_BINS` from 0 (the last holds 1.0 as well).
 pub const COUNTABILITY_BINS: usize = 10;
@@ -214,8 +216,10 @@ pub enum AccuracyError {
 }
 
 /// The vehicles of `seed` (seed 0 is the set the countability was tuned on; others are held
-/// out) on the first simulated camera of `config`, through the vision set `config` names, with
-/// `scenes` and, where given, the occupants of `occupants_dir` instead of the camera's own.
+/// out) on the first simulated camera of `config` and every other simulated camera of its lane
+/// that counts (their views fused as the box fuses them), through the vision set `config`
+/// names, with `scenes` and, where given, the occupants of `occupants_dir` instead of the
+/// cameras' own.
 pub fn measure_config(
     config: &Config,
     scenes: SimScenes,
@@ -223,6 +227,48 @@ pub fn measure_config(
     vehicles: u32,
     seed: u64,
 ) -> Result<Vec<Sample>, AccuracyError> {
+    let sim_cameras = || {
+        config
+            .cameras
+            .iter()
+            .filter_map(|camera| match &camera.source {
+                CameraSource::Sim(sim) => Some((camera, sim)),
+                _ => None,
+            })
+    };
+    let (first, _) = sim_cameras()
+        .next()
+        .ok_or(AccuracyError::NoSimulatedCamera)?;
+    let counts = |name: &str| config.vision.seat_rows.iter().any(|r| r.camera == name);
+    let views = sim_cameras()
+        .filter(|(camera, _)| {
+            camera.name == first.name || (camera.lane == first.lane && counts(&camera.name))
+        })
+        .map(|(camera, sim)| {
+            let source = SimSource {
+                scenes,
+                occupants_dir: occupants_dir
+                    .map(Path::to_path_buf)
+                    .or_else(|| sim.occupants_dir.clone()),
+                ..sim.clone()
+            };
+            let name: Arc<str> = Arc::from(camera.name.as_str());
+            Ok((SimCamera::from_source(name, &source)?, camera.burst_frames))
+        })
+        .collect::<Result<Vec<_>, AccuracyError>>()?;
+    let set = VisionSet::load(&config.vision)?;
+    let run = SimRun {
+        views,
+        vehicles,
+        seed,
+    };
+    measure(&set, run)
+}
+
+/// `config` with a camera on the other side of the first simulated camera's lane: the same
+/// camera mirrored (`side` the other way, named `NAME-other-side`), its seat rows mirrored.
+/// What a lane seen from both sides counts: `vod bench occupancy --both-sides`.
+pub fn seen_from_both_sides(config: &Config) -> Result<Config, AccuracyError> {
     let (camera, sim) = config
         .cameras
         .iter()
@@ -231,38 +277,47 @@ pub fn measure_config(
             _ => None,
         })
         .ok_or(AccuracyError::NoSimulatedCamera)?;
-    let source = SimSource {
-        scenes,
-        occupants_dir: occupants_dir
-            .map(Path::to_path_buf)
-            .or_else(|| sim.occupants_dir.clone()),
-        ..sim.clone()
+    let name = format!("{}-other-side", camera.name);
+    let other = CameraConfig {
+        name: name.clone(),
+        source: CameraSource::Sim(SimSource {
+            side: match sim.side {
+                SimSide::Left => SimSide::Right,
+                SimSide::Right => SimSide::Left,
+            },
+            ..sim.clone()
+        }),
+        ..camera.clone()
     };
-    let set = VisionSet::load(&config.vision)?;
-    let run = SimRun {
-        camera: &camera.name,
-        source: &source,
-        burst_frames: camera.burst_frames,
-        vehicles,
-        seed,
-    };
-    measure(&set, &run)
+    let mirrored = |zone: Option<[f32; 2]>| zone.map(|[from, to]| [1.0 - to, 1.0 - from]);
+    let mut both = config.clone();
+    if let Some(rows) = config
+        .vision
+        .seat_rows
+        .iter()
+        .find(|rows| rows.camera == camera.name)
+    {
+        both.vision.seat_rows.push(SeatRowsConfig {
+            camera: name,
+            front: mirrored(rows.front),
+            rear: mirrored(rows.rear),
+            third: mirrored(rows.third),
+        });
+    }
+    both.cameras.push(other);
+    Ok(both)
 }
 
-/// Which simulated vehicles: `vehicles` of them, from the set that `seed` names.
-#[derive(Debug, Clone)]
-struct SimRun<'a> {
-    camera: &'a str,
-    source: &'a SimSource,
-    burst_frames: u32,
+/// Which simulated vehicles: `vehicles` of them, from the set that `seed` names, seen by each
+/// camera of `views` (with its burst length).
+struct SimRun {
+    views: Vec<(SimCamera, u32)>,
     vehicles: u32,
     seed: u64,
 }
 
-/// Runs the simulated vehicles of `run` through `set` (its seat rows name the camera).
-fn measure(set: &VisionSet, run: &SimRun) -> Result<Vec<Sample>, AccuracyError> {
-    let name: Arc<str> = Arc::from(run.camera);
-    let mut sim = SimCamera::from_source(name.clone(), run.source)?;
+/// Runs the simulated vehicles of `run` through `set` (its seat rows name the cameras).
+fn measure(set: &VisionSet, mut run: SimRun) -> Result<Vec<Sample>, AccuracyError> {
     let metrics = VisionMetrics::register(&prometheus::Registry::new())?;
     // A fixed start per seed, so that every run sees the same vehicles and occupants.
     let start_s = 1_780_000_000 + run.seed as i64 * 1_000_000;
@@ -271,25 +326,29 @@ fn measure(set: &VisionSet, run: &SimRun) -> Result<Vec<Sample>, AccuracyError> 
     for sequence in 0..run.vehicles {
         let detected_utc = start + TimeDelta::seconds(i64::from(sequence));
         let vehicle_id = VehicleId::new(detected_utc, sequence, 1);
-        let trigger = TriggerCommand {
-            camera: name.clone(),
-            vehicle_id,
-            lane: Arc::from("lane"),
-            fire_at: Instant::now(),
-            frames: run.burst_frames,
-            interval_ms: 0,
-            detected_at: Instant::now(),
-            detected_utc,
-            test: false,
-        };
-        let frames = (0..run.burst_frames)
-            .map(|i| sim.grab(&trigger, i).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let scene = sim.scene(vehicle_id, 0);
-        let capture = process(Burst { trigger, frames }, set, &metrics);
-        let Some(occupancy) = capture.occupancy else {
+        let mut captures = Vec::with_capacity(run.views.len());
+        for (sim, burst_frames) in &mut run.views {
+            let trigger = TriggerCommand {
+                camera: sim.name().clone(),
+                vehicle_id,
+                lane: Arc::from("lane"),
+                fire_at: Instant::now(),
+                frames: *burst_frames,
+                interval_ms: 0,
+                detected_at: Instant::now(),
+                detected_utc,
+                test: false,
+            };
+            let frames = (0..*burst_frames)
+                .map(|i| sim.grab(&trigger, i).map(Arc::new))
+                .collect::<Result<Vec<_>, _>>()?;
+            captures.push(process(Burst { trigger, frames }, set, &metrics));
+        }
+        fuse_views(&mut captures, set.settings.review_below);
+        let Some(occupancy) = captures.iter().find_map(|c| c.occupancy.clone()) else {
             continue;
         };
+        let scene = run.views[0].0.scene(vehicle_id, 0);
         let mut truth: BTreeMap<SeatRow, u32> = occupancy.rows.iter().map(|r| (r.row, 0)).collect();
         for row in &scene.occupied_rows {
             let seat_row = match row {

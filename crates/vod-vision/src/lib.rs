@@ -7,7 +7,8 @@
 //! - `decode`: output decoders as pure functions (RetinaFace, NanoDet GFL, SSD, YOLO, NMS).
 //! - `preprocess`, `anonymize` (faces, optionally whole people: coarse blocks plus noise,
 //!   before encoding), `encode`.
-//! - `occupancy`: seat-row counting fused over a burst, with a countability score.
+//! - `occupancy`: seat-row counting fused over a burst, with a countability score; `views`:
+//!   one count from every camera of a lane that counts the vehicle.
 //! - `vision`: the [`Vision`] set the stage takes per burst, swapped whole; it is the live part
 //!   of the config that loads and checks new models before a change applies.
 //! - `stage`: the [`VisionStage`] task; `bursts`: raw bursts recorded in evidence mode and
@@ -24,6 +25,7 @@ pub mod occupancy;
 pub mod preprocess;
 pub mod runtime;
 pub mod stage;
+pub mod views;
 pub mod vision;
 
 pub use anonymize::AnonymizeParams;
@@ -33,4 +35,5 @@ pub use metrics::VisionMetrics;
 pub use model::{Model, ModelError};
 pub use occupancy::RowZone;
 pub use stage::{VisionStage, process};
+pub use views::{ViewJoin, fuse_views, views_by_lane};
 pub use vision::{Vision, VisionSet, VisionSettings};

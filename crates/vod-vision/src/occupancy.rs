@@ -73,7 +73,8 @@ pub fn leaves(kind: DoubtKind) -> f32 {
         DoubtKind::FacesExceedPeople
         | DoubtKind::NearThreshold
         | DoubtKind::Overlapping
-        | DoubtKind::CutByZoneEdge => 0.5,
+        | DoubtKind::CutByZoneEdge
+        | DoubtKind::ViewsDisagree => 0.5,
         // Their own rules: the share of frames that agree; a missed driver leaves nothing.
         DoubtKind::FramesDisagree => 1.0,
         DoubtKind::DriverMissed => 0.0,

@@ -1,13 +1,16 @@
 //! The vision task: bursts in, captures out. The frames of a burst are copied out of it, run
 //! through the person and the face model at once (several frames per inference call where a
 //! model takes batches), anonymized in place unless evidence mode is on, and only then encoded.
+//! Where several cameras count a lane, a vehicle's captures go on together with one count
+//! (`views`).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use opencv::core::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use vod_core::{
     Burst, Capture, CaptureImage, Component, Frame, Occupancy, PersonDetection, SharedReceiver,
@@ -21,6 +24,7 @@ use crate::decode::{BoxF, Detection};
 use crate::encode::{encode_mat, frame_mat};
 use crate::model::Model;
 use crate::occupancy::{Evidence, PlacedFace, fuse, row_at};
+use crate::views::{ViewJoin, fuse_views};
 use crate::vision::{Vision, VisionSet};
 
 /// Bursts analysed at once. Each model runs one call at a time (a session each), so with two
@@ -40,13 +44,23 @@ pub struct VisionStage {
     pub metrics: VisionMetrics,
     /// With `[record] bursts`: where raw bursts go, while evidence mode is on.
     pub raw_bursts: Option<BurstRecorder>,
+    /// How many cameras count each lane's vehicles (`views::views_by_lane`).
+    pub views_by_lane: watch::Receiver<HashMap<String, usize>>,
 }
 
 impl Component for VisionStage {
     async fn run(&self, shutdown: CancellationToken) -> Result<(), TaskError> {
         let mut bursts = self.bursts.lock().await;
         let mut working = tokio::task::JoinSet::new();
+        let mut join = ViewJoin::default();
         loop {
+            let deadline = join.next_deadline();
+            let views_due = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 burst = bursts.recv(), if working.len() < BURSTS_AT_ONCE => {
@@ -60,22 +74,55 @@ impl Component for VisionStage {
                     }
                     working.spawn_blocking(move || process(burst, &set, &metrics));
                 }
-                Some(analysed) = working.join_next() => self.hand_over(analysed?).await?,
+                Some(analysed) = working.join_next() => self.hand_over(&mut join, analysed?).await?,
+                () = views_due => {
+                    for vehicle in join.expired(Instant::now()) {
+                        self.store(vehicle).await?;
+                    }
+                }
             }
         }
         while let Some(analysed) = working.join_next().await {
-            self.hand_over(analysed?).await?;
+            self.hand_over(&mut join, analysed?).await?;
+        }
+        for vehicle in join.drain() {
+            self.store(vehicle).await?;
         }
         Ok(())
     }
 }
 
 impl VisionStage {
-    async fn hand_over(&self, capture: Capture) -> Result<(), TaskError> {
-        self.captures
-            .send(capture)
-            .await
-            .map_err(|_| "store stage is gone".into())
+    /// A capture goes on at once, or with the other views of its vehicle once all have come.
+    async fn hand_over(&self, join: &mut ViewJoin, capture: Capture) -> Result<(), TaskError> {
+        let views = self
+            .views_by_lane
+            .borrow()
+            .get(&*capture.lane)
+            .copied()
+            .unwrap_or(1);
+        if capture.test || views < 2 {
+            return self.store(vec![capture]).await;
+        }
+        match join.add(capture, views, Instant::now()) {
+            Some(vehicle) => self.store(vehicle).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The captures of one vehicle, counted as one, to the store.
+    async fn store(&self, mut vehicle: Vec<Capture>) -> Result<(), TaskError> {
+        fuse_views(&mut vehicle, self.vision.current().settings.review_below);
+        for capture in vehicle {
+            if capture.occupancy.as_ref().is_some_and(|o| o.needs_review) {
+                self.metrics.captures_review_total.inc();
+            }
+            self.captures
+                .send(capture)
+                .await
+                .map_err(|_| "store stage is gone")?;
+        }
+        Ok(())
     }
 }
 
@@ -153,9 +200,6 @@ pub fn process(burst: Burst, set: &VisionSet, metrics: &VisionMetrics) -> Captur
         };
         let fused = fuse(zones, &evidence);
         let needs_review = fused.countability < set.settings.review_below;
-        if needs_review {
-            metrics.captures_review_total.inc();
-        }
         Occupancy {
             people: fused.rows.iter().map(|r| r.people).sum(),
             rows: fused.rows,

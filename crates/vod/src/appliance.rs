@@ -532,6 +532,7 @@ impl Stages<'_> {
                 vision,
                 metrics: self.metrics.vision.clone(),
                 raw_bursts,
+                views_by_lane: self.handle.section(vod_vision::views_by_lane),
             },
         );
         (bursts, captures_depth)

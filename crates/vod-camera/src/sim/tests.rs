@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use opencv::core::Rect;
-use vod_core::config::{SimScenes, SimSource};
+use vod_core::config::{SimScenes, SimSide, SimSource};
 use vod_core::{TriggerCommand, VehicleId};
 
 use super::*;
@@ -152,12 +152,86 @@ fn small_frames_render_with_occupants_only_where_they_fit() {
 }
 
 fn hard_camera(occupants_dir: Option<std::path::PathBuf>) -> SimCamera {
+    hard_camera_on(SimSide::Left, occupants_dir)
+}
+
+fn hard_camera_on(side: SimSide, occupants_dir: Option<std::path::PathBuf>) -> SimCamera {
     let source = SimSource {
         scenes: SimScenes::Hard,
         occupants_dir,
+        side,
         ..SimSource::sized(1280, 1024)
     };
     SimCamera::from_source("cam".into(), &source).unwrap()
+}
+
+#[test]
+fn from_the_right_the_same_people_sit_mirrored_and_the_hidden_one_is_nearest() {
+    let (left, right) = (
+        hard_camera_on(SimSide::Left, None),
+        hard_camera_on(SimSide::Right, None),
+    );
+    let mirrored = |w: Rect| Rect::new(1280 - w.x - w.width, w.y, w.width, w.height);
+    let layout = Layout::new(1280, 1024, 0);
+    let mut rows_of_two = 0;
+    for i in 0..60 {
+        let vehicle = trigger(i).vehicle_id;
+        let (l, r) = (left.scene(vehicle, 0), right.scene(vehicle, 0));
+        assert_eq!(l.occupied_rows, r.occupied_rows);
+        assert_eq!(l.conditions, r.conditions);
+        for row in [1u8, 2] {
+            let of = |scene: &SimScene| -> Vec<SimOccupant> {
+                scene
+                    .occupants
+                    .iter()
+                    .filter(|o| o.row == row)
+                    .cloned()
+                    .collect()
+            };
+            let (l, r) = (of(&l), of(&r));
+            let window = if row == 1 {
+                layout.front_window
+            } else {
+                layout.rear_window
+            };
+            assert!(
+                r.iter().all(|o| contains(mirrored(window), o.bbox)),
+                "{r:?}"
+            );
+            if let ([l_far, l_near], [r_far, r_near]) = (&l[..], &r[..]) {
+                rows_of_two += 1;
+                // Drawn first is the one beyond: from the right, the one nearest the left.
+                assert_eq!((&r_near.photo, r_near.child), (&l_far.photo, l_far.child));
+                assert_eq!((&r_far.photo, r_far.child), (&l_near.photo, l_near.child));
+            }
+        }
+    }
+    assert!(rows_of_two >= 5, "{rows_of_two} rows of two");
+}
+
+#[test]
+fn a_view_from_the_right_is_the_left_one_mirrored_where_nobody_hides() {
+    let on = |side| {
+        let source = SimSource {
+            side,
+            ..SimSource::sized(320, 240)
+        };
+        SimCamera::from_source("cam".into(), &source).unwrap()
+    };
+    let (mut left, mut right) = (on(SimSide::Left), on(SimSide::Right));
+    let vehicle = trigger(4);
+    let (l, r) = (
+        left.grab(&vehicle, 0).unwrap(),
+        right.grab(&vehicle, 0).unwrap(),
+    );
+    // Above the label, each row of pixels reversed.
+    let row_bytes = 320 * 3;
+    for y in 0..200 {
+        let l_row = &l.pixels[y * row_bytes..(y + 1) * row_bytes];
+        let r_row = &r.pixels[y * row_bytes..(y + 1) * row_bytes];
+        let reversed: Vec<u8> = l_row.chunks(3).rev().flatten().copied().collect();
+        assert_eq!(r_row, &reversed[..], "row {y}");
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The file's spelling of the config's exclusive choices, turned into enums when a file is
 //! read and back when a config is written or compared: a camera's trigger
 //! (`trigger_delay_ms` or `trigger_distance_mm`), a simulated camera's size and scenes
-//! (`width`, `height`, `scenes`, `occupants_dir`, for `source = "sim"` only) and the retention sweep's schedule (`sweep_every_s` or
+//! (`width`, `height`, `scenes`, `occupants_dir`, `side`, for `source = "sim"`
+//! only) and the retention sweep's schedule (`sweep_every_s` or
 //! `sweep_cron`). A wrong combination is a serde error whose message names the key, in a form
 //! that `problems.rs` turns into a problem at that key's path.
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CameraConfig, CameraSource, CameraTrigger, GigeSourceConfig, RetentionConfig, SimScenes,
-    SimSource, SweepSchedule, UsbSourceConfig,
+    SimSide, SimSource, SweepSchedule, UsbSourceConfig,
 };
 
 /// The message of a key that must be given: `problems.rs` reports "missing: {explanation}" at
@@ -51,6 +52,8 @@ pub(super) struct CameraFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     occupants_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    side: Option<SimSide>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger_delay_ms: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger_distance_mm: Option<u32>,
@@ -84,6 +87,7 @@ impl TryFrom<CameraFile> for CameraConfig {
                 height,
                 scenes: file.scenes.unwrap_or_default(),
                 occupants_dir: file.occupants_dir,
+                side: file.side.unwrap_or_default(),
             }),
             (SourceFile::Sim, None, _) => return Err(missing("width", "the simulated image size")),
             (SourceFile::Sim, _, None) => {
@@ -93,6 +97,7 @@ impl TryFrom<CameraFile> for CameraConfig {
             _ if file.occupants_dir.is_some() => {
                 return Err(not_allowed("occupants_dir", ONLY_FOR_SIM));
             }
+            _ if file.side.is_some() => return Err(not_allowed("side", ONLY_FOR_SIM)),
             (_, Some(_), _) => return Err(not_allowed("width", SIZE_ONLY_FOR_SIM)),
             (_, _, Some(_)) => return Err(not_allowed("height", SIZE_ONLY_FOR_SIM)),
             (SourceFile::Gige(gige), None, None) => CameraSource::Gige(gige),
@@ -135,6 +140,10 @@ impl From<CameraConfig> for CameraFile {
                 .as_ref()
                 .map(|sim| sim.scenes)
                 .filter(|scenes| *scenes != SimScenes::Clear),
+            side: sim
+                .as_ref()
+                .map(|sim| sim.side)
+                .filter(|side| *side != SimSide::Left),
             occupants_dir: sim.and_then(|sim| sim.occupants_dir),
             trigger_delay_ms,
             trigger_distance_mm,

@@ -466,7 +466,7 @@ fn a_scanners_stall_timeout_is_at_least_100_ms() {
 fn a_simulated_camera_can_render_hard_scenes_of_photos_from_a_folder() {
     let text = BENCH.replacen(
         "width = 1280\nheight = 1024\n",
-        "width = 1280\nheight = 1024\nscenes = \"hard\"\noccupants_dir = \"photos\"\n",
+        "width = 1280\nheight = 1024\nscenes = \"hard\"\noccupants_dir = \"photos\"\nside = \"right\"\n",
         1,
     );
     let config = Config::parse(&text).unwrap();
@@ -475,6 +475,7 @@ fn a_simulated_camera_can_render_hard_scenes_of_photos_from_a_folder() {
         CameraSource::Sim(SimSource {
             scenes: SimScenes::Hard,
             occupants_dir: Some("photos".into()),
+            side: SimSide::Right,
             ..SimSource::sized(1280, 1024)
         })
     );
@@ -482,6 +483,7 @@ fn a_simulated_camera_can_render_hard_scenes_of_photos_from_a_folder() {
     let written = toml::to_string(&config).unwrap();
     assert_eq!(Config::parse(&written).unwrap(), config);
     assert_eq!(written.matches("scenes = ").count(), 1, "{written}");
+    assert_eq!(written.matches("side = ").count(), 1, "{written}");
 
     let on_gige = GIGE_CAMERA.replace(
         "trigger_delay_ms = 20",

@@ -44,10 +44,14 @@ pub struct OccupancyArgs {
     /// built-in ones.
     #[arg(long, value_name = "DIR")]
     occupants: Option<PathBuf>,
+    /// Add a camera on the other side of the first simulated camera's lane (mirrored, with
+    /// mirrored seat rows): each vehicle counted from both sides, as the box fuses them.
+    #[arg(long)]
+    both_sides: bool,
     /// Measure a labelled set exported by the web page's review queue (unpacked: DIR holds
     /// labels.json) instead of simulated vehicles: the box's counts against the people's, with
     /// the config's `vision.review_below`.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["occupants", "vehicles", "seed", "scenes"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["occupants", "vehicles", "seed", "scenes", "both_sides"])]
     labels: Option<PathBuf>,
     /// The report as JSON.
     #[arg(long)]
@@ -154,6 +158,13 @@ fn simulated(config: &Config, args: &OccupancyArgs) -> Result<Vec<accuracy::Samp
     let scenes = match args.scenes {
         Scenes::Clear => SimScenes::Clear,
         Scenes::Hard => SimScenes::Hard,
+    };
+    let both;
+    let config = if args.both_sides {
+        both = accuracy::seen_from_both_sides(config).map_err(|e| e.to_string())?;
+        &both
+    } else {
+        config
     };
     accuracy::measure_config(
         config,
