@@ -265,46 +265,46 @@ pub fn measure_config(
     measure(&set, run)
 }
 
-/// `config` with a camera on the other side of the first simulated camera's lane: the same
-/// camera mirrored (`side` the other way, named `NAME-other-side`), its seat rows mirrored.
-/// What a lane seen from both sides counts: `vod bench occupancy --both-sides`.
+/// `config` with a camera on the other side of each simulated camera's lane: the same camera
+/// mirrored (`side` the other way, named `NAME-other-side`), its seat rows mirrored. What a
+/// lane seen from both sides counts and costs: `vod bench occupancy --both-sides`, `vod bench
+/// e2e --both-sides`.
 pub fn seen_from_both_sides(config: &Config) -> Result<Config, AccuracyError> {
-    let (camera, sim) = config
-        .cameras
-        .iter()
-        .find_map(|camera| match &camera.source {
-            CameraSource::Sim(sim) => Some((camera, sim)),
-            _ => None,
-        })
-        .ok_or(AccuracyError::NoSimulatedCamera)?;
-    let name = format!("{}-other-side", camera.name);
-    let other = CameraConfig {
-        name: name.clone(),
-        source: CameraSource::Sim(SimSource {
-            side: match sim.side {
-                SimSide::Left => SimSide::Right,
-                SimSide::Right => SimSide::Left,
-            },
-            ..sim.clone()
-        }),
-        ..camera.clone()
-    };
     let mirrored = |zone: Option<[f32; 2]>| zone.map(|[from, to]| [1.0 - to, 1.0 - from]);
     let mut both = config.clone();
-    if let Some(rows) = config
-        .vision
-        .seat_rows
-        .iter()
-        .find(|rows| rows.camera == camera.name)
-    {
-        both.vision.seat_rows.push(SeatRowsConfig {
-            camera: name,
-            front: mirrored(rows.front),
-            rear: mirrored(rows.rear),
-            third: mirrored(rows.third),
+    for camera in &config.cameras {
+        let CameraSource::Sim(sim) = &camera.source else {
+            continue;
+        };
+        let name = format!("{}-other-side", camera.name);
+        if let Some(rows) = config
+            .vision
+            .seat_rows
+            .iter()
+            .find(|r| r.camera == camera.name)
+        {
+            both.vision.seat_rows.push(SeatRowsConfig {
+                camera: name.clone(),
+                front: mirrored(rows.front),
+                rear: mirrored(rows.rear),
+                third: mirrored(rows.third),
+            });
+        }
+        both.cameras.push(CameraConfig {
+            name,
+            source: CameraSource::Sim(SimSource {
+                side: match sim.side {
+                    SimSide::Left => SimSide::Right,
+                    SimSide::Right => SimSide::Left,
+                },
+                ..sim.clone()
+            }),
+            ..camera.clone()
         });
     }
-    both.cameras.push(other);
+    if both.cameras.len() == config.cameras.len() {
+        return Err(AccuracyError::NoSimulatedCamera);
+    }
     Ok(both)
 }
 

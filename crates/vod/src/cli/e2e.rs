@@ -36,6 +36,9 @@ pub struct E2eArgs {
     /// How long the traffic runs.
     #[arg(long, default_value_t = 2.0)]
     minutes: f64,
+    /// A second camera per lane, on the vehicle's other side: each vehicle counted from both.
+    #[arg(long)]
+    both_sides: bool,
     /// The bench rig's config, the lanes, cameras and seat rows replaced.
     #[arg(long, default_value = "deploy/bench/vod.toml")]
     config: PathBuf,
@@ -90,16 +93,19 @@ pub struct E2eReport {
     pub vehicles_detected: usize,
     pub truth_per_lane: BTreeMap<String, usize>,
     pub detected_per_lane: BTreeMap<String, usize>,
+    /// Cameras counting each lane (2 with `--both-sides`): captures per vehicle.
+    pub cameras_per_lane: usize,
     pub captures_stored: usize,
-    /// Vehicles detected whose capture was never committed.
+    /// Captures of detected vehicles never committed (`cameras_per_lane` expected of each).
     pub captures_lost: usize,
     /// Committed without an image.
     pub captures_no_image: usize,
     /// Detection (the socket read that completed it) to the trigger command handed over.
     pub trigger_latency_ms: Spread,
-    /// Vehicle detected to capture committed.
+    /// Vehicle detected to (the last of its) captures committed.
     pub capture_latency_ms: Spread,
-    /// Vehicle left the scan plane to capture committed (negative: committed before it left).
+    /// Vehicle left the scan plane to its last capture committed (negative: committed before it
+    /// left).
     pub capture_latency_from_left_ms: Spread,
     pub vision_frames_per_s: f64,
     /// CPU seconds per second of the threads alive at the end, by name (threads that ended
@@ -254,7 +260,9 @@ struct Story {
     lane: Option<String>,
     entered: Option<DateTime<Utc>>,
     left: Option<DateTime<Utc>>,
+    /// The last of its captures committed, and how many were.
     committed: Option<DateTime<Utc>>,
+    commits: usize,
     trigger_latency_ms: Vec<f64>,
     frames: usize,
 }
@@ -284,7 +292,10 @@ fn stories(log: &str) -> HashMap<String, Story> {
                 .trigger_latency_ms
                 .extend(line["latency_us"].as_f64().map(|us| us / 1000.0)),
             "Burst taken." => story.frames += line["frames"].as_u64().unwrap_or(0) as usize,
-            "Capture committed." => story.committed = at,
+            "Capture committed." => {
+                story.committed = at;
+                story.commits += 1;
+            }
             _ => {}
         }
     }
@@ -323,7 +334,10 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
-    let config = site_config(&base, &traffic, address, args, &work_dir);
+    let mut config = site_config(&base, &traffic, address, args, &work_dir);
+    if args.both_sides {
+        config = vod_sim::occupancy_accuracy::seen_from_both_sides(&config)?;
+    }
     config.check()?;
     let config_path = work_dir.join("vod.toml");
     std::fs::write(&config_path, toml::to_string(&config)?)?;
@@ -378,6 +392,7 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
         frames_per_burst: args.frames,
         traffic_s: traffic_ms as f64 / 1000.0,
         vehicles_truth: truth.len(),
+        cameras_per_lane: if args.both_sides { 2 } else { 1 },
         ..E2eReport::default()
     };
     for pass in &truth {
@@ -401,16 +416,13 @@ async fn run(args: &E2eArgs) -> anyhow::Result<E2eReport> {
             .or_default() += 1;
         trigger.extend(&story.trigger_latency_ms);
         frames += story.frames;
-        match story.committed {
-            Some(committed) => {
-                report.captures_stored += 1;
-                capture.push((committed - entered).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                if let Some(left) = story.left {
-                    from_left
-                        .push((committed - left).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                }
+        report.captures_stored += story.commits;
+        report.captures_lost += report.cameras_per_lane.saturating_sub(story.commits);
+        if let Some(committed) = story.committed {
+            capture.push((committed - entered).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            if let Some(left) = story.left {
+                from_left.push((committed - left).num_microseconds().unwrap_or(0) as f64 / 1000.0);
             }
-            None => report.captures_lost += 1,
         }
     }
     report.captures_no_image = stories
