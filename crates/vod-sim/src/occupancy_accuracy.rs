@@ -344,7 +344,7 @@ fn measure(set: &VisionSet, mut run: SimRun) -> Result<Vec<Sample>, AccuracyErro
                 .collect::<Result<Vec<_>, _>>()?;
             captures.push(process(Burst { trigger, frames }, set, &metrics));
         }
-        fuse_views(&mut captures, set.settings.review_below);
+        fuse_views(&mut captures, &set.settings);
         let Some(occupancy) = captures.iter().find_map(|c| c.occupancy.clone()) else {
             continue;
         };

@@ -93,7 +93,8 @@ impl Component for VisionStage {
 }
 
 impl VisionStage {
-    /// A capture goes on at once, or with the other views of its vehicle once all have come.
+    /// A capture goes on at once, or, from a camera that counts a lane counted by several, with
+    /// the other views of its vehicle once all have come.
     async fn hand_over(&self, join: &mut ViewJoin, capture: Capture) -> Result<(), TaskError> {
         let views = self
             .views_by_lane
@@ -101,7 +102,8 @@ impl VisionStage {
             .get(&*capture.lane)
             .copied()
             .unwrap_or(1);
-        if capture.test || views < 2 {
+        let counts = (self.vision.current().settings.seat_rows).contains_key(&*capture.camera);
+        if capture.test || views < 2 || !counts {
             return self.store(vec![capture]).await;
         }
         match join.add(capture, views, Instant::now()) {
@@ -112,7 +114,7 @@ impl VisionStage {
 
     /// The captures of one vehicle, counted as one, to the store.
     async fn store(&self, mut vehicle: Vec<Capture>) -> Result<(), TaskError> {
-        fuse_views(&mut vehicle, self.vision.current().settings.review_below);
+        fuse_views(&mut vehicle, &self.vision.current().settings);
         for capture in vehicle {
             if capture.occupancy.as_ref().is_some_and(|o| o.needs_review) {
                 self.metrics.captures_review_total.inc();

@@ -11,6 +11,7 @@ use vod_core::config::Config;
 use vod_core::{Capture, Doubt, DoubtKind, Occupancy, RowCount, SeatRow, VehicleId};
 
 use crate::occupancy::leaves;
+use crate::vision::VisionSettings;
 
 /// How long a vehicle's first capture waits for the other views of its lane; after that the
 /// views that came are fused and stored (a camera may have shed the trigger).
@@ -39,10 +40,13 @@ pub fn views_by_lane(config: &Config) -> HashMap<String, usize> {
 /// leave it what [`DoubtKind::ViewsDisagree`] leaves, so a count only a doubtful view gives
 /// goes to a person. The countability is the lowest row confidence, lowered when any view
 /// found someone in no row zone; the doubts are every view's, with the disagreements. Fewer
-/// than two views with an occupancy: unchanged.
-pub fn fuse_views(captures: &mut [Capture], review_below: f32) {
+/// than two counting views (cameras with seat rows in `settings`) with an occupancy: unchanged;
+/// a capture of a camera that does not count is left as it is.
+pub fn fuse_views(captures: &mut [Capture], settings: &VisionSettings) {
+    let counts = |capture: &Capture| settings.seat_rows.contains_key(&*capture.camera);
     let views: Vec<&Occupancy> = captures
         .iter()
+        .filter(|c| counts(c))
         .filter_map(|c| c.occupancy.as_ref())
         .collect();
     if views.len() < 2 {
@@ -89,11 +93,12 @@ pub fn fuse_views(captures: &mut [Capture], review_below: f32) {
     }
     let people = fused.iter().map(|r| r.people).sum();
     let doubts: Vec<Doubt> = doubts.into_iter().collect();
-    for occupancy in captures.iter_mut().filter_map(|c| c.occupancy.as_mut()) {
+    let counting = captures.iter_mut().filter(|c| counts(c));
+    for occupancy in counting.filter_map(|c| c.occupancy.as_mut()) {
         occupancy.rows = fused.clone();
         occupancy.people = people;
         occupancy.countability = countability;
-        occupancy.needs_review = countability < review_below;
+        occupancy.needs_review = countability < settings.review_below;
         occupancy.doubts = doubts.clone();
     }
 }
@@ -194,6 +199,25 @@ mod tests {
         VehicleId::new(Utc::now(), sequence, 1)
     }
 
+    /// "left" and "right" count (their zones do not matter here), "plates" does not.
+    fn settings(review_below: f32) -> VisionSettings {
+        let zones = vec![crate::RowZone {
+            row: SeatRow::Front,
+            x_from: 0.0,
+            x_to: 1.0,
+        }];
+        VisionSettings {
+            anonymize_people: false,
+            evidence_raw: false,
+            review_below,
+            anonymize: crate::AnonymizeParams::default(),
+            seat_rows: HashMap::from([
+                ("left".to_owned(), zones.clone()),
+                ("right".to_owned(), zones),
+            ]),
+        }
+    }
+
     #[test]
     fn the_largest_count_of_a_row_is_taken_and_a_disagreement_is_a_doubt() {
         use SeatRow::{Front, Rear};
@@ -209,7 +233,7 @@ mod tests {
             kind: DoubtKind::NearThreshold,
             row: Some(Rear),
         }];
-        fuse_views(&mut views, 0.2);
+        fuse_views(&mut views, &settings(0.2));
         let disagreeing = 0.5 * leaves(DoubtKind::ViewsDisagree);
         for view in &views {
             let o = view.occupancy.as_ref().unwrap();
@@ -231,13 +255,13 @@ mod tests {
             capture(v, "left", &[(Front, 2, 0.25)]),
             capture(v, "right", &[(Front, 1, 1.0)]),
         ];
-        fuse_views(&mut views, 0.2);
+        fuse_views(&mut views, &settings(0.2));
         let o = views[0].occupancy.as_ref().unwrap();
         assert_eq!((o.people, o.needs_review), (2, true), "{o:?}");
     }
 
     #[test]
-    fn a_single_view_is_left_as_it_was() {
+    fn a_single_counting_view_is_left_as_it_was() {
         let v = vehicle(2);
         let mut views = [
             capture(v, "left", &[(SeatRow::Front, 1, 0.5)]),
@@ -245,10 +269,12 @@ mod tests {
                 occupancy: None,
                 ..capture(v, "right", &[])
             },
+            capture(v, "plates", &[(SeatRow::Front, 2, 1.0)]),
         ];
-        let before = views[0].occupancy.clone();
-        fuse_views(&mut views, 0.9);
-        assert_eq!(views[0].occupancy, before);
+        let before: Vec<_> = views.iter().map(|c| c.occupancy.clone()).collect();
+        fuse_views(&mut views, &settings(0.9));
+        let after: Vec<_> = views.iter().map(|c| c.occupancy.clone()).collect();
+        assert_eq!(after, before);
     }
 
     #[test]

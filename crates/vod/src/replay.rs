@@ -24,7 +24,7 @@ use vod_lidar::recording::Recording;
 use vod_lidar::{TriggerPlanner, VehicleDetector};
 use vod_store::{Store, StoreMetrics};
 use vod_vision::bursts::read_burst;
-use vod_vision::{VisionMetrics, VisionSet, process};
+use vod_vision::{VisionMetrics, VisionSet, fuse_views, process};
 
 use crate::record::{BURSTS_DIR, INFO_FILE, RecordingInfo, telegrams_file};
 
@@ -165,6 +165,7 @@ pub async fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
                 lane: event.lane.to_string(),
                 entered_utc: event.at_utc,
             });
+            let mut captures = Vec::new();
             for trigger in planner.plan(&event) {
                 let frames = match read_burst(&bursts_dir, &trigger)? {
                     Some(frames) => {
@@ -181,9 +182,13 @@ pub async fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
                             .collect::<Result<Vec<_>, _>>()?
                     }
                 };
-                let capture = tokio::task::block_in_place(|| {
+                captures.push(tokio::task::block_in_place(|| {
                     process(Burst { trigger, frames }, &set, &vision_metrics)
-                });
+                }));
+            }
+            // The lane's views of the vehicle counted as one, as the vision stage does.
+            fuse_views(&mut captures, &set.settings);
+            for capture in captures {
                 store.insert_capture(&capture).await?;
                 let occupancy = capture.occupancy.as_ref();
                 report.captures.push(ReplayCapture {

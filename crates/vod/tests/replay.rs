@@ -61,17 +61,28 @@ async fn record_a_live_run(seed: u64, edit: impl Fn(String) -> String) -> LiveRu
             "connect_timeout_ms = 2000\nstall_timeout_ms = 10000",
         )
         + &format!("\n[record]\ndir = {recordings:?}\n");
-    let path = common::write_config(dir.path(), &edit(text));
+    let text = edit(text);
+    let path = common::write_config(dir.path(), &text);
     let appliance = common::InProcess::start(&path).await;
 
-    // The traffic, then the road empty for a while; every vehicle's capture stored.
+    // The traffic, then the road empty for a while; every vehicle's captures stored (one per
+    // camera of its lane).
+    let mut cameras_per_lane: BTreeMap<String, usize> = BTreeMap::new();
+    for camera in Config::parse(&text).unwrap().cameras {
+        *cameras_per_lane.entry(camera.lane).or_default() += 1;
+    }
+    let expected = cameras_per_lane
+        .iter()
+        .map(|(lane, n)| format!("(select count(*) from vehicles where lane = '{lane}') * {n}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
     let db = dir.path().join("data/vod.db");
     let deadline = tokio::time::Instant::now() + PATIENCE;
     tokio::time::sleep(Duration::from_millis(TRAFFIC_MS + 3000)).await;
     loop {
         let vehicles = count(&db, "select count(*) from vehicles");
         let captures = count(&db, "select count(*) from captures");
-        if vehicles > 0 && captures >= vehicles {
+        if vehicles > 0 && captures >= count(&db, &format!("select {expected}")) {
             break;
         }
         assert!(
@@ -183,4 +194,49 @@ async fn in_evidence_mode_the_raw_bursts_are_recorded_and_replayed_as_they_were(
     assert_eq!(replayed.recorded_bursts, live.counts.len(), "{replayed:?}");
     assert_eq!(replayed.simulated_bursts, 0);
     assert_eq!(counts_of(&replayed), live.counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_seen_from_both_sides_replays_to_the_same_fused_counts() {
+    let live = record_a_live_run(33, |text| {
+        let other_side = "[[cameras]]\nname = \"cam-1r\"\nlane = \"lane-1\"\nsource = \"sim\"\n\
+                          width = 1280\nheight = 1024\nscenes = \"hard\"\nside = \"right\"\n\
+                          trigger_delay_ms = 20\nburst_frames = 2\nburst_interval_ms = 40\n\n\
+                          [vision]\n";
+        let rows = "[[vision.seat_rows]]\ncamera = \"cam-1r\"\nfront = [0.15, 0.54]\n\
+                    rear = [0.54, 0.9]\n\n[[vision.seat_rows]]\ncamera = \"cam-2\"";
+        text.replacen(
+            "width = 1280\nheight = 1024\n",
+            "width = 1280\nheight = 1024\nscenes = \"hard\"\n",
+            1,
+        )
+        .replacen("\n[vision]\n", &format!("\n{other_side}"), 1)
+        .replacen("[[vision.seat_rows]]\ncamera = \"cam-2\"", rows, 1)
+    })
+    .await;
+    let both: Vec<_> = live.counts.keys().filter(|(_, c)| c == "cam-1r").collect();
+    assert!(!both.is_empty(), "{:?}", live.counts);
+    // Each vehicle of lane-1 with one count from both cameras, live and replayed.
+    for (vehicle, _) in &both {
+        let key = |camera: &str| (vehicle.clone(), camera.to_owned());
+        assert_eq!(live.counts[&key("cam-1")], live.counts[&key("cam-1r")]);
+    }
+    let replayed = live.replay("replay").await.unwrap();
+    assert_eq!(counts_of(&replayed), live.counts);
+    // Replayed as counted live: one count, one countability for both views of a vehicle.
+    let mut by_vehicle: BTreeMap<&str, Vec<(&BTreeMap<String, u32>, f32)>> = BTreeMap::new();
+    for capture in replayed
+        .captures
+        .iter()
+        .filter(|c| c.camera.starts_with("cam-1"))
+    {
+        by_vehicle
+            .entry(&capture.vehicle_id)
+            .or_default()
+            .push((&capture.rows, capture.countability));
+    }
+    for (vehicle, views) in &by_vehicle {
+        assert_eq!(views.len(), 2, "{vehicle}: {views:?}");
+        assert_eq!(views[0], views[1], "{vehicle}");
+    }
 }
