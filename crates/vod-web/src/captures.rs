@@ -73,6 +73,7 @@ impl SearchQuery {
         };
         Ok(CaptureQuery {
             before: self.before.map(CaptureId),
+            vehicle: None,
             lane: (!self.lane.is_empty()).then(|| self.lane.clone()),
             class: match self.class.as_str() {
                 "" => None,
@@ -207,6 +208,9 @@ struct DetailPage {
     reviews: Vec<RowReview>,
     jobs: Vec<(String, String, &'static str, String)>,
     flagged: bool,
+    /// The vehicle's captures by the other cameras of its lane (uuid, camera): one count
+    /// from all of them.
+    other_views: Vec<(String, String)>,
 }
 
 /// One image with what is drawn over it, in its own pixels.
@@ -225,6 +229,9 @@ struct RowView {
     confidence: String,
     reviewed: u32,
 }
+
+/// A vehicle's captures the capture page links to, at most (one per camera of its lane).
+const OTHER_VIEWS_LISTED: u32 = 8;
 
 async fn detail(
     State(state): State<AppState>,
@@ -316,8 +323,21 @@ async fn detail(
             )
         })
         .collect();
+    let other_views = state
+        .store
+        .search_captures(&CaptureQuery {
+            vehicle: Some(export.capture.vehicle_id),
+            limit: OTHER_VIEWS_LISTED,
+            ..CaptureQuery::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|listing| listing.summary.id != export.capture.id && !export.capture.test)
+        .map(|listing| (listing.summary.uuid, listing.summary.camera))
+        .collect();
     let page = DetailPage {
         layout: Layout::new(&state, &identity, "Captures"),
+        other_views,
         flagged: export
             .occupancy
             .as_ref()

@@ -739,3 +739,54 @@ async fn captures_are_found_by_their_vehicles_class() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn a_capture_links_the_other_views_of_its_vehicle() {
+    let site = Site::new().await;
+    let (seen_twice, seen_once) = (
+        VehicleId::new(Utc::now(), 7, 1),
+        VehicleId::new(Utc::now(), 8, 1),
+    );
+    for (vehicle, camera) in [
+        (seen_twice, "cam-1"),
+        (seen_twice, "cam-1r"),
+        (seen_once, "cam-2"),
+    ] {
+        let view = Capture {
+            vehicle_id: vehicle,
+            camera: Arc::from(camera),
+            ..capture("lane-1", Some(2), false)
+        };
+        site.store.insert_capture(&view).await.unwrap();
+    }
+    let listing = site
+        .store
+        .search_captures(&vod_store::CaptureQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let uuid_of = |camera: &str| {
+        listing
+            .iter()
+            .find(|c| c.summary.camera == camera)
+            .map(|c| c.summary.uuid.clone())
+            .unwrap()
+    };
+    let viewer = site.signed_in("viewer", Role::Viewer).await;
+    let page = site
+        .send(viewer.get(&format!("/captures/{}", uuid_of("cam-1"))))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let link = format!(
+        "<a href=\"/captures/{}\">camera cam-1r</a>",
+        uuid_of("cam-1r")
+    );
+    assert!(page.body.contains(&link), "{}", page.body);
+    assert!(!page.body.contains("camera cam-2<"), "{}", page.body);
+    let alone = site
+        .send(viewer.get(&format!("/captures/{}", uuid_of("cam-2"))))
+        .await;
+    assert!(!alone.body.contains("other views"), "{}", alone.body);
+}

@@ -1,9 +1,10 @@
-//! Finding captures (by time, lane, people counted, review state), the review queue, and the
+//! Finding captures (by vehicle, time, lane, people counted, review state), the review queue, and the
 //! counts people confirmed or corrected, with who and when. Lists page by keyset (`before`
 //! the last id shown) so that a page costs the same with 100 captures or 100,000.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, QueryBuilder, Row, Sqlite};
+use vod_core::VehicleId;
 use vod_core::occupancy::SeatRow;
 
 use super::{CaptureId, CaptureSummary};
@@ -50,6 +51,8 @@ impl ReviewFilter {
 pub struct CaptureQuery {
     /// Only captures with a smaller id (the next page).
     pub before: Option<CaptureId>,
+    /// The captures of one vehicle (one per camera of its lane).
+    pub vehicle: Option<VehicleId>,
     pub lane: Option<String>,
     /// The vehicle's class as the detector measured it (`car`, `van`, `truck`, `motorcycle`).
     pub class: Option<String>,
@@ -107,6 +110,10 @@ impl Store {
         };
         if let Some(before) = query.before {
             sql.push(format!(" AND {order_key} < ")).push_bind(before.0);
+        }
+        if let Some(vehicle) = query.vehicle {
+            sql.push(" AND c.vehicle_id = ")
+                .push_bind(vehicle.to_string());
         }
         if let Some(lane) = &query.lane {
             sql.push(" AND c.lane = ").push_bind(lane.clone());
