@@ -17,9 +17,12 @@ use vod_core::{Capture, CaptureImage, VehicleId};
 use vod_store::Role;
 use vod_web::metrics_app;
 
+/// A capture of a vehicle of its own.
 fn capture(lane: &str, people: Option<u32>, needs_review: bool) -> Capture {
+    static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Capture {
-        vehicle_id: VehicleId::new(Utc::now(), 1, 1),
+        vehicle_id: VehicleId::new(Utc::now(), sequence, 1),
         lane: Arc::from(lane),
         camera: Arc::from("cam-1"),
         detected_utc: Utc::now(),
@@ -789,4 +792,32 @@ async fn a_capture_links_the_other_views_of_its_vehicle() {
         .send(viewer.get(&format!("/captures/{}", uuid_of("cam-2"))))
         .await;
     assert!(!alone.body.contains("other views"), "{}", alone.body);
+
+    // One count from both views: a review of one is a review of the vehicle.
+    let technician = site.signed_in("tec", Role::Technician).await;
+    let saved = site
+        .send(technician.post(
+            &format!("/captures/{}/review", uuid_of("cam-1")),
+            &[("front", "3")],
+        ))
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let reviewed: Vec<(String, Vec<u32>)> = {
+        let mut reviewed = Vec::new();
+        for listing in &listing {
+            let reviews = site.store.reviews(listing.summary.id).await.unwrap();
+            let people = reviews.iter().map(|r| r.people).collect();
+            reviewed.push((listing.summary.camera.clone(), people));
+        }
+        reviewed.sort();
+        reviewed
+    };
+    assert_eq!(
+        reviewed,
+        [
+            ("cam-1".to_owned(), vec![3]),
+            ("cam-1r".to_owned(), vec![3]),
+            ("cam-2".to_owned(), vec![])
+        ]
+    );
 }

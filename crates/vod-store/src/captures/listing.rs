@@ -153,7 +153,9 @@ impl Store {
     }
 
     /// Keeps a person's counts of capture `id`'s seat rows (replacing an earlier review of
-    /// those rows); false when there is no such capture.
+    /// those rows), and of every other capture of the same vehicle that was counted: the views
+    /// of one vehicle share one count, so a review of one is a review of all. False when there
+    /// is no such capture.
     pub async fn save_review(
         &self,
         id: CaptureId,
@@ -166,31 +168,37 @@ impl Store {
             .begin()
             .await
             .map_err(error("starting a review"))?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM captures WHERE id = ?)")
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(error("finding a reviewed capture"))?;
-        if !exists {
+        let views: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM captures c, captures this WHERE this.id = ? \
+             AND (c.id = this.id OR (c.vehicle_id = this.vehicle_id AND this.test = 0 \
+             AND EXISTS (SELECT 1 FROM occupancy_rows r WHERE r.capture_id = c.id)))",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(error("finding a reviewed capture"))?;
+        if views.is_empty() {
             return Ok(false);
         }
         let at_ms = now_ms();
-        for &(row, people) in rows {
-            sqlx::query(
-                "INSERT INTO capture_reviews (capture_id, seat_row, people, reviewer, reviewed_at_ms) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (capture_id, seat_row) DO UPDATE SET \
-                 people = excluded.people, reviewer = excluded.reviewer, \
-                 reviewed_at_ms = excluded.reviewed_at_ms",
-            )
-            .bind(id.0)
-            .bind(row.as_str())
-            .bind(people)
-            .bind(reviewer)
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(error("saving a review"))?;
+        for view in views {
+            for &(row, people) in rows {
+                sqlx::query(
+                    "INSERT INTO capture_reviews \
+                     (capture_id, seat_row, people, reviewer, reviewed_at_ms) \
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (capture_id, seat_row) DO UPDATE SET \
+                     people = excluded.people, reviewer = excluded.reviewer, \
+                     reviewed_at_ms = excluded.reviewed_at_ms",
+                )
+                .bind(view)
+                .bind(row.as_str())
+                .bind(people)
+                .bind(reviewer)
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(error("saving a review"))?;
+            }
         }
         tx.commit().await.map_err(error("committing a review"))?;
         Ok(true)
