@@ -1,5 +1,6 @@
 //! Counting accuracy against ground truth: each simulated vehicle's burst goes through the
-//! vision stage and its counts per row are compared with the occupants the camera drew; or a
+//! vision stage (the bursts of every camera of its lane that counts, their views fused) and its
+//! counts per row are compared with the occupants the camera drew; or a
 //! labelled set exported by the web page's review queue gives the box's counts and the
 //! people's. Reported per row and per vehicle, by countability, by doubt and by scene
 //! condition, with the driver-only case (the one an enforcement rests on) on its own.

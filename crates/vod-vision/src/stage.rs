@@ -102,7 +102,8 @@ impl VisionStage {
             .get(&*capture.lane)
             .copied()
             .unwrap_or(1);
-        let counts = (self.vision.current().settings.seat_rows).contains_key(&*capture.camera);
+        let settings = &self.vision.current().settings;
+        let counts = settings.seat_rows.contains_key(&*capture.camera);
         if capture.test || views < 2 || !counts {
             return self.store(vec![capture]).await;
         }
