@@ -14,12 +14,18 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn the_flag_goes_where_the_counts_are_in_doubt() {
+/// The bench rig's config, with the repository's models.
+fn shipped_config() -> Config {
     let mut config = Config::load(&repo().join("deploy/bench/vod.toml"))
         .unwrap()
         .config;
     config.vision.models_dir = repo().join("models");
+    config
+}
+
+#[test]
+fn the_flag_goes_where_the_counts_are_in_doubt() {
+    let config = shipped_config();
     let samples = measure_config(&config, SimScenes::Hard, None, 200, 1).unwrap();
     let report = AccuracyReport::of(&samples);
     assert_eq!(report.vehicles, 200);
@@ -40,10 +46,7 @@ fn the_flag_goes_where_the_counts_are_in_doubt() {
 
 #[test]
 fn a_camera_on_the_other_side_finds_whom_the_first_cannot_see() {
-    let mut config = Config::load(&repo().join("deploy/bench/vod.toml"))
-        .unwrap()
-        .config;
-    config.vision.models_dir = repo().join("models");
+    let config = shipped_config();
     let both = seen_from_both_sides(&config).unwrap();
     let hidden_right = |config: &Config| {
         let samples = measure_config(config, SimScenes::Hard, None, 120, 1).unwrap();
