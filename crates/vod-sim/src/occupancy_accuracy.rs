@@ -30,7 +30,7 @@ pub fn bin_of(countability: f32) -> usize {
 /// One vehicle compared: what it truly held and what the box counted, per row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sample {
-    /// The vehicle's id, or the labelled capture's uuid.
+    /// The vehicle's id (a labelled capture's uuid where its set names no vehicle).
     pub vehicle: String,
     pub truth: BTreeMap<SeatRow, u32>,
     pub counted: BTreeMap<SeatRow, u32>,
@@ -381,6 +381,9 @@ struct Labels {
 #[derive(Debug, Deserialize)]
 struct LabelledCapture {
     uuid: String,
+    /// Absent in sets exported before it was written.
+    #[serde(default)]
+    vehicle_id: Option<String>,
     counted: BTreeMap<String, u32>,
     reviewed: BTreeMap<String, u32>,
     countability: Option<f32>,
@@ -391,7 +394,8 @@ struct LabelledCapture {
 /// The captures of a labelled set (the web page's `/review/export.tar`, unpacked in `dir`):
 /// the box's count against the people's, each flagged when its countability lies below
 /// `review_below` (so a new threshold can be tried on a site's own data). A row the people
-/// did not count keeps the box's count.
+/// did not count keeps the box's count. A vehicle seen by several cameras is one sample: its
+/// captures share one count and one review.
 pub fn labelled(dir: &Path, review_below: f32) -> Result<Vec<Sample>, AccuracyError> {
     let path = dir.join("labels.json");
     let error = |detail: String| AccuracyError::Labels {
@@ -410,16 +414,26 @@ pub fn labelled(dir: &Path, review_below: f32) -> Result<Vec<Sample>, AccuracyEr
             })
             .collect()
     };
+    let mut vehicles = std::collections::HashSet::new();
     labels
         .captures
         .iter()
+        .filter(|capture| {
+            capture
+                .vehicle_id
+                .as_ref()
+                .is_none_or(|vehicle| vehicles.insert(vehicle.clone()))
+        })
         .map(|capture| {
             let counted = rows(&capture.counted)?;
             let mut truth = counted.clone();
             truth.extend(rows(&capture.reviewed)?);
             let countability = capture.countability.unwrap_or(0.0);
             Ok(Sample {
-                vehicle: capture.uuid.clone(),
+                vehicle: capture
+                    .vehicle_id
+                    .clone()
+                    .unwrap_or_else(|| capture.uuid.clone()),
                 truth,
                 counted,
                 countability,
@@ -526,8 +540,10 @@ mod tests {
             r#"{"site": "s", "exported_utc": "x", "captures": [
                 {"uuid": "a", "counted": {"front": 1, "rear": 0}, "reviewed": {"rear": 1},
                  "countability": 0.5, "doubts": ["faces_exceed_people:rear"], "images": []},
-                {"uuid": "b", "counted": {"front": 1}, "reviewed": {"front": 1},
-                 "countability": 1.0, "images": []}
+                {"uuid": "b", "vehicle_id": "v2", "counted": {"front": 1},
+                 "reviewed": {"front": 1}, "countability": 1.0, "images": []},
+                {"uuid": "b-other-side", "vehicle_id": "v2", "counted": {"front": 1},
+                 "reviewed": {"front": 1}, "countability": 1.0, "images": []}
             ]}"#,
         )
         .unwrap();

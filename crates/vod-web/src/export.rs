@@ -44,6 +44,8 @@ struct Labels {
 #[derive(Debug, Serialize)]
 struct LabelledCapture {
     uuid: String,
+    /// The vehicle: its captures by a lane's several cameras share one count and one review.
+    vehicle_id: String,
     camera: String,
     lane: String,
     detected_utc: String,
@@ -114,6 +116,7 @@ async fn export(
         reviewers.dedup();
         captures.push(LabelledCapture {
             uuid: export.capture.uuid.clone(),
+            vehicle_id: export.capture.vehicle_id.to_string(),
             camera: export.capture.camera.clone(),
             lane: export.capture.lane.clone(),
             detected_utc: export.capture.detected_utc.to_rfc3339(),

@@ -609,6 +609,19 @@ async fn a_technician_downloads_the_reviewed_captures_as_a_labelled_set() {
     assert_eq!(captures[0]["counted"]["front"], 1);
     assert_eq!(captures[0]["reviewers"][0], "tec");
     assert_eq!(captures[0]["doubts"], serde_json::json!(["wide_box:front"]));
+    let reviewed = site
+        .store
+        .search_captures(&vod_store::CaptureQuery {
+            limit: 10,
+            review: vod_store::ReviewFilter::Reviewed,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        captures[0]["vehicle_id"],
+        reviewed[0].summary.vehicle_id.to_string()
+    );
     let image = captures[0]["images"][0]["file"].as_str().unwrap();
     assert_eq!(names, ["labels.json", image]);
 }
