@@ -17,6 +17,18 @@ use vod_core::{Capture, CaptureImage, VehicleId};
 use vod_store::Role;
 use vod_web::metrics_app;
 
+/// The captures people reviewed, newest first.
+async fn reviewed_captures(site: &Site) -> Vec<vod_store::CaptureListing> {
+    site.store
+        .search_captures(&vod_store::CaptureQuery {
+            limit: 10,
+            review: vod_store::ReviewFilter::Reviewed,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 /// A capture of a vehicle of its own.
 fn capture(lane: &str, people: Option<u32>, needs_review: bool) -> Capture {
     static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
@@ -196,15 +208,7 @@ async fn captures_are_searched_and_a_technician_corrects_a_flagged_count() {
         .send(technician.post(&format!("/captures/{uuid}/review"), &[("front", "2")]))
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let listing = site
-        .store
-        .search_captures(&vod_store::CaptureQuery {
-            limit: 10,
-            review: vod_store::ReviewFilter::Reviewed,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let listing = reviewed_captures(&site).await;
     assert_eq!(listing.len(), 1);
     let reviews = site.store.reviews(listing[0].summary.id).await.unwrap();
     assert_eq!(
@@ -609,15 +613,7 @@ async fn a_technician_downloads_the_reviewed_captures_as_a_labelled_set() {
     assert_eq!(captures[0]["counted"]["front"], 1);
     assert_eq!(captures[0]["reviewers"][0], "tec");
     assert_eq!(captures[0]["doubts"], serde_json::json!(["wide_box:front"]));
-    let reviewed = site
-        .store
-        .search_captures(&vod_store::CaptureQuery {
-            limit: 10,
-            review: vod_store::ReviewFilter::Reviewed,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let reviewed = reviewed_captures(&site).await;
     assert_eq!(
         captures[0]["vehicle_id"],
         reviewed[0].summary.vehicle_id.to_string()
