@@ -240,7 +240,8 @@ pub fn measure_config(
     let (first, _) = sim_cameras()
         .next()
         .ok_or(AccuracyError::NoSimulatedCamera)?;
-    let counts = |name: &str| config.vision.seat_rows.iter().any(|r| r.camera == name);
+    let set = VisionSet::load(&config.vision)?;
+    let counts = |name: &str| set.settings.seat_rows.contains_key(name);
     let views = sim_cameras()
         .filter(|(camera, _)| {
             camera.name == first.name || (camera.lane == first.lane && counts(&camera.name))
@@ -257,7 +258,6 @@ pub fn measure_config(
             Ok((SimCamera::from_source(name, &source)?, camera.burst_frames))
         })
         .collect::<Result<Vec<_>, AccuracyError>>()?;
-    let set = VisionSet::load(&config.vision)?;
     let run = SimRun {
         views,
         vehicles,

@@ -323,18 +323,23 @@ async fn detail(
             )
         })
         .collect();
-    let other_views = state
-        .store
-        .search_captures(&CaptureQuery {
-            vehicle: Some(export.capture.vehicle_id),
-            limit: OTHER_VIEWS_LISTED,
-            ..CaptureQuery::default()
-        })
-        .await?
-        .into_iter()
-        .filter(|listing| listing.summary.id != export.capture.id && !export.capture.test)
-        .map(|listing| (listing.summary.uuid, listing.summary.camera))
-        .collect();
+    // A test capture is no vehicle's.
+    let other_views = if export.capture.test {
+        Vec::new()
+    } else {
+        state
+            .store
+            .search_captures(&CaptureQuery {
+                vehicle: Some(export.capture.vehicle_id),
+                limit: OTHER_VIEWS_LISTED,
+                ..CaptureQuery::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|listing| listing.summary.id != export.capture.id)
+            .map(|listing| (listing.summary.uuid, listing.summary.camera))
+            .collect()
+    };
     let page = DetailPage {
         layout: Layout::new(&state, &identity, "Captures"),
         other_views,

@@ -198,22 +198,7 @@ async fn in_evidence_mode_the_raw_bursts_are_recorded_and_replayed_as_they_were(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_seen_from_both_sides_replays_to_the_same_fused_counts() {
-    let live = record_a_live_run(33, |text| {
-        let other_side = "[[cameras]]\nname = \"cam-1r\"\nlane = \"lane-1\"\nsource = \"sim\"\n\
-                          width = 1280\nheight = 1024\nscenes = \"hard\"\nside = \"right\"\n\
-                          trigger_delay_ms = 20\nburst_frames = 2\nburst_interval_ms = 40\n\n\
-                          [vision]\n";
-        let rows = "[[vision.seat_rows]]\ncamera = \"cam-1r\"\nfront = [0.15, 0.54]\n\
-                    rear = [0.54, 0.9]\n\n[[vision.seat_rows]]\ncamera = \"cam-2\"";
-        text.replacen(
-            "width = 1280\nheight = 1024\n",
-            "width = 1280\nheight = 1024\nscenes = \"hard\"\n",
-            1,
-        )
-        .replacen("\n[vision]\n", &format!("\n{other_side}"), 1)
-        .replacen("[[vision.seat_rows]]\ncamera = \"cam-2\"", rows, 1)
-    })
-    .await;
+    let live = record_a_live_run(33, |text| common::lane_1_from_both_sides(&text)).await;
     let both: Vec<_> = live.counts.keys().filter(|(_, c)| c == "cam-1r").collect();
     assert!(!both.is_empty(), "{:?}", live.counts);
     // Each vehicle of lane-1 with one count from both cameras, live and replayed.

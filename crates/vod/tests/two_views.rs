@@ -18,22 +18,7 @@ fn both_cameras_of_a_lane_store_a_vehicle_with_one_count() {
     let (scanner, web, metrics) = (free_port(), free_port(), free_port());
     let _emulator = start_emulator(scanner, 11);
     let text = bench_config(dir.path(), loopback(scanner), web, metrics, None);
-    let other_side = "[[cameras]]\nname = \"cam-1r\"\nlane = \"lane-1\"\nsource = \"sim\"\n\
-                      width = 1280\nheight = 1024\nscenes = \"hard\"\nside = \"right\"\ntrigger_delay_ms = 20\n\
-                      burst_frames = 2\nburst_interval_ms = 40\n\n[vision]\n";
-    let rows = "[[vision.seat_rows]]\ncamera = \"cam-1r\"\nfront = [0.15, 0.54]\n\
-                rear = [0.54, 0.9]\n\n[[vision.seat_rows]]\ncamera = \"cam-2\"";
-    assert!(
-        text.contains("\n[vision]\n") && text.contains("[[vision.seat_rows]]\ncamera = \"cam-2\"")
-    );
-    let text = text
-        .replacen(
-            "width = 1280\nheight = 1024\n",
-            "width = 1280\nheight = 1024\nscenes = \"hard\"\n",
-            1,
-        )
-        .replacen("\n[vision]\n", &format!("\n{other_side}"), 1)
-        .replacen("[[vision.seat_rows]]\ncamera = \"cam-2\"", rows, 1);
+    let text = common::lane_1_from_both_sides(&text);
     let config = common::write_config(dir.path(), &text);
     let _appliance = Process(
         Command::new(env!("CARGO_BIN_EXE_vod"))

@@ -53,6 +53,31 @@ pub fn bench_config(
     }
 }
 
+/// The bench config `text` with lane-1 in hard scenes and seen from both sides: `cam-1` and a
+/// second camera `cam-1r` on the vehicle's right, with mirrored seat rows.
+pub fn lane_1_from_both_sides(text: &str) -> String {
+    let other_side = "[[cameras]]\nname = \"cam-1r\"\nlane = \"lane-1\"\nsource = \"sim\"\n\
+                      width = 1280\nheight = 1024\nscenes = \"hard\"\nside = \"right\"\n\
+                      trigger_delay_ms = 20\nburst_frames = 2\nburst_interval_ms = 40\n\n\
+                      [vision]\n";
+    let cam_2_rows = "[[vision.seat_rows]]\ncamera = \"cam-2\"";
+    let rows = format!(
+        "[[vision.seat_rows]]\ncamera = \"cam-1r\"\nfront = [0.15, 0.54]\n\
+         rear = [0.54, 0.9]\n\n{cam_2_rows}"
+    );
+    assert!(
+        text.contains("\n[vision]\n") && text.contains(cam_2_rows),
+        "the bench config's cameras or seat rows moved"
+    );
+    text.replacen(
+        "width = 1280\nheight = 1024\n",
+        "width = 1280\nheight = 1024\nscenes = \"hard\"\n",
+        1,
+    )
+    .replacen("\n[vision]\n", &format!("\n{other_side}"), 1)
+    .replacen(cam_2_rows, &rows, 1)
+}
+
 /// Writes `text` as `dir/vod.toml` and returns its path.
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("vod.toml");
